@@ -1,0 +1,139 @@
+"""Each detector on captured text: once where it fires, once where it stays quiet.
+The seed's own loops, recorded from a real systemd, are in test_examples.py."""
+from conftest import fixture
+from helpers import by_kind, findings, parse_lines, text_evidence
+from unitaudit.detectors import Thresholds
+from unitaudit.detectors.common import max_in_window, rate_per_hour
+from unitaudit.evidence import fold
+from unitaudit.model import UnitState
+
+
+def cap(name):
+    return fixture("captured", name)
+
+
+# -- restart-loop -------------------------------------------------------------
+
+def test_restart_loop_fires_on_one_high_restart_counter():
+    (f,) = by_kind(findings(text_evidence(cap("nixos-getty-no-holdoff-restartsec0-loop.txt"))), "restart-loop")
+    assert f.unit == "getty@tty1.service" and dict(f.facts)["restart_counter"] == 97
+
+
+def test_restart_loop_counts_restarts_once_on_237():
+    (f,) = by_kind(findings(text_evidence(cap("ubuntu1804-237-openvpn-restart-loop.txt"))), "restart-loop")
+    assert f.unit == "openvpn@client.service" and f.count == 2
+    assert dict(f.facts)["restart_counter"] == 6998
+    assert f.cause is None  # the main process fails: no ExecStartPre to blame
+    assert not f.trusted
+
+
+def test_restart_loop_quiet_on_a_single_restart():
+    assert findings(text_evidence(cap("uos-zh-binfmt-restartsec-1s.txt"))) == []
+
+
+def test_manual_restarts_are_not_a_loop():
+    lines = []
+    for i in range(6):  # what `systemctl restart foo` logs: no "Scheduled restart job"
+        lines += ["Jan  4 10:%02d:00 h systemd[1]: Stopping Foo..." % i,
+                  "Jan  4 10:%02d:00 h systemd[1]: foo.service: Deactivated successfully." % i,
+                  "Jan  4 10:%02d:01 h systemd[1]: Started Foo." % i]
+    assert findings(fold(parse_lines(lines))) == []
+
+
+def test_restart_loop_fires_live_on_auto_restart_even_without_journal_lines():
+    ev = text_evidence(cap("uos-zh-binfmt-restartsec-1s.txt"))
+    live = {"systemd-binfmt.service": UnitState("systemd-binfmt.service", sub_state="auto-restart", n_restarts=40)}
+    (f,) = by_kind(findings(ev, units=live), "restart-loop")
+    assert f.unit == "systemd-binfmt.service"
+
+
+def test_restart_burst_threshold_is_configurable():
+    ev = text_evidence(cap("ubuntu1804-237-openvpn-restart-loop.txt"))
+    assert by_kind(findings(ev, Thresholds(restart_counter=10_000, restart_burst=3)), "restart-loop") == []
+    assert by_kind(findings(ev, Thresholds(restart_counter=10_000, restart_burst=2)), "restart-loop")
+
+
+# -- activation-loop ------------------------------------------------------------
+
+def test_activation_loop_fires_on_the_seeds_lines():
+    ev = text_evidence(fixture("seed", "avahi-activation.txt"))
+    (f,) = by_kind(findings(ev, Thresholds(activation_burst=4)), "activation-loop")
+    assert f.unit == "dbus-org.freedesktop.Avahi.service" and f.count == 4
+    assert f.rate_per_hour == 720.0 and f.period_seconds == 5.0
+    assert f.cause.kind.value == "missing-unit"
+
+
+def test_activation_loop_quiet_on_one_failure_and_on_refusals():
+    assert findings(text_evidence(cap("kali-dbus-1.12-avahi-requested-by-not-found.txt"))) == []
+    assert findings(text_evidence(cap("ubuntugnome1704-dbus-1.10-activation-refused.txt"))) == []
+
+
+def test_dbus_broker_missing_unit_is_reported_not_counted():
+    (f,) = findings(text_evidence(cap("arch-dbus-broker-home1-not-found.txt")))
+    assert f.kind.value == "failure" and f.rate_per_hour is None
+    assert dict(f.facts)["countable"] is False
+    assert f.cause.to_dict()["daemon"] == "dbus-broker"
+
+
+# -- repeated-failure -----------------------------------------------------------
+
+def test_repeated_failure_fires_on_the_seeds_hourly_logrotate():
+    (f,) = findings(text_evidence(fixture("seed", "logrotate-hourly.txt")))
+    assert (f.kind.value, f.unit, f.count) == ("repeated-failure", "logrotate.service", 5)
+    assert 3500 < f.period_seconds < 3700 and f.rate_per_hour == 1.0
+
+
+def test_repeated_failure_quiet_when_a_run_succeeds_in_between():
+    lines = fixture("seed", "logrotate-hourly.txt").read_text().splitlines()
+    ok = "2024-01-01 03:30:00 0000000g-A8cUta6pu5 systemd[1]: logrotate.service: Succeeded."
+    assert findings(fold(parse_lines(lines[:3] + [ok] + lines[3:]))) == []
+
+
+# -- start-limit-hit --------------------------------------------------------------
+
+def test_start_limit_hit_fires_once_per_event():
+    found = findings(text_evidence(cap("xenial-229-haproxy-execstartpre-start-limit.txt")))
+    (f,) = by_kind(found, "start-limit-hit")
+    assert f.unit == "haproxy.service" and f.count == 1
+    assert f.cause.to_dict()["command"] == "ExecStartPre"
+    assert f.cause.to_dict()["command_source"] == "inferred"
+
+
+def test_start_limit_quiet_without_it():
+    assert by_kind(findings(text_evidence(cap("rhel8-239-auditd-control-restartsec.txt"))), "start-limit-hit") == []
+
+
+# -- failure (no loop, known cause) ---------------------------------------------------
+
+def test_failure_fires_on_a_logrotate_config_error():
+    (f,) = findings(text_evidence(fixture("seed", "logrotate-status.txt")))
+    assert (f.kind.value, f.unit) == ("failure", "logrotate.service")
+    errors = f.cause.to_dict()["errors"]
+    syntax = [e for e in errors if e["class"] == "unexpected-text-after-brace"]
+    assert syntax == [{"file": "/etc/logrotate.d/clink-agent", "file_as_logged": "clink-agent", "line": 8,
+                       "class": "unexpected-text-after-brace", "path": None,
+                       "message": "error: clink-agent:8, unexpected text after }"}]
+    assert len([e for e in errors if e["class"] == "insecure-parent-directory"]) == 6
+
+
+def test_failure_quiet_on_one_failure_without_known_cause():
+    lines = ["Jan  4 10:00:00 h systemd[1]: foo.service: Main process exited, code=exited, status=1/FAILURE",
+             "Jan  4 10:00:00 h systemd[1]: foo.service: Failed with result 'exit-code'."]
+    assert findings(fold(parse_lines(lines))) == []
+
+
+# -- arithmetic ---------------------------------------------------------------------------
+
+def test_window_and_rate():
+    assert max_in_window([0, 1, 2, 10, 11, 12, 13], 3) == 4
+    assert rate_per_hour([0.0, 5.0, 10.0]) == 720.0 and rate_per_hour([1.0]) is None
+
+
+def test_thresholds_parse_and_reject():
+    import pytest
+    from unitaudit.errors import UsageError
+
+    assert Thresholds.parse(["restart-burst=3", "activation_window=60"]) == Thresholds(restart_burst=3, activation_window=60.0)
+    for bad in (["nope=1"], ["restart_burst"], ["restart_burst=x"], ["restart_burst=0"]):
+        with pytest.raises(UsageError):
+            Thresholds.parse(bad)

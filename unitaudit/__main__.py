@@ -1,0 +1,3 @@
+from unitaudit.cli import main
+
+main()

@@ -1,0 +1,133 @@
+"""The command line.  Thin: parse options, build sources, call scan, print.
+
+Errors become one line on stderr and an ExitStatus (errors.py); a traceback
+only with --debug.
+"""
+import functools
+import sys
+import time
+from typing import Callable, List, Optional
+
+import typer
+
+from unitaudit import __version__
+from unitaudit.errors import ExitStatus, UnitauditError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Find systemd restart loops, D-Bus activation loops and units that fail on every run, "
+    "with their cause and rate.",
+)
+_debug = {"on": False}
+
+
+def _fail(message: str, status: ExitStatus) -> "typer.Exit":
+    typer.echo("unitaudit: error: %s" % message, err=True)
+    return typer.Exit(code=int(status))
+
+
+def guarded(command: Callable) -> Callable:
+    """Map every failure of a command to one line and an exit status."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except UnitauditError as e:
+            if _debug["on"]:
+                raise
+            raise _fail(str(e), e.status) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", ExitStatus.INCOMPLETE) from None
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (| head): nothing left to say
+            raise typer.Exit(code=int(ExitStatus.OK))
+        except Exception as e:  # noqa: BLE001 - the last line of defence
+            if _debug["on"]:
+                raise
+            raise _fail("internal error: %s: %s (run with --debug for a traceback)" % (type(e).__name__, e),
+                        ExitStatus.INCOMPLETE) from None
+
+    return run
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo("unitaudit %s" % __version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    _debug["on"] = debug
+
+
+@app.command()
+@guarded
+def scan(
+    journal_dir: Optional[str] = typer.Option(None, "--journal-dir", metavar="DIR",
+                                              help="A journal directory copied from a machine (/var/log/journal)."),
+    journal_file: Optional[List[str]] = typer.Option(None, "--journal-file", metavar="FILE",
+                                                     help="A journal file; repeatable."),
+    syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE",
+                                               help="A text log (syslog, journalctl output, .gz); repeatable."),
+    since: Optional[str] = typer.Option(None, "--since", help="Start of the window: -2h, 24h, 7d, today, 2024-01-16 05:45."),
+    until: Optional[str] = typer.Option(None, "--until", help="End of the window, same forms as --since."),
+    boot: bool = typer.Option(False, "--boot", help="Only the latest boot in the journal."),
+    json_out: bool = typer.Option(False, "--json", help="Write one JSON document instead of the table."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence lines under each finding."),
+    threshold: Optional[List[str]] = typer.Option(None, "--threshold", metavar="NAME=VALUE",
+                                                  help="Override a detector threshold; repeatable (see README)."),
+) -> None:
+    """Report restart loops, activation loops and units failing on every run."""
+    from unitaudit.detectors import Thresholds
+    from unitaudit.scan import scan as run_scan
+    from unitaudit.timeparse import parse_time
+
+    now = time.time()
+    t_since = parse_time(since, now, "--since") if since else None
+    t_until = parse_time(until, now, "--until") if until else None
+    if t_since is not None and t_until is not None and t_since > t_until:
+        raise UsageError("--since is after --until")
+    thresholds = Thresholds.parse(threshold or [])
+    sources = _sources(journal_dir, journal_file or [], syslog or [], t_since, t_until, boot)
+    result = run_scan(sources, thresholds, now=t_until if t_until is not None else now,
+                      since=t_since, until=t_until)
+    if json_out:
+        from unitaudit.report import json_report
+
+        json_report.write(result, sys.stdout)
+    else:
+        from unitaudit.report import table
+
+        table.write(result, verbose=verbose)
+    raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
+
+
+def _sources(journal_dir, journal_files, syslogs, since, until, boot) -> list:
+    from unitaudit.sources.journal import JournalSource
+    from unitaudit.sources.textlog import TextLogSource
+
+    if boot and syslogs and not (journal_dir or journal_files):
+        raise UsageError("--boot needs a journal: text logs do not record boots")
+    sources: list = []
+    if journal_dir or journal_files:
+        if journal_dir:
+            sources.append(JournalSource(directory=journal_dir, since=since, until=until, boot=boot))
+        if journal_files:
+            sources.append(JournalSource(files=journal_files, since=since, until=until, boot=boot))
+    sources.extend(TextLogSource(p, since=since, until=until) for p in syslogs)
+    if not sources:
+        sources.append(JournalSource(since=since, until=until, boot=boot))
+    return sources
+
+
+def main() -> None:
+    app(prog_name="unitaudit")

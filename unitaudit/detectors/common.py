@@ -1,0 +1,68 @@
+"""Arithmetic shared by the detectors: bursts, rates, periods, finding ids."""
+import hashlib
+from statistics import median
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from unitaudit.evidence import Series
+from unitaudit.model import Event
+from unitaudit.timefmt import iso_utc
+
+EVIDENCE_LINES = 6
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """The largest number of sorted `times` inside any interval of `window` seconds."""
+    best = lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def rate_per_hour(times: Sequence[float]) -> Optional[float]:
+    """Intervals per hour between the first and last sighting (None below two)."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return round((len(times) - 1) * 3600.0 / (times[-1] - times[0]), 2)
+
+
+def period(times: Sequence[float]) -> Optional[float]:
+    if len(times) < 2:
+        return None
+    return round(median(b - a for a, b in zip(times, times[1:])), 1)
+
+
+def span(times: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:
+    return (times[0], times[-1]) if times else (None, None)
+
+
+def finding_id(kind: str, unit: str) -> str:
+    """Stable across runs and machines: the same loop keeps its id."""
+    return hashlib.sha256(("%s\0%s" % (kind, unit)).encode()).hexdigest()[:12]
+
+
+def format_event(ev: Event) -> str:
+    if ev.raw is not None:
+        raw = ev.raw.decode("utf-8", "replace") if isinstance(ev.raw, bytes) else ev.raw
+        return raw.rstrip("\n")[:1000]
+    pid = "[%d]" % ev.pid if ev.pid is not None else ""
+    when = iso_utc(ev.time) or "-"
+    return "%s %s%s: %s" % (when, ev.message.program, pid, ev.message.text[:1000])
+
+
+def evidence_lines(series: Iterable[Optional[Series]]) -> Tuple[str, ...]:
+    events: List[Event] = []
+    for s in series:
+        if s is not None:
+            events.extend(s.samples)
+    events.sort(key=lambda e: (e.time is None, e.time or 0.0))
+    lines: List[str] = []
+    for ev in events:
+        line = format_event(ev)
+        if line not in lines:
+            lines.append(line)
+    if len(lines) > EVIDENCE_LINES:
+        half = EVIDENCE_LINES // 2
+        lines = lines[:half] + lines[-half:]
+    return tuple(lines)

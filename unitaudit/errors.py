@@ -1,0 +1,29 @@
+"""Every exit code of unitaudit, and the errors that map to them.
+
+The CLI catches `UnitauditError` and turns it into one line on stderr plus
+its exit status; anything else is an internal error (traceback only with
+--debug).
+"""
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0  # scanned, nothing found
+    FINDINGS = 1  # scanned, found loops or failures
+    USAGE = 2  # bad command line or bad option value
+    INCOMPLETE = 3  # could not complete: a source missing, unreadable, no permission
+    FIX_FAILED = 4  # a fix failed or was partly applied
+
+
+class UnitauditError(Exception):
+    status = ExitStatus.INCOMPLETE
+
+
+class UsageError(UnitauditError):
+    status = ExitStatus.USAGE
+
+
+class SourceError(UnitauditError):
+    """A source (journal, log file) could not be read at all."""
+
+    status = ExitStatus.INCOMPLETE

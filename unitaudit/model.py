@@ -1,0 +1,119 @@
+"""The frozen types that flow through unitaudit.
+
+sources --> Event --> evidence (fold) --> detectors --> Finding --> reporters
+
+Log lines repeat: the seed machine logged the same activation failure 143,146
+times.  A `Message` is what a line says (kind, unit, structured facts, who said
+it and whether journald proves it); sources intern it by text, so a repeated
+line costs one tuple, not one parse.  An `Event` is one sighting of a message:
+when, which process, and the raw line for evidence.
+"""
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple, Optional, Tuple
+
+
+class Kind(str, Enum):
+    """What a log line tells about a unit."""
+
+    RESTART_SCHEDULED = "restart-scheduled"  # PID 1 scheduled an automatic restart
+    # "hold-off time over" (<239) / "RestartSec=X expired" (239-253) / "restart interval X expired"
+    # (254+): the same restart seen one line earlier; counted only where systemd < 235 logs no
+    # "Scheduled restart job"
+    RESTART_TIMER_EXPIRED = "restart-timer-expired"
+    UNIT_FAILED = "unit-failed"  # "Failed with result 'R'" (UNIT_RESULT)
+    UNIT_SUCCEEDED = "unit-succeeded"  # "Succeeded." / "Deactivated successfully."
+    START_LIMIT_HIT = "start-limit-hit"  # "Start request repeated too quickly."
+    CONTROL_EXITED = "control-process-exited"  # ExecStartPre/ExecStopPost/... exited non-zero
+    MAIN_EXITED = "main-process-exited"  # ExecStart exited non-zero
+    SPAWN_FAILED = "exec-spawn-failed"  # "Failed at step EXEC spawning PATH"
+    ACTIVATION_REQUESTED = "activation-requested"  # bus daemon asked systemd for a unit
+    ACTIVATION_FAILED = "activation-failed"  # ... and systemd said no
+    LOGROTATE_ERROR = "logrotate-error"  # logrotate's "error: ..." lines
+    PROGRAM_LINE = "program-line"  # a process running inside a unit said something
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one log line says, independent of when it was said."""
+
+    kind: Kind
+    unit: Optional[str]
+    text: str
+    program: str  # SYSLOG_IDENTIFIER / syslog tag: systemd, dbus-daemon, logrotate, modprobe
+    trusted: bool  # journald's trusted fields prove the sender
+    facts: Tuple[Tuple[str, str], ...] = ()
+
+    def fact(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        for k, v in self.facts:
+            if k == key:
+                return v
+        return default
+
+
+class Event(NamedTuple):
+    """One sighting of a message.  A tuple: sources emit hundreds of thousands."""
+
+    time: Optional[float]  # seconds since the epoch, UTC; None when the line had no timestamp
+    message: Message
+    pid: Optional[int]
+    raw: Optional[str]  # the line as read (text logs); journal entries are formatted on demand
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """A unit as the service manager reports it live (D-Bus).  Offline scans have none."""
+
+    name: str
+    load_state: str = ""
+    active_state: str = ""
+    sub_state: str = ""
+    n_restarts: Optional[int] = None
+    unit_file_state: str = ""
+    fragment_path: str = ""
+
+
+class FindingKind(str, Enum):
+    RESTART_LOOP = "restart-loop"
+    ACTIVATION_LOOP = "activation-loop"
+    REPEATED_FAILURE = "repeated-failure"
+    START_LIMIT_HIT = "start-limit-hit"
+    FAILURE = "failure"
+
+
+class CauseKind(str, Enum):
+    EXECSTARTPRE_FAILED = "execstartpre-failed"
+    MISSING_UNIT = "missing-unit"
+    LOGROTATE_CONFIG = "logrotate-config"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a loop happens, as far as the evidence shows.  `facts` is JSON-ready."""
+
+    kind: CauseKind
+    summary: str  # one line for people
+    facts: Tuple[Tuple[str, object], ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind.value, "summary": self.summary}
+        out.update(dict(self.facts))
+        return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str  # stable across runs: derived from kind and unit
+    kind: FindingKind
+    unit: str
+    count: int
+    rate_per_hour: Optional[float]
+    first_seen: Optional[float]
+    last_seen: Optional[float]
+    trusted: bool
+    evidence: Tuple[str, ...]
+    cause: Optional[Cause]
+    detector: str
+    summary: str
+    period_seconds: Optional[float] = None
+    facts: Tuple[Tuple[str, object], ...] = field(default=())

@@ -1,0 +1,50 @@
+"""The JSON document (`--json`).  Its shape is a contract: bump SCHEMA on any
+incompatible change."""
+import json
+from dataclasses import asdict
+from typing import IO
+
+from unitaudit import __version__
+from unitaudit.model import Finding
+from unitaudit.scan import ScanResult
+from unitaudit.timefmt import iso_utc
+
+SCHEMA = "unitaudit.report/1"
+
+
+def finding_to_dict(f: Finding) -> dict:
+    return {
+        "id": f.id,
+        "kind": f.kind.value,
+        "unit": f.unit,
+        "count": f.count,
+        "rate_per_hour": f.rate_per_hour,
+        "first_seen": iso_utc(f.first_seen),
+        "last_seen": iso_utc(f.last_seen),
+        "period_seconds": f.period_seconds,
+        "trusted": f.trusted,
+        "summary": f.summary,
+        "detector": f.detector,
+        "cause": f.cause.to_dict() if f.cause else None,
+        "evidence": list(f.evidence),
+        "facts": dict(f.facts),
+    }
+
+
+def to_document(result: ScanResult) -> dict:
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "unitaudit", "version": __version__},
+        "generated_at": iso_utc(result.now),
+        "window": {"since": iso_utc(result.since), "until": iso_utc(result.until)},
+        "evidence_span": {"first": iso_utc(result.evidence_start), "last": iso_utc(result.evidence_end)},
+        "thresholds": asdict(result.thresholds),
+        "sources": [s.to_dict() for s in result.sources],
+        "warnings": result.warnings,
+        "findings": [finding_to_dict(f) for f in result.findings],
+    }
+
+
+def write(result: ScanResult, out: IO[str]) -> None:
+    json.dump(to_document(result), out, indent=2, ensure_ascii=False)
+    out.write("\n")

@@ -1,0 +1,60 @@
+"""The table for people (rich).  Honours NO_COLOR and plain output when piped."""
+import os
+from typing import IO, Optional
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from unitaudit.scan import ScanResult
+from unitaudit.timefmt import iso_utc
+
+
+def _console(out: Optional[IO[str]]) -> Console:
+    console = Console(file=out, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(file=out, highlight=False, width=160)  # a log file or a pipe: do not squeeze to 80
+    return console
+
+
+def _rate(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    return "%.0f" % value if value >= 10 else "%.2g" % value
+
+
+def _when(t: Optional[float]) -> str:
+    s = iso_utc(t)
+    return s.replace("T", " ").rstrip("Z") if s else "unknown"
+
+
+def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False) -> None:
+    console = _console(out)
+    for s in result.sources:
+        counts = ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in s.counts if v)
+        console.print(Text("%s %s: %s" % (s.kind, s.path, counts or "nothing read"), style="dim"))
+    for w in result.warnings:
+        console.print(Text("warning: " + w, style="yellow"))
+    if not result.findings:
+        console.print("No loops or recurring failures found.")
+        return
+    table = Table(title="unitaudit: %d finding(s), times in UTC" % len(result.findings), title_justify="left")
+    table.add_column("Kind", no_wrap=True)
+    table.add_column("Unit", overflow="fold")
+    table.add_column("Count", justify="right")
+    table.add_column("Rate/h", justify="right")
+    table.add_column("First seen", no_wrap=True)
+    table.add_column("Last seen", no_wrap=True)
+    table.add_column("Cause", overflow="fold")
+    for f in result.findings:
+        cause = f.cause.summary if f.cause else f.summary
+        if not f.trusted:
+            cause += " [untrusted evidence]"
+        table.add_row(f.kind.value, f.unit, str(f.count), _rate(f.rate_per_hour), _when(f.first_seen),
+                      _when(f.last_seen), Text(cause))
+    console.print(table)
+    if verbose:
+        for f in result.findings:
+            console.print(Text("\n%s  %s  %s (id %s)" % (f.kind.value, f.unit, f.summary, f.id), style="bold"))
+            for line in f.evidence:
+                console.print(Text("    " + line))

@@ -1,0 +1,357 @@
+"""The systemd journal, read through systemd-python without walking every entry.
+
+Pass 1 asks the journal's indexes for what can be evidence: the MESSAGE_IDs of
+PID 1's unit messages and of dbus-broker, the bus daemon's own lines
+(`_COMM=dbus-daemon`), and logrotate's.  Only when the journal holds none of
+the MESSAGE_IDs systemd added in 240 does pass 1b read PID 1's text
+(`_PID=1`), for systemd 235-239.  Pass 2 reads what processes inside units
+whose control process failed printed just before (`_SYSTEMD_UNIT=`), e.g.
+`modprobe: FATAL: Module vfs_monitor not found`.
+
+Raw `_next()`/`_get()` are used instead of the Reader's per-entry converters,
+which cost about 4x.  `trusted` is decided from journald's own fields (_PID,
+_UID, _SYSTEMD_UNIT), never from MESSAGE_ID, SYSLOG_IDENTIFIER or UNIT, which
+any local user can set.
+"""
+import os
+import re
+from array import array
+from bisect import bisect_left
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from unitaudit.errors import SourceError
+from unitaudit.messages import classify_bus, classify_logrotate, classify_pid1, is_unit_name, program_line
+from unitaudit.model import Event, Kind, Message
+from unitaudit.sources.stats import SourceStats
+
+ID_RESTART = b"5eb03494b6584870a536b337290809b3"
+ID_RESULT = b"d9b373ed55a64feb8242e02dbe79a49c"  # since 240
+ID_EXITED = b"98e322203f7a4ed290d09fe03c09fe15"  # since 240
+ID_SPAWN = b"641257651c1b4ec9a8624d7a40a9e1e7"
+ID_SUCCESS = b"7ad2d189f7e94e70a38c781354912448"  # since 240
+ID_BROKER_MISSING = b"7fc63312330b479bb32e598d47cef1a8"
+ID_BROKER_MASKED = b"ee9799dab1e24d81b7bee7759a543e1b"
+PID1_IDS = (ID_RESTART, ID_RESULT, ID_EXITED, ID_SPAWN, ID_SUCCESS)
+BROKER_IDS = (ID_BROKER_MISSING, ID_BROKER_MASKED)
+BUS_COMMS = (b"dbus-daemon", b"dbus-broker-lau", b"dbus-broker")
+SYSTEM_UID_MAX = 999  # Debian policy: system users are below 1000
+PROGRAM_LINE_LEAD = 3.0  # seconds before a failure that a program's line belongs to it
+_STATUS_NAME = re.compile(r"status=\d+/(\w+)")
+
+
+def _trusted_pid1(get) -> bool:
+    try:
+        return get("_PID") == b"1" and get("_UID") == b"0"
+    except KeyError:
+        return False
+
+
+def _trusted_bus(get) -> bool:
+    try:
+        return get("_SYSTEMD_UNIT") in (b"dbus.service", b"dbus-broker.service") and int(get("_UID")) <= SYSTEM_UID_MAX
+    except (KeyError, ValueError):
+        return False
+
+
+def _field(get, name: str) -> Optional[str]:
+    try:
+        return get(name).decode("utf-8", "replace")
+    except KeyError:
+        return None
+
+
+def _pid(get) -> Optional[int]:
+    try:
+        return int(get("_PID"))
+    except (KeyError, ValueError):
+        return None
+
+
+class JournalSource:
+    kind = "journal"
+
+    def __init__(self, directory: Optional[str] = None, files: Sequence[str] = (),
+                 since: Optional[float] = None, until: Optional[float] = None, boot: bool = False) -> None:
+        self.directory = directory
+        self.files = list(files)
+        self.since = since
+        self.until = until
+        self.boot = boot
+        self.path = directory or (", ".join(self.files) if self.files else "local system journal")
+        self._counts = {"entries": 0, "events": 0, "text_fallback": 0, "program_lines": 0}
+        self._warnings: List[str] = []
+        self._boot_id: Optional[bytes] = None
+        self._check_paths()
+
+    # -- opening -------------------------------------------------------
+    def _check_paths(self) -> None:
+        if self.directory is not None:
+            d = self.directory
+            if not os.path.isdir(d):
+                raise SourceError("%s: no such directory" % d)
+            if not any(n.endswith((".journal", ".journal~")) for _r, _d, names in os.walk(d) for n in names):
+                raise SourceError("%s: no journal files (*.journal) in this directory" % d)
+        for f in self.files:
+            try:
+                with open(f, "rb") as fh:
+                    magic = fh.read(8)
+            except FileNotFoundError:
+                raise SourceError("%s: no such file" % f) from None
+            except IsADirectoryError:
+                raise SourceError("%s is a directory: use --journal-dir" % f) from None
+            except PermissionError:
+                raise SourceError("%s: permission denied" % f) from None
+            if magic != b"LPKSHHRH":
+                raise SourceError("%s is not a journal file (for text logs use --syslog)" % f)
+
+    def _open(self):
+        from systemd import journal  # only the journal source needs libsystemd
+
+        try:
+            if self.directory is not None:
+                r = journal.Reader(path=self.directory)
+            elif self.files:
+                r = journal.Reader(files=self.files)
+            else:
+                r = journal.Reader(flags=journal.LOCAL_ONLY)
+                if not (r.has_persistent_files() or r.has_runtime_files()):
+                    hint = "" if os.geteuid() == 0 else " or readable by this user (run as root or join group adm)"
+                    raise SourceError("no journal found on this system%s; give --journal-dir, --journal-file or --syslog" % hint)
+        except OSError as e:
+            raise SourceError("%s: cannot open the journal: %s" % (self.path, e.strerror or e)) from None
+        return r
+
+    def _restrict(self, r) -> None:
+        """AND the boot match and seek to --since, after the disjunction groups."""
+        if self._boot_id is not None:
+            r.add_conjunction()
+            r.add_match(b"_BOOT_ID=" + self._boot_id)
+        if self.since is not None:
+            _raw_reader().seek_realtime(r, int(self.since * 1e6))
+        else:
+            r.seek_head()
+
+    def _latest_boot(self) -> Optional[bytes]:
+        r = self._open()
+        try:
+            r.seek_tail()
+            if r._previous():
+                return r._get("_BOOT_ID")
+        except (OSError, KeyError):
+            return None
+        finally:
+            r.close()
+        return None
+
+    # -- reading ---------------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        if self.boot:
+            self._boot_id = self._latest_boot()
+            if self._boot_id is None:
+                self._warnings.append("--boot: no boot found in the journal")
+                return
+        failures: Dict[str, array] = {}
+        yield from self._pass1(failures)
+        if failures:
+            yield from self._pass2(failures)
+
+    def _entries(self, r) -> Iterator[int]:
+        """Yields each matching entry's time (microseconds) until --until; stops on damage."""
+        until = int(self.until * 1e6) if self.until is not None else None
+        nxt, realtime = r._next, r._get_realtime
+        while True:
+            try:
+                if not nxt():
+                    return
+                t = realtime()
+            except OSError as e:
+                self._warnings.append("%s: stopped at damaged journal data (%s); entries before it were read"
+                                      % (self.path, e.strerror or e))
+                return
+            if until is not None and t > until:
+                return
+            self._counts["entries"] += 1
+            yield t
+
+    def _pass1(self, failures: Dict[str, array]) -> Iterator[Event]:
+        r = self._open()
+        try:
+            ids = _raw_reader().query_unique(r, "MESSAGE_ID")
+            for mid in PID1_IDS + BROKER_IDS:
+                r.add_match(b"MESSAGE_ID=" + mid)
+            r.add_disjunction()
+            for comm in BUS_COMMS:
+                r.add_match(b"_COMM=" + comm)
+            r.add_disjunction()
+            r.add_match(b"_SYSTEMD_UNIT=logrotate.service")
+            r.add_disjunction()
+            r.add_match(b"SYSLOG_IDENTIFIER=logrotate")
+            self._restrict(r)
+            get = r._get
+            cache: Dict[tuple, Optional[Message]] = {}
+            for t_us in self._entries(r):
+                ev = self._classify(get, t_us, cache)
+                if ev is None:
+                    continue
+                self._counts["events"] += 1
+                k = ev.message.kind
+                if ev.time is not None and k in (Kind.CONTROL_EXITED, Kind.MAIN_EXITED, Kind.SPAWN_FAILED) and ev.message.unit:
+                    failures.setdefault(ev.message.unit, array("d")).append(ev.time)
+                yield ev
+        finally:
+            r.close()
+        if ID_RESULT not in ids and ID_EXITED not in ids:
+            yield from self._pass1b(failures)
+
+    def _classify(self, get, t_us: int, cache: Dict[tuple, Optional[Message]]) -> Optional[Event]:
+        t = t_us / 1e6
+        try:
+            mid = get("MESSAGE_ID")
+        except KeyError:
+            mid = None
+        if mid in PID1_IDS:
+            m = self._pid1_message(get, mid)
+            return Event(t, m, _pid(get), None) if m is not None else None
+        try:
+            text = get("MESSAGE")
+        except KeyError:
+            return None
+        comm = _field(get, "_COMM") or ""
+        if mid in BROKER_IDS:
+            unit = _field(get, "DBUS_BROKER_LAUNCH_SERVICE_UNIT")
+            if unit is None or not is_unit_name(unit):
+                return None
+            facts = (("daemon", "dbus-broker"), ("bus_name", _field(get, "DBUS_BROKER_LAUNCH_SERVICE_NAME") or ""),
+                     ("reason", "masked" if mid == ID_BROKER_MASKED else "not-found"))
+            m = Message(Kind.ACTIVATION_FAILED, unit, text.decode("utf-8", "replace"), comm or "dbus-broker",
+                        _trusted_bus(get), facts)
+            return Event(t, m, _pid(get), None)
+        if comm.encode() in BUS_COMMS:
+            trusted = _trusted_bus(get)
+            key = (b"bus", trusted, text)
+            m = cache.get(key, _MISSING)
+            if m is _MISSING:
+                m = classify_bus(text.decode("utf-8", "replace"), _field(get, "SYSLOG_IDENTIFIER") or comm, trusted)
+                if len(cache) < 20000:
+                    cache[key] = m
+            return Event(t, m, _pid(get), None) if m is not None else None  # type: ignore[arg-type]
+        unit = _field(get, "_SYSTEMD_UNIT")
+        trusted = unit == "logrotate.service" and _field(get, "_UID") == "0"
+        key = (b"logrotate", trusted, text, unit)
+        m = cache.get(key, _MISSING)
+        if m is _MISSING:
+            m = classify_logrotate(text.decode("utf-8", "replace"), unit if unit and unit.endswith(".service") else None, trusted)
+            if len(cache) < 20000:
+                cache[key] = m
+        return Event(t, m, _pid(get), None) if m is not None else None  # type: ignore[arg-type]
+
+    def _pid1_message(self, get, mid: bytes) -> Optional[Message]:
+        unit = _field(get, "UNIT")
+        if unit is None or not is_unit_name(unit):
+            return None  # USER_UNIT (user managers) is out of scope for the system audit
+        text = _field(get, "MESSAGE") or ""
+        trusted = _trusted_pid1(get)
+        if mid == ID_RESTART:
+            n = _field(get, "N_RESTARTS")
+            return Message(Kind.RESTART_SCHEDULED, unit, text, "systemd", trusted, (("N_RESTARTS", n),) if n else ())
+        if mid == ID_RESULT:
+            result = _field(get, "UNIT_RESULT") or ""
+            kind = Kind.START_LIMIT_HIT if result == "start-limit-hit" else Kind.UNIT_FAILED
+            return Message(kind, unit, text, "systemd", trusted, (("UNIT_RESULT", result),))
+        if mid == ID_EXITED:
+            command = _field(get, "COMMAND") or ""
+            code = _field(get, "EXIT_CODE") or ""
+            status = _field(get, "EXIT_STATUS") or ""
+            if code == "exited" and status == "0":
+                return None
+            facts = (("COMMAND", command), ("EXIT_CODE", code), ("EXIT_STATUS", status))
+            name = _STATUS_NAME.search(text)
+            if name:
+                facts += (("EXIT_STATUS_NAME", name.group(1)),)
+            kind = Kind.MAIN_EXITED if command == "ExecStart" else Kind.CONTROL_EXITED
+            return Message(kind, unit, text, "systemd", trusted, facts)
+        if mid == ID_SPAWN:
+            # 257 logs this from systemd-executor inside the unit, not from PID 1
+            trusted = trusted or (_field(get, "_UID") == "0" and _field(get, "_SYSTEMD_UNIT") == unit)
+            facts = (("EXECUTABLE", _field(get, "EXECUTABLE") or ""), ("ERROR", text.rsplit(": ", 1)[-1]))
+            return Message(Kind.SPAWN_FAILED, unit, text, "systemd", trusted, facts)
+        return Message(Kind.UNIT_SUCCEEDED, unit, text, "systemd", trusted)
+
+    def _pass1b(self, failures: Dict[str, array]) -> Iterator[Event]:
+        """systemd 235-239: PID 1's failures carry no MESSAGE_ID; read its text."""
+        r = self._open()
+        try:
+            r.add_match(b"_PID=1")
+            self._restrict(r)
+            get = r._get
+            for t_us in self._entries(r):
+                try:
+                    mid = get("MESSAGE_ID")
+                except KeyError:
+                    mid = None
+                if mid in PID1_IDS:
+                    continue  # already read in pass 1
+                text = _field(get, "MESSAGE")
+                if not text:
+                    continue
+                m = classify_pid1(text, _trusted_pid1(get))
+                if m is None:
+                    continue
+                self._counts["text_fallback"] += 1
+                self._counts["events"] += 1
+                t = t_us / 1e6
+                if m.kind in (Kind.CONTROL_EXITED, Kind.MAIN_EXITED, Kind.SPAWN_FAILED) and m.unit:
+                    failures.setdefault(m.unit, array("d")).append(t)
+                yield Event(t, m, 1, None)
+        finally:
+            r.close()
+
+    def _pass2(self, failures: Dict[str, array]) -> Iterator[Event]:
+        """Lines printed inside a unit within a few seconds before its process failed."""
+        r = self._open()
+        try:
+            for unit in sorted(failures):
+                r.add_match(b"_SYSTEMD_UNIT=" + unit.encode())
+            if self.since is None:
+                earliest = min(times[0] for times in failures.values()) - PROGRAM_LINE_LEAD
+                saved, self.since = self.since, max(earliest, 0.0)
+                self._restrict(r)
+                self.since = saved
+            else:
+                self._restrict(r)
+            sorted_failures = {u: sorted(ts) for u, ts in failures.items()}
+            last = max(ts[-1] for ts in sorted_failures.values())
+            get = r._get
+            for t_us in self._entries(r):
+                t = t_us / 1e6
+                if t > last:
+                    break
+                unit = _field(get, "_SYSTEMD_UNIT")
+                times = sorted_failures.get(unit or "")
+                if not times:
+                    continue
+                i = bisect_left(times, t)
+                if i == len(times) or times[i] - t > PROGRAM_LINE_LEAD:
+                    continue
+                text = _field(get, "MESSAGE")
+                if not text:
+                    continue
+                program = _field(get, "SYSLOG_IDENTIFIER") or _field(get, "_COMM") or "?"
+                self._counts["program_lines"] += 1
+                yield Event(t, program_line(text, program, unit, True), _pid(get), None)
+        finally:
+            r.close()
+
+    def stats(self) -> SourceStats:
+        return SourceStats(kind=self.kind, path=self.path, counts=tuple(self._counts.items()),
+                           warnings=tuple(self._warnings))
+
+
+_MISSING = object()
+
+
+def _raw_reader():
+    """systemd-python's C reader: its methods skip the Python converters."""
+    from systemd import journal
+
+    return journal._Reader
