@@ -35,3 +35,47 @@ def findings(evidence: Evidence, th: Thresholds = Thresholds(), units=None, now:
 
 def by_kind(found: List[Finding], kind: str) -> List[Finding]:
     return [f for f in found if f.kind.value == kind]
+
+
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+
+
+def write_journal(entries, path) -> str:
+    """A real journal file from entries (dicts of field -> str), via systemd-journal-remote.
+
+    Used to replay captured `journalctl -o json` entries, or recorded entries with
+    one trusted field changed, through the real journal reader."""
+    import os
+    import subprocess
+
+    if not os.path.exists(JOURNAL_REMOTE):
+        raise AssertionError("systemd-journal-remote is missing: `make setup` installs it")
+    export = bytearray()
+    for e in entries:
+        for k, v in e.items():
+            if k == "__CURSOR":
+                continue
+            v = v.encode() if isinstance(v, str) else v
+            if b"\n" in v:
+                export += k.encode() + b"\n" + len(v).to_bytes(8, "little") + v + b"\n"
+            else:
+                export += k.encode() + b"=" + v + b"\n"
+        export += b"\n"
+    path = str(path)
+    subprocess.run([JOURNAL_REMOTE, "-o", path, "-"], input=bytes(export), check=True, capture_output=True)
+    return path
+
+
+def json_pretty_entries(text: str):
+    """Entries from `journalctl -o json-pretty` output (objects one after another)."""
+    import json
+
+    dec = json.JSONDecoder()
+    i, out = 0, []
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return out
+        obj, i = dec.raw_decode(text, i)
+        out.append(obj)

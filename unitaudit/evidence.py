@@ -74,18 +74,25 @@ _NUMERIC = {"N_RESTARTS"}
 
 
 class _Acc:
-    __slots__ = ("count", "undated", "times", "trusted", "messages", "pooled", "numbers", "first", "last")
+    __slots__ = ("count", "undated", "times", "trusted", "messages", "pooled", "numbers", "first", "ring")
 
     def __init__(self) -> None:
         self.count = 0
         self.undated = 0
         self.times = array("d")
         self.trusted = 0
-        self.messages: Dict[Message, int] = {}
+        self.messages: Dict[Message, List[int]] = {}  # message -> [count]
         self.pooled: Counter = Counter()
         self.numbers: Dict[str, List[int]] = {}
         self.first: List[Event] = []
-        self.last: Deque[Event] = deque(maxlen=SAMPLES)
+        self.ring: List[Optional[Event]] = [None] * SAMPLES  # the last sightings
+
+    def last(self) -> List[Event]:
+        if self.count <= SAMPLES:
+            return []
+        start = self.count % SAMPLES
+        ordered = self.ring[start:] + self.ring[:start]
+        return [e for e in ordered[-min(SAMPLES, self.count - SAMPLES):] if e is not None]
 
 
 class EvidenceBuilder:
@@ -93,6 +100,7 @@ class EvidenceBuilder:
 
     def __init__(self) -> None:
         self._acc: Dict[Tuple[Optional[str], Kind], _Acc] = {}
+        self._by_message: Dict[Message, Tuple[_Acc, List[int]]] = {}
         self._unattributed: Deque[Event] = deque(maxlen=16)
 
     def add_all(self, events: Iterable[Event]) -> None:
@@ -101,32 +109,35 @@ class EvidenceBuilder:
 
     def add(self, ev: Event) -> None:
         m = ev.message
-        if m.kind is Kind.PROGRAM_LINE and m.unit is None:
-            self._unattributed.append(ev)
-            return
-        key = (m.unit, m.kind)
-        acc = self._acc.get(key)
-        if acc is None:
-            acc = self._acc[key] = _Acc()
-        acc.count += 1
-        if ev.time is None:
+        known = self._by_message.get(m)
+        if known is not None:  # the common case: a message seen before
+            acc, tally = known
+            tally[0] += 1
+        else:
+            if m.kind is Kind.PROGRAM_LINE and m.unit is None:
+                self._unattributed.append(ev)
+                return
+            acc = self._acc.get((m.unit, m.kind))
+            if acc is None:
+                acc = self._acc[(m.unit, m.kind)] = _Acc()
+            if m.kind is Kind.RESTART_SCHEDULED or len(acc.messages) >= MAX_DISTINCT:
+                self._pool(acc, m)  # restart lines differ by counter: pool their facts
+            else:
+                tally = acc.messages[m] = [1]
+                self._by_message[m] = (acc, tally)
+        n = acc.count = acc.count + 1
+        t = ev.time
+        if t is None:
             acc.undated += 1
         else:
-            acc.times.append(ev.time)
+            acc.times.append(t)
         if m.trusted:
             acc.trusted += 1
-        if acc.count <= SAMPLES:
+        if n <= SAMPLES:
             acc.first.append(ev)
         else:
-            acc.last.append(ev)
-        msgs = acc.messages
-        if m in msgs:
-            msgs[m] += 1
-        elif len(msgs) < MAX_DISTINCT and not m.kind is Kind.RESTART_SCHEDULED:
-            msgs[m] = 1
-        else:
-            self._pool(acc, m)
-        if m.kind in _FAILURE_KINDS and self._unattributed and m.unit is not None:
+            acc.ring[n % SAMPLES] = ev
+        if self._unattributed and m.kind in _FAILURE_KINDS and m.unit is not None:
             self._attribute(ev)
 
     @staticmethod
@@ -165,7 +176,7 @@ class EvidenceBuilder:
         for key, acc in self._acc.items():
             facts: Counter = Counter(acc.pooled)
             numbers = {k: list(v) for k, v in acc.numbers.items()}
-            for m, n in acc.messages.items():
+            for m, (n,) in acc.messages.items():
                 for k, v in m.facts:
                     if k in _NUMERIC:
                         lohi = numbers.setdefault(k, [int(v), int(v)])
@@ -187,8 +198,8 @@ class EvidenceBuilder:
                 trusted=acc.trusted,
                 facts=tuple(facts.most_common()),
                 numbers=tuple((k, lo, hi) for k, (lo, hi) in sorted(numbers.items())),
-                samples=tuple(acc.first) + tuple(acc.last),
-                messages=tuple(sorted(acc.messages.items(), key=lambda mn: -mn[1])),
+                samples=tuple(acc.first) + tuple(acc.last()),
+                messages=tuple(sorted(((m, n) for m, (n,) in acc.messages.items()), key=lambda mn: -mn[1])),
             )
         return Evidence(series=series, start=start, end=end)
 

@@ -44,6 +44,13 @@ class Message:
     trusted: bool  # journald's trusted fields prove the sender
     facts: Tuple[Tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        # Hashed once: the evidence fold looks a message up for every sighting.
+        object.__setattr__(self, "_hash", hash((self.kind, self.unit, self.text, self.program, self.trusted, self.facts)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
+
     def fact(self, key: str, default: Optional[str] = None) -> Optional[str]:
         for k, v in self.facts:
             if k == key:

@@ -100,7 +100,9 @@ def missing_unit(ev: Evidence, unit: str) -> Optional[Cause]:
     if asked is not None:
         comms = asked.values("requester_comm")
         uids = dict(asked.values("requester_uid"))
-        requesters = [{"comm": c, "count": n} for c, n in comms[:5]]
+        # dbus-daemon >= 1.12 logs the start of the command line as comm= ("busctl call ...")
+        requesters = [{"comm": c, "program": (c.split() or ["?"])[0].rsplit("/", 1)[-1], "count": n}
+                      for c, n in comms[:5]]
         if len(uids) == 1:
             for r in requesters:
                 r["uid"] = int(next(iter(uids)))
@@ -113,7 +115,7 @@ def missing_unit(ev: Evidence, unit: str) -> Optional[Cause]:
     if bus_name:
         summary += " (bus name %s)" % bus_name
     if requesters:
-        summary += ", requested by %s" % ", ".join(r["comm"] for r in requesters[:3])
+        summary += ", requested by %s" % ", ".join(r["program"] for r in requesters[:3])
     return Cause(
         CauseKind.MISSING_UNIT,
         summary,

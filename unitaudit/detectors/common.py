@@ -52,17 +52,16 @@ def format_event(ev: Event) -> str:
 
 
 def evidence_lines(series: Iterable[Optional[Series]]) -> Tuple[str, ...]:
+    """A few raw lines: the first and last two of the loop itself, then the
+    latest line of each piece of context (the failing command, its output)."""
     events: List[Event] = []
-    for s in series:
-        if s is not None:
-            events.extend(s.samples)
+    for i, s in enumerate(x for x in series if x is not None):
+        samples = list(s.samples)
+        events.extend(samples[:2] + samples[-2:] if i == 0 else samples[-1:])
     events.sort(key=lambda e: (e.time is None, e.time or 0.0))
     lines: List[str] = []
     for ev in events:
         line = format_event(ev)
         if line not in lines:
             lines.append(line)
-    if len(lines) > EVIDENCE_LINES:
-        half = EVIDENCE_LINES // 2
-        lines = lines[:half] + lines[-half:]
-    return tuple(lines)
+    return tuple(lines[:EVIDENCE_LINES + 2])

@@ -57,4 +57,4 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
         for f in result.findings:
             console.print(Text("\n%s  %s  %s (id %s)" % (f.kind.value, f.unit, f.summary, f.id), style="bold"))
             for line in f.evidence:
-                console.print(Text("    " + line))
+                console.print(Text("    " + line), soft_wrap=True)

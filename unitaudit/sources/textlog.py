@@ -36,7 +36,6 @@ from unitaudit.sources.stats import SourceStats
 
 HIT_STRINGS = (
     "Activation via systemd failed",
-    "Activating via systemd",
     "Activation request for",
     "restart counter is at",
     "hold-off time over",
@@ -52,6 +51,8 @@ HIT_STRINGS = (
     ": FATAL: ",
     ": ERROR: ",
 )
+REQUEST_STRING = "Activating via systemd"
+REQUEST_SAMPLE = 1000  # request lines read per file: enough to name who keeps asking
 _HIT_RE = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS))
 _MONTHS = {m.encode(): i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -70,122 +71,145 @@ class LineParser:
 
     def __init__(self, reference: float) -> None:
         self.reference = reference  # the file's mtime: picks the year of year-less lines
-        self._minutes: Dict[Tuple[bytes, bytes], float] = {}
+        self._naive: Dict[bytes, float] = {}  # minute prefix -> epoch, local time
+        self._aware: Dict[bytes, float] = {}  # minute prefix + UTC offset -> epoch
         self._messages: Dict[Tuple[bytes, bool, bytes], Optional[Message]] = {}
+        self._bodies: Dict[bytes, object] = {}
 
     # -- timestamps ------------------------------------------------------
-    def _minute(self, key: bytes, tz: bytes, fields: Tuple[int, int, int, int, int]) -> float:
+    def _minute(self, tz: bytes, fields: Tuple[int, int, int, int, int]) -> float:
+        """Seconds since the epoch at the start of that minute (year 0: pick it by the year rule)."""
         y, mo, d, h, mi = fields
         if tz == b"Z":
-            base = calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
-        elif tz:
+            return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
+        if tz:
             sign = -1 if tz[:1] == b"-" else 1
             digits = tz[1:].replace(b":", b"")
             offset = sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
-            base = calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) - offset
-        elif y == 0:
+            return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) - offset
+        if y == 0:
             ref_year = time.localtime(self.reference).tm_year
             base = time.mktime((ref_year, mo, d, h, mi, 0, 0, 0, -1))
             if base > self.reference + _SKEW:
                 base = time.mktime((ref_year - 1, mo, d, h, mi, 0, 0, 0, -1))
-        else:
-            base = time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
-        self._minutes[(key, tz)] = base
-        return base
+            return base
+        return time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
 
     def header(self, line: bytes) -> Tuple[Optional[float], int]:
-        """(time, offset of the host field), or (None, 0) when the line has no timestamp."""
-        c = line[:1]
-        if b"A" <= c <= b"Z":
-            mon = _MONTHS.get(line[:3])
-            if mon is None or line[3:4] != b" " or line[9:10] != b":" or line[12:13] != b":":
+        """(time, offset just after the timestamp), or (None, 0) when the line has none.
+
+        The hot path: byte comparisons on fixed offsets and one dict lookup per
+        line; everything else is cached per minute."""
+        if len(line) < 17:
+            return None, 0
+        mon = _MONTHS.get(line[:3])
+        if mon is not None:  # "Jan  4 17:30:14" (rsyslog, journalctl short)
+            if line[3] != 32 or line[9] != 58 or line[12] != 58:
                 return None, 0
-            key = line[:12]
-            base = self._minutes.get((key, b""))
+            base = self._naive.get(line[:12])
             if base is None:
                 try:
-                    base = self._minute(key, b"", (0, mon, int(line[4:6]), int(line[7:9]), int(line[10:12])))
+                    base = self._minute(b"", (0, mon, int(line[4:6]), int(line[7:9]), int(line[10:12])))
                 except (ValueError, OverflowError):
                     return None, 0
-            try:
-                t = base + int(line[13:15])
-            except ValueError:
+                self._naive[line[:12]] = base
+            s1, s2 = line[13] - 48, line[14] - 48
+            if not (0 <= s1 <= 9 and 0 <= s2 <= 9):
                 return None, 0
-            pos = 15
-            if line[15:16] == b".":
+            if line[15] == 46:  # ".123456": short-precise
                 end = line.find(b" ", 16)
                 if end < 0:
                     return None, 0
-                t += _fraction(line[16:end])
-                pos = end
-            return t, pos + 1
-        if b"0" <= c <= b"9":
-            if line[4:5] == b"-" and line[7:8] == b"-" and line[10:11] in (b"T", b" ") and line[13:14] == b":":
-                pos = 19
-                frac = 0.0
-                if line[19:20] in (b".", b","):
-                    j = 20
-                    while line[j:j + 1].isdigit():
-                        j += 1
-                    frac = _fraction(line[20:j])
-                    pos = j
-                m = _ISO_TZ.match(line, pos)
-                if m is None:
-                    return None, 0
-                tz = m.group(1) or b""
-                key = line[:16]
-                base = self._minutes.get((key, tz))
-                try:
-                    if base is None:
-                        base = self._minute(key, tz, (int(line[:4]), int(line[5:7]), int(line[8:10]),
-                                                      int(line[11:13]), int(line[14:16])))
-                    t = base + int(line[17:19]) + frac
-                except (ValueError, OverflowError):
-                    return None, 0
-                return t, m.end()
-            m = _CN.match(line)
-            if m is not None:
-                key = line[:m.start(5)]
-                base = self._minutes.get((key, b""))
-                try:
-                    if base is None:
-                        base = self._minute(key, b"", (0, int(m.group(1)), int(m.group(2)),
-                                                       int(m.group(3)), int(m.group(4))))
-                    t = base + int(m.group(5)) + (_fraction(m.group(6)) if m.group(6) else 0.0)
-                except (ValueError, OverflowError):
-                    return None, 0
-                return t, m.end()
+                return base + s1 * 10 + s2 + _fraction(line[16:end]), end + 1
+            return base + s1 * 10 + s2, 16
+        c = line[0]
+        if 48 <= c <= 57:
+            if line[4] == 45 and line[7] == 45 and line[10] in (84, 32) and line[13] == 58:
+                return self._iso(line)
+            return self._chinese(line)
         return None, 0
+
+    def _iso(self, line: bytes) -> Tuple[Optional[float], int]:
+        """2024-01-04T17:30:14[.123456][Z|+08:00|+0800] and the seed's 2024-01-01 00:00:12."""
+        pos, frac = 19, 0.0
+        if line[19:20] in (b".", b","):
+            j = 20
+            while line[j:j + 1].isdigit():
+                j += 1
+            frac = _fraction(line[20:j])
+            pos = j
+        m = _ISO_TZ.match(line, pos)
+        if m is None:
+            return None, 0
+        tz = m.group(1) or b""
+        key = line[:16] + tz
+        base = self._aware.get(key)
+        try:
+            if base is None:
+                base = self._minute(tz, (int(line[:4]), int(line[5:7]), int(line[8:10]),
+                                         int(line[11:13]), int(line[14:16])))
+                self._aware[key] = base
+            return base + int(line[17:19]) + frac, m.end()
+        except (ValueError, OverflowError):
+            return None, 0
+
+    def _chinese(self, line: bytes) -> Tuple[Optional[float], int]:
+        """11月 25 12:18:56 (journalctl short under a Chinese locale)."""
+        m = _CN.match(line)
+        if m is None:
+            return None, 0
+        key = line[:m.start(5)]
+        base = self._naive.get(key)
+        try:
+            if base is None:
+                base = self._minute(b"", (0, int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4))))
+                self._naive[key] = base
+            return base + int(m.group(5)) + (_fraction(m.group(6)) if m.group(6) else 0.0), m.end()
+        except (ValueError, OverflowError):
+            return None, 0
 
     # -- the line ----------------------------------------------------------
     def parse(self, line: bytes) -> Optional[Event]:
-        line = line.rstrip(b"\r\n")
+        """One line to an Event (None: not evidence).  TextLogSource._read inlines this."""
         t, pos = self.header(line)
-        if t is not None:
-            sp = line.find(b" ", pos)  # skip the host
+        rest = line[pos:] if t is not None else line.lstrip()
+        known = self._bodies.get(rest)
+        if known is None:
+            known = self.remember(rest, t is not None)
+        if known is _NOTHING:
+            return None
+        return Event(t, known[0], known[1], line)
+
+    def remember(self, rest: bytes, has_host: bool):
+        """Everything after the timestamp repeats (the seed's activation failure:
+        same host, daemon, pid and text 143,146 times): read it once."""
+        known = self._body(rest, has_host)
+        if len(rest) < 512 and len(self._bodies) < 20000:
+            self._bodies[rest] = known
+        return known
+
+    def _body(self, rest: bytes, has_host: bool):
+        if has_host:
+            sp = rest.find(b" ")  # skip the host
             if sp < 0:
-                return None
-            rest = line[sp + 1:]
-        else:
-            rest = line.lstrip()
+                return _NOTHING
+            rest = rest[sp + 1:]
         colon = rest.find(b": ")
         if colon < 0:
-            return None
-        head, msg = rest[:colon], rest[colon + 2:].lstrip(b" ")
+            return _NOTHING
+        head, msg = rest[:colon], rest[colon + 2:].strip(b" \r\n")
         pid: Optional[int] = None
         m = _IDENT.match(head)
         if m is None:
-            return None
+            return _NOTHING
         ident = m.group(1)
         if m.group(2) is not None:
             pid = int(m.group(2))
-        elif t is None and UNIT_RE.fullmatch(head.decode("ascii", "replace")):
+        elif not has_host and UNIT_RE.fullmatch(head.decode("ascii", "replace")):
             # "unit.service: Scheduled restart job ..." pasted without its "systemd[1]: "
             ident, msg = b"systemd", rest
         message = self._message(ident, pid, msg)
-        if message is None:
-            return None
-        return Event(t, message, pid, line)
+        return _NOTHING if message is None else (message, pid)
 
     def _message(self, ident: bytes, pid: Optional[int], msg: bytes) -> Optional[Message]:
         pid1 = pid == 1 or (pid is None and ident == b"systemd")
@@ -214,6 +238,7 @@ class LineParser:
 
 
 _MISSING = object()
+_NOTHING = ()  # a line that says nothing unitaudit reads
 
 
 def _fraction(digits: bytes) -> float:
@@ -260,37 +285,65 @@ class TextLogSource:
 
     def events(self) -> Iterator[Event]:
         parser = LineParser(self._reference)
-        counts = self._counts
-        since, until = self.since, self.until
-        lines = self._grep_lines() if self.use_grep else self._python_lines()
-        for line in lines:
-            counts["matched"] += 1
-            ev = parser.parse(line)
-            if ev is None:
-                if not _is_noise(line) and b"FATAL" not in line and b"ERROR" not in line:
-                    counts["unparsed"] += 1
-                continue
-            t = ev.time
-            if t is None:
-                counts["undated"] += 1
-            elif (since is not None and t < since) or (until is not None and t > until):
-                counts["outside_window"] += 1
-                continue
-            counts["events"] += 1
-            yield ev
+        yield from self._read(parser, HIT_STRINGS, None)
+        # "Activating via systemd" repeats every failed activation; the requesters
+        # (deepin-system-m in the seed) show in the first lines as well as in all.
+        yield from self._read(parser, (REQUEST_STRING,), REQUEST_SAMPLE)
 
-    def _python_lines(self) -> Iterator[bytes]:
+    def _read(self, parser: "LineParser", strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[Event]:
+        header, bodies, remember = parser.header, parser._bodies, parser.remember
+        since = self.since if self.since is not None else float("-inf")
+        until = self.until if self.until is not None else float("inf")
+        matched = unparsed = undated = outside = events = 0
+        lines = self._grep_lines(strings, max_count) if self.use_grep else self._python_lines(strings, max_count)
+        try:
+            for line in lines:
+                matched += 1
+                t, pos = header(line)
+                rest = line[pos:] if t is not None else line.lstrip()
+                known = bodies.get(rest)
+                if known is None:
+                    known = remember(rest, t is not None)
+                if known is _NOTHING:
+                    if not _is_noise(line) and b"FATAL" not in line and b"ERROR" not in line:
+                        unparsed += 1
+                    continue
+                if t is None:
+                    undated += 1
+                elif t < since or t > until:
+                    outside += 1
+                    continue
+                events += 1
+                yield Event(t, known[0], known[1], line)
+        finally:
+            c = self._counts
+            c["matched"] += matched
+            c["events"] += events
+            c["unparsed"] += unparsed
+            c["undated"] += undated
+            c["outside_window"] += outside
+            if max_count is not None:
+                c["requests_sampled"] = matched
+
+    def _python_lines(self, strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[bytes]:
+        pattern = _HIT_RE if strings is HIT_STRINGS else re.compile(b"|".join(re.escape(x.encode()) for x in strings))
         opener = gzip.open if self._gz else open
+        found = 0
         try:
             with opener(self.path, "rb") as f:  # type: ignore[operator]
                 for line in f:
-                    if _HIT_RE.search(line):
+                    if pattern.search(line):
                         yield line
-        except (OSError, EOFError, gzip.BadGzipFile) as e:  # type: ignore[attr-defined]
+                        found += 1
+                        if max_count is not None and found >= max_count:
+                            return
+        except (OSError, EOFError) as e:
             self._warnings.append("%s: stopped reading at damaged data (%s); lines before it were read" % (self.path, e))
 
-    def _grep_lines(self) -> Iterator[bytes]:
-        argv = ["grep", "-a", "-h", "-F"] + ["-e" + s for s in HIT_STRINGS]
+    def _grep_lines(self, strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[bytes]:
+        argv = ["grep", "-a", "-h", "-F"] + ["-e" + x for x in strings]
+        if max_count is not None:
+            argv.append("--max-count=%d" % max_count)
         env = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         unzip = None
         if self._gz:
@@ -318,7 +371,7 @@ class TextLogSource:
                 grep.stderr.close()
             if rc > 1 and rc != -15:
                 self._warnings.append("%s: grep failed (%s)" % (self.path, err.splitlines()[0] if err else rc))
-            if unzip is not None and unzip.wait() not in (0, -15):
+            if unzip is not None and unzip.wait() not in (0, -15, -13) and max_count is None:
                 self._warnings.append("%s: compressed data is damaged or truncated; lines before the damage were read" % self.path)
 
     def stats(self) -> SourceStats:

@@ -1,0 +1,79 @@
+"""The command line as a user meets it: exit codes, one-line errors, the JSON contract."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, fixture
+
+
+def run(*args, env=None):
+    e = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "unitaudit", *args], capture_output=True, text=True, env=e)
+
+
+def test_findings_exit_1_with_a_table():
+    p = run("scan", "--syslog", str(fixture("seed", "logrotate-hourly.txt")))
+    assert p.returncode == 1, p.stderr
+    assert "repeated-failure" in p.stdout and "logrotate.service" in p.stdout
+
+
+def test_clean_exit_0():
+    p = run("scan", "--syslog", str(fixture("captured", "uos-zh-binfmt-restartsec-1s.txt")))
+    assert p.returncode == 0, p.stderr
+    assert "No loops" in p.stdout
+
+
+def test_json_document_contract():
+    p = run("scan", "--json", "--syslog", str(fixture("seed", "logrotate-hourly.txt")),
+            "--syslog", str(fixture("seed", "logrotate-status.txt")))
+    assert p.returncode == 1, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["schema"] == "unitaudit.report/1"
+    (f,) = doc["findings"]
+    for key in ("id", "kind", "unit", "count", "rate_per_hour", "first_seen", "last_seen", "trusted", "evidence", "cause"):
+        assert key in f
+    assert f["kind"] == "repeated-failure" and f["trusted"] is False
+    assert f["first_seen"].endswith("Z") and f["cause"]["kind"] == "logrotate-config"
+    assert {"file", "line", "message"} <= set(f["cause"]["errors"][0])
+    again = json.loads(run("scan", "--json", "--syslog", str(fixture("seed", "logrotate-hourly.txt"))).stdout)
+    assert again["findings"][0]["id"] == f["id"]  # stable across runs
+
+
+def test_verbose_shows_evidence_lines():
+    p = run("scan", "--verbose", "--syslog", str(fixture("seed", "logrotate-hourly.txt")))
+    assert "Failed with result 'exit-code'" in p.stdout
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["scan", "--syslog", "/nonexistent/syslog"], 3, "no such file"),
+    (["scan", "--syslog", "/"], 3, "is a directory"),
+    (["scan", "--journal-dir", str(fixture("seed"))], 3, "no journal files"),
+    (["scan", "--journal-file", "/etc/hostname"], 3, "not a journal file"),
+    (["scan", "--since", "last tuesday", "--syslog", "/etc/hostname"], 2, "--since"),
+    (["scan", "--threshold", "bogus=1", "--syslog", "/etc/hostname"], 2, "--threshold"),
+    (["scan", "--since", "-1h", "--until", "-2h", "--syslog", "/etc/hostname"], 2, "after --until"),
+    (["scan", "--nope"], 2, "No such option"),
+])
+def test_errors_are_one_line_with_documented_status(args, status, words):
+    p = run(*args)
+    assert p.returncode == status, (p.stdout, p.stderr)
+    assert words in p.stderr
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+
+
+def test_no_journal_on_this_machine_is_a_clear_error(tmp_path):
+    import glob
+
+    if glob.glob("/var/log/journal/*/*.journal") or glob.glob("/run/log/journal/*/*.journal"):
+        pytest.skip("this machine has a journal; the lab covers the live case")
+    p = run("scan")
+    assert p.returncode == 3 and "no journal found" in p.stderr
+
+
+def test_version():
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.startswith("unitaudit ")

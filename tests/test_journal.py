@@ -1,0 +1,83 @@
+"""The journal source through the real reader (systemd-python) on real entries."""
+import pytest
+
+from conftest import fixture
+from helpers import by_kind, findings, json_pretty_entries, write_journal
+from unitaudit.errors import SourceError
+from unitaudit.evidence import fold
+from unitaudit.model import Kind
+from unitaudit.sources.journal import JournalSource
+
+RHCOS = fixture("captured", "rhcos-239-journal-json-pretty-bootkube-loop.txt")
+
+
+@pytest.fixture(scope="module")
+def journal_239(tmp_path_factory):
+    entries = json_pretty_entries(RHCOS.read_text())
+    return write_journal(entries, tmp_path_factory.mktemp("j239") / "rhcos.journal")
+
+
+def test_239_text_fallback_reads_pid1_lines_without_message_id(journal_239):
+    src = JournalSource(files=[journal_239])
+    evs = list(src.events())
+    kinds = [(e.message.kind, e.message.unit) for e in evs]
+    assert (Kind.RESTART_SCHEDULED, "bootkube.service") in kinds  # MESSAGE_ID since 235
+    assert (Kind.UNIT_FAILED, "bootkube.service") in kinds  # text: no ID before 240
+    assert (Kind.MAIN_EXITED, "bootkube.service") in kinds
+    assert dict(src.stats().counts)["text_fallback"] >= 2
+    assert all(e.message.trusted for e in evs if e.pid == 1)
+    (f,) = by_kind(findings(fold(evs)), "restart-loop")
+    assert f.trusted and dict(f.facts)["restart_counter"] == 277
+
+
+def test_forged_pid1_message_is_untrusted(tmp_path):
+    entries = json_pretty_entries(RHCOS.read_text())
+    restart = next(e for e in entries if e.get("MESSAGE_ID") == "5eb03494b6584870a536b337290809b3")
+    forged = dict(restart, _PID="4242", _UID="1000", _COMM="logger", __REALTIME_TIMESTAMP="1604690200000000")
+    path = write_journal([forged], tmp_path / "forged.journal")
+    (ev,) = list(JournalSource(files=[path]).events())
+    assert ev.message.kind is Kind.RESTART_SCHEDULED and not ev.message.trusted
+
+
+def test_since_until_bound_the_entries(journal_239):
+    all_events = list(JournalSource(files=[journal_239]).events())
+    t0 = min(e.time for e in all_events)
+    later = list(JournalSource(files=[journal_239], since=t0 + 0.001).events())
+    assert 0 < len(later) < len(all_events)
+    assert list(JournalSource(files=[journal_239], until=t0 - 1).events()) == []
+
+
+def test_boot_selects_the_latest_boot(journal_239, tmp_path):
+    entries = json_pretty_entries(RHCOS.read_text())
+    older = [dict(e, _BOOT_ID="0" * 32, __REALTIME_TIMESTAMP=str(int(e["__REALTIME_TIMESTAMP"]) - 10**9))
+             for e in entries]
+    path = write_journal(older + entries, tmp_path / "two-boots.journal")
+    every = list(JournalSource(files=[path]).events())
+    latest = list(JournalSource(files=[path], boot=True).events())
+    assert len(latest) * 2 == len(every)
+
+
+def test_corrupt_journal_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.journal"
+    bad.write_bytes(b"LPKSHHRH" + b"\xff" * 300)
+    with pytest.raises(SourceError, match="cannot open"):
+        list(JournalSource(files=[str(bad)]).events())
+
+
+def test_truncated_journal_file_is_one_clear_error(journal_239, tmp_path):
+    data = open(journal_239, "rb").read()
+    cut = tmp_path / "cut.journal"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SourceError, match="cannot open the journal"):
+        list(JournalSource(files=[str(cut)]).events())
+
+
+def test_directory_with_a_damaged_file_still_reads_the_good_one(journal_239, tmp_path):
+    import shutil
+
+    d = tmp_path / "var-log-journal" / "ec207e03c25f54405b7e8b2f0280b4e1"
+    d.mkdir(parents=True)
+    shutil.copy(journal_239, d / "system.journal")
+    (d / "system@0001.journal").write_bytes(b"LPKSHHRH" + b"\xff" * 300)
+    good = list(JournalSource(files=[journal_239]).events())
+    assert len(list(JournalSource(directory=str(tmp_path / "var-log-journal")).events())) == len(good)
