@@ -79,3 +79,28 @@ def json_pretty_entries(text: str):
             return out
         obj, i = dec.raw_decode(text, i)
         out.append(obj)
+
+
+def export_entries(path):
+    """Entries of a journal export file (`journalctl -o export`), fields as bytes."""
+    data = open(path, "rb").read()
+    entries, cur, i = [], {}, 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if not line:
+            if cur:
+                entries.append(cur)
+            cur, i = {}, nl + 1
+            continue
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            cur[k.decode()] = v
+            i = nl + 1
+        else:  # binary-safe form: name, newline, 64-bit little-endian size, data, newline
+            size = int.from_bytes(data[nl + 1:nl + 9], "little")
+            cur[line.decode()] = data[nl + 9:nl + 9 + size]
+            i = nl + 9 + size + 1
+    if cur:
+        entries.append(cur)
+    return entries

@@ -30,13 +30,14 @@ def test_239_text_fallback_reads_pid1_lines_without_message_id(journal_239):
     assert f.trusted and dict(f.facts)["restart_counter"] == 277
 
 
-def test_forged_pid1_message_is_untrusted(tmp_path):
+def test_pid1_lookalikes_from_other_processes_are_not_evidence(tmp_path):
     entries = json_pretty_entries(RHCOS.read_text())
     restart = next(e for e in entries if e.get("MESSAGE_ID") == "5eb03494b6584870a536b337290809b3")
-    forged = dict(restart, _PID="4242", _UID="1000", _COMM="logger", __REALTIME_TIMESTAMP="1604690200000000")
-    path = write_journal([forged], tmp_path / "forged.journal")
-    (ev,) = list(JournalSource(files=[path]).events())
-    assert ev.message.kind is Kind.RESTART_SCHEDULED and not ev.message.trusted
+    forged = [dict(restart, _PID="4242", _UID="1000", _COMM="systemd-cat", __REALTIME_TIMESTAMP=str(1604690200000000 + i))
+              for i in range(30)]  # what `systemd-cat` / sd_journal_send can write: every field but the trusted ones
+    path = write_journal(forged + [restart], tmp_path / "forged.journal")
+    evs = list(JournalSource(files=[path]).events())
+    assert [(e.message.kind, e.message.trusted, e.pid) for e in evs] == [(Kind.RESTART_SCHEDULED, True, 1)]
 
 
 def test_since_until_bound_the_entries(journal_239):
@@ -81,3 +82,17 @@ def test_directory_with_a_damaged_file_still_reads_the_good_one(journal_239, tmp
     (d / "system@0001.journal").write_bytes(b"LPKSHHRH" + b"\xff" * 300)
     good = list(JournalSource(files=[journal_239]).events())
     assert len(list(JournalSource(directory=str(tmp_path / "var-log-journal")).events())) == len(good)
+
+
+def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
+    from conftest import example
+    from helpers import export_entries
+
+    entries = export_entries(example("seed-loops", "journal.export"))
+    failed = [e for e in entries if b"Activation via systemd failed" in e.get("MESSAGE", b"")]
+    assert len(failed) > 5 and all(e["_SYSTEMD_UNIT"] == b"dbus.service" for e in failed)
+    user_copy = [dict(e, _SYSTEMD_UNIT=b"user@1000.service", _UID=b"1000") for e in failed]
+    real = write_journal(failed, tmp_path / "real.journal")
+    fake = write_journal(user_copy, tmp_path / "fake.journal")
+    assert len(list(JournalSource(files=[real]).events())) == len(failed)
+    assert list(JournalSource(files=[fake]).events()) == []

@@ -4,14 +4,18 @@ Pass 1 asks the journal's indexes for what can be evidence: the MESSAGE_IDs of
 PID 1's unit messages and of dbus-broker, the bus daemon's own lines
 (`_COMM=dbus-daemon`), and logrotate's.  Only when the journal holds none of
 the MESSAGE_IDs systemd added in 240 does pass 1b read PID 1's text
-(`_PID=1`), for systemd 235-239.  Pass 2 reads what processes inside units
+(`_PID=1`), for systemd 235-239.  Each group is its own indexed pass: the
+journal evaluates one group much faster than a disjunction of all of them.  Pass 2 reads what processes inside units
 whose control process failed printed just before (`_SYSTEMD_UNIT=`), e.g.
 `modprobe: FATAL: Module vfs_monitor not found`.
 
 Raw `_next()`/`_get()` are used instead of the Reader's per-entry converters,
-which cost about 4x.  `trusted` is decided from journald's own fields (_PID,
-_UID, _SYSTEMD_UNIT), never from MESSAGE_ID, SYSLOG_IDENTIFIER or UNIT, which
-any local user can set.
+which cost about 4x.  Trust comes from journald's own fields (_PID, _UID,
+_SYSTEMD_UNIT), never from MESSAGE_ID, SYSLOG_IDENTIFIER or UNIT, which any
+local user can set: PID 1's and the bus daemon's passes match on those trusted
+fields, so a lookalike logged with `systemd-cat` or `logger -t systemd` is not
+read as their evidence at all.  logrotate run outside logrotate.service (cron)
+is read, untrusted.
 """
 import os
 import re
@@ -33,24 +37,9 @@ ID_BROKER_MISSING = b"7fc63312330b479bb32e598d47cef1a8"
 ID_BROKER_MASKED = b"ee9799dab1e24d81b7bee7759a543e1b"
 PID1_IDS = (ID_RESTART, ID_RESULT, ID_EXITED, ID_SPAWN, ID_SUCCESS)
 BROKER_IDS = (ID_BROKER_MISSING, ID_BROKER_MASKED)
-BUS_COMMS = (b"dbus-daemon", b"dbus-broker-lau", b"dbus-broker")
-SYSTEM_UID_MAX = 999  # Debian policy: system users are below 1000
+BUS_UNITS = (b"dbus.service", b"dbus-daemon.service")  # the system bus daemon's unit (Debian, Fedora)
 PROGRAM_LINE_LEAD = 3.0  # seconds before a failure that a program's line belongs to it
 _STATUS_NAME = re.compile(r"status=\d+/(\w+)")
-
-
-def _trusted_pid1(get) -> bool:
-    try:
-        return get("_PID") == b"1" and get("_UID") == b"0"
-    except KeyError:
-        return False
-
-
-def _trusted_bus(get) -> bool:
-    try:
-        return get("_SYSTEMD_UNIT") in (b"dbus.service", b"dbus-broker.service") and int(get("_UID")) <= SYSTEM_UID_MAX
-    except (KeyError, ValueError):
-        return False
 
 
 def _field(get, name: str) -> Optional[str]:
@@ -173,84 +162,131 @@ class JournalSource:
             self._counts["entries"] += 1
             yield t
 
+    def _pass(self, matches: List[bytes], handle) -> Iterator[Event]:
+        """One indexed pass: `matches` form one group (different fields AND, same field OR).
+
+        Separate passes per group cost a third of one pass over their disjunction
+        (measured on the bench journal: 0.25 s against 0.71 s)."""
+        r = self._open()
+        try:
+            for m in matches:
+                r.add_match(m)
+            self._restrict(r)
+            get = r._get
+            for t_us in self._entries(r):
+                ev = handle(get, t_us)
+                if ev is not None:
+                    yield ev
+        finally:
+            r.close()
+
     def _pass1(self, failures: Dict[str, array]) -> Iterator[Event]:
         r = self._open()
         try:
             ids = _raw_reader().query_unique(r, "MESSAGE_ID")
-            for mid in PID1_IDS + BROKER_IDS:
-                r.add_match(b"MESSAGE_ID=" + mid)
-            r.add_disjunction()
-            for comm in BUS_COMMS:
-                r.add_match(b"_COMM=" + comm)
-            r.add_disjunction()
-            r.add_match(b"_SYSTEMD_UNIT=logrotate.service")
-            r.add_disjunction()
-            r.add_match(b"SYSLOG_IDENTIFIER=logrotate")
-            self._restrict(r)
-            get = r._get
-            cache: Dict[tuple, Optional[Message]] = {}
-            for t_us in self._entries(r):
-                ev = self._classify(get, t_us, cache)
-                if ev is None:
-                    continue
-                self._counts["events"] += 1
-                k = ev.message.kind
-                if ev.time is not None and k in (Kind.CONTROL_EXITED, Kind.MAIN_EXITED, Kind.SPAWN_FAILED) and ev.message.unit:
-                    failures.setdefault(ev.message.unit, array("d")).append(ev.time)
-                yield ev
         finally:
             r.close()
+        counts = self._counts
+        fail_kinds = (Kind.CONTROL_EXITED, Kind.MAIN_EXITED, Kind.SPAWN_FAILED)
+
+        def note(ev: Event) -> Event:
+            counts["events"] += 1
+            m = ev.message
+            if m.kind in fail_kinds and m.unit:
+                failures.setdefault(m.unit, array("d")).append(ev.time)  # type: ignore[arg-type]
+            return ev
+
+        # PID 1's unit messages: only PID 1 running as root can log these fields
+        # into _PID/_UID, so lookalikes from `systemd-cat` never become evidence.
+        pid1 = [b"MESSAGE_ID=" + i for i in PID1_IDS] + [b"_PID=1", b"_UID=0"]
+        for ev in self._pass(pid1, lambda get, t: self._pid1_event(get, t, True)):
+            yield note(ev)
+        if ID_SPAWN in ids:  # 257: logged by systemd-executor inside the unit, not PID 1
+            for ev in self._pass([b"MESSAGE_ID=" + ID_SPAWN, b"_UID=0"], self._executor_event):
+                yield note(ev)
+        bus = [b"_COMM=dbus-daemon"] + [b"_SYSTEMD_UNIT=" + u for u in BUS_UNITS]
+        for ev in self._pass(bus, self._bus_reader()):
+            yield note(ev)
+        if BROKER_IDS[0] in ids or BROKER_IDS[1] in ids:
+            broker = [b"MESSAGE_ID=" + i for i in BROKER_IDS] + [b"_SYSTEMD_UNIT=dbus-broker.service"]
+            for ev in self._pass(broker, self._broker_event):
+                yield note(ev)
+        for ev in self._pass([b"_SYSTEMD_UNIT=logrotate.service"], self._logrotate_reader(in_unit=True)):
+            yield note(ev)
+        for ev in self._pass([b"SYSLOG_IDENTIFIER=logrotate"], self._logrotate_reader(in_unit=False)):
+            yield note(ev)
         if ID_RESULT not in ids and ID_EXITED not in ids:
             yield from self._pass1b(failures)
 
-    def _classify(self, get, t_us: int, cache: Dict[tuple, Optional[Message]]) -> Optional[Event]:
-        t = t_us / 1e6
-        try:
-            mid = get("MESSAGE_ID")
-        except KeyError:
-            mid = None
-        if mid in PID1_IDS:
-            m = self._pid1_message(get, mid)
-            return Event(t, m, _pid(get), None) if m is not None else None
-        try:
+    def _pid1_event(self, get, t_us: int, trusted: bool) -> Optional[Event]:
+        m = self._pid1_message(get, get("MESSAGE_ID"), trusted)
+        return Event(t_us / 1e6, m, 1, None) if m is not None else None
+
+    def _executor_event(self, get, t_us: int) -> Optional[Event]:
+        if get("_PID") == b"1":
+            return None  # read with PID 1's messages
+        trusted = _field(get, "_SYSTEMD_UNIT") == _field(get, "UNIT")
+        m = self._pid1_message(get, ID_SPAWN, trusted)
+        return Event(t_us / 1e6, m, _pid(get), None) if m is not None else None
+
+    def _bus_reader(self):
+        """dbus-daemon of the system bus: its unit's cgroup proves the sender (trusted)."""
+        cache: Dict[bytes, object] = {}
+
+        def handle(get, t_us: int) -> Optional[Event]:
             text = get("MESSAGE")
-        except KeyError:
-            return None
-        comm = _field(get, "_COMM") or ""
-        if mid in BROKER_IDS:
-            unit = _field(get, "DBUS_BROKER_LAUNCH_SERVICE_UNIT")
-            if unit is None or not is_unit_name(unit):
+            m = cache.get(text)
+            if m is None:
+                m = classify_bus(text.decode("utf-8", "replace"), "dbus-daemon", True) or _NOTHING
+                if len(cache) < 20000:
+                    cache[text] = m
+            if m is _NOTHING:
                 return None
-            facts = (("daemon", "dbus-broker"), ("bus_name", _field(get, "DBUS_BROKER_LAUNCH_SERVICE_NAME") or ""),
-                     ("reason", "masked" if mid == ID_BROKER_MASKED else "not-found"))
-            m = Message(Kind.ACTIVATION_FAILED, unit, text.decode("utf-8", "replace"), comm or "dbus-broker",
-                        _trusted_bus(get), facts)
-            return Event(t, m, _pid(get), None)
-        if comm.encode() in BUS_COMMS:
-            trusted = _trusted_bus(get)
-            key = (b"bus", trusted, text)
-            m = cache.get(key, _MISSING)
-            if m is _MISSING:
-                m = classify_bus(text.decode("utf-8", "replace"), _field(get, "SYSLOG_IDENTIFIER") or comm, trusted)
+            # the pid is left out: one more field read per line costs a third of the pass
+            return Event(t_us / 1e6, m, None, None)  # type: ignore[arg-type]
+
+        return handle
+
+    def _broker_event(self, get, t_us: int) -> Optional[Event]:
+        unit = _field(get, "DBUS_BROKER_LAUNCH_SERVICE_UNIT")
+        if unit is None or not is_unit_name(unit):
+            return None
+        mid = get("MESSAGE_ID")
+        facts = (("daemon", "dbus-broker"), ("bus_name", _field(get, "DBUS_BROKER_LAUNCH_SERVICE_NAME") or ""),
+                 ("reason", "masked" if mid == ID_BROKER_MASKED else "not-found"))
+        m = Message(Kind.ACTIVATION_FAILED, unit, _field(get, "MESSAGE") or "", "dbus-broker-launch", True, facts)
+        return Event(t_us / 1e6, m, _pid(get), None)
+
+    def _logrotate_reader(self, in_unit: bool):
+        cache: Dict[tuple, object] = {}
+
+        def handle(get, t_us: int) -> Optional[Event]:
+            unit = _field(get, "_SYSTEMD_UNIT")
+            if not in_unit and unit == "logrotate.service":
+                return None  # read in the logrotate.service pass
+            try:
+                text = get("MESSAGE")
+            except KeyError:
+                return None
+            trusted = in_unit and _field(get, "_UID") == "0"
+            key = (text, trusted, unit)
+            m = cache.get(key)
+            if m is None:
+                owner = unit if unit and unit.endswith(".service") else None
+                m = classify_logrotate(text.decode("utf-8", "replace"), owner, trusted) or _NOTHING
                 if len(cache) < 20000:
                     cache[key] = m
-            return Event(t, m, _pid(get), None) if m is not None else None  # type: ignore[arg-type]
-        unit = _field(get, "_SYSTEMD_UNIT")
-        trusted = unit == "logrotate.service" and _field(get, "_UID") == "0"
-        key = (b"logrotate", trusted, text, unit)
-        m = cache.get(key, _MISSING)
-        if m is _MISSING:
-            m = classify_logrotate(text.decode("utf-8", "replace"), unit if unit and unit.endswith(".service") else None, trusted)
-            if len(cache) < 20000:
-                cache[key] = m
-        return Event(t, m, _pid(get), None) if m is not None else None  # type: ignore[arg-type]
+            if m is _NOTHING:
+                return None
+            return Event(t_us / 1e6, m, _pid(get), None)  # type: ignore[arg-type]
 
-    def _pid1_message(self, get, mid: bytes) -> Optional[Message]:
+        return handle
+
+    def _pid1_message(self, get, mid: bytes, trusted: bool) -> Optional[Message]:
         unit = _field(get, "UNIT")
         if unit is None or not is_unit_name(unit):
             return None  # USER_UNIT (user managers) is out of scope for the system audit
         text = _field(get, "MESSAGE") or ""
-        trusted = _trusted_pid1(get)
         if mid == ID_RESTART:
             n = _field(get, "N_RESTARTS")
             return Message(Kind.RESTART_SCHEDULED, unit, text, "systemd", trusted, (("N_RESTARTS", n),) if n else ())
@@ -271,8 +307,6 @@ class JournalSource:
             kind = Kind.MAIN_EXITED if command == "ExecStart" else Kind.CONTROL_EXITED
             return Message(kind, unit, text, "systemd", trusted, facts)
         if mid == ID_SPAWN:
-            # 257 logs this from systemd-executor inside the unit, not from PID 1
-            trusted = trusted or (_field(get, "_UID") == "0" and _field(get, "_SYSTEMD_UNIT") == unit)
             facts = (("EXECUTABLE", _field(get, "EXECUTABLE") or ""), ("ERROR", text.rsplit(": ", 1)[-1]))
             return Message(Kind.SPAWN_FAILED, unit, text, "systemd", trusted, facts)
         return Message(Kind.UNIT_SUCCEEDED, unit, text, "systemd", trusted)
@@ -282,6 +316,7 @@ class JournalSource:
         r = self._open()
         try:
             r.add_match(b"_PID=1")
+            r.add_match(b"_UID=0")
             self._restrict(r)
             get = r._get
             for t_us in self._entries(r):
@@ -294,7 +329,7 @@ class JournalSource:
                 text = _field(get, "MESSAGE")
                 if not text:
                     continue
-                m = classify_pid1(text, _trusted_pid1(get))
+                m = classify_pid1(text, True)
                 if m is None:
                     continue
                 self._counts["text_fallback"] += 1
@@ -347,7 +382,7 @@ class JournalSource:
                            warnings=tuple(self._warnings))
 
 
-_MISSING = object()
+_NOTHING = object()  # a cached "this line is not evidence"
 
 
 def _raw_reader():
