@@ -9,14 +9,32 @@ from unitaudit.sources.textlog import LineParser, TextLogSource
 
 
 def text_events(path, use_grep: Optional[bool] = None, **kw) -> List[Event]:
-    return list(TextLogSource(str(path), use_grep=use_grep, **kw).events())
+    """Every sighting as an Event, in time order (sources hand them over in batches)."""
+    return unbatch(TextLogSource(str(path), use_grep=use_grep, **kw).events())
+
+
+def unbatch(items) -> List[Event]:
+    from unitaudit.model import Sightings
+
+    out: List[Event] = []
+    for item in items:
+        if isinstance(item, Sightings):
+            raw = {e.time: e for e in item.samples}
+            for t in item.times:
+                out.append(raw.get(t) or Event(t, item.message, None, None))
+            out.extend(Event(None, item.message, e.pid, e.raw) for e in item.samples if e.time is None)
+            out.extend(Event(None, item.message, None, None) for _ in range(item.undated - sum(1 for e in item.samples if e.time is None)))
+        else:
+            out.append(item)
+    out.sort(key=lambda e: (e.time is None, e.time or 0.0))
+    return out
 
 
 def text_evidence(*paths) -> Evidence:
-    events: List[Event] = []
+    items: list = []
     for p in paths:
-        events.extend(text_events(p))
-    return fold(events)
+        items.extend(TextLogSource(str(p)).events())
+    return fold(items)
 
 
 def parse_lines(lines, reference: float = 0.0) -> List[Event]:

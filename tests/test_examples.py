@@ -7,8 +7,16 @@ from helpers import findings, text_evidence
 from unitaudit.evidence import fold
 from unitaudit.sources.journal import JournalSource
 
-# examples/seed-loops/MANIFEST.md, counted from the recorded text
-RESTARTS, ACTIVATION_FAILURES, LOGROTATE_FAILURES = 46, 49, 8
+
+
+def _count(needle: str) -> int:
+    """Counted independently of unitaudit: substring occurrences in the recorded text."""
+    return example("seed-loops", "journal.short.txt").read_text().count(needle)
+
+
+RESTARTS = _count("deepin-anything-monitor.service: Scheduled restart job, restart counter is at")
+ACTIVATION_FAILURES = _count("Activation via systemd failed for unit 'dbus-org.freedesktop.Avahi.service'")
+LOGROTATE_FAILURES = _count("logrotate.service: Failed with result 'exit-code'.")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +34,8 @@ def test_journal_finds_exactly_the_three_loops(from_journal):
     found, stats = from_journal
     assert sorted(found) == ["activation-loop", "repeated-failure", "restart-loop"]
     counts = dict(stats.counts)
-    assert counts["entries"] < 720  # indexed matches: not every entry was read
+    total = len(example("seed-loops", "journal.short.txt").read_text().splitlines())
+    assert counts["entries"] < total * 0.8  # indexed matches: not every entry was read
 
 
 def test_restart_loop_with_execstartpre_cause_from_the_journal(from_journal):

@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import fixture
-from helpers import by_kind, findings, json_pretty_entries, write_journal
+from helpers import by_kind, findings, json_pretty_entries, unbatch, write_journal
 from unitaudit.errors import SourceError
 from unitaudit.evidence import fold
 from unitaudit.model import Kind
@@ -19,7 +19,7 @@ def journal_239(tmp_path_factory):
 
 def test_239_text_fallback_reads_pid1_lines_without_message_id(journal_239):
     src = JournalSource(files=[journal_239])
-    evs = list(src.events())
+    evs = unbatch(src.events())
     kinds = [(e.message.kind, e.message.unit) for e in evs]
     assert (Kind.RESTART_SCHEDULED, "bootkube.service") in kinds  # MESSAGE_ID since 235
     assert (Kind.UNIT_FAILED, "bootkube.service") in kinds  # text: no ID before 240
@@ -36,16 +36,16 @@ def test_pid1_lookalikes_from_other_processes_are_not_evidence(tmp_path):
     forged = [dict(restart, _PID="4242", _UID="1000", _COMM="systemd-cat", __REALTIME_TIMESTAMP=str(1604690200000000 + i))
               for i in range(30)]  # what `systemd-cat` / sd_journal_send can write: every field but the trusted ones
     path = write_journal(forged + [restart], tmp_path / "forged.journal")
-    evs = list(JournalSource(files=[path]).events())
+    evs = unbatch(JournalSource(files=[path]).events())
     assert [(e.message.kind, e.message.trusted, e.pid) for e in evs] == [(Kind.RESTART_SCHEDULED, True, 1)]
 
 
 def test_since_until_bound_the_entries(journal_239):
-    all_events = list(JournalSource(files=[journal_239]).events())
+    all_events = unbatch(JournalSource(files=[journal_239]).events())
     t0 = min(e.time for e in all_events)
-    later = list(JournalSource(files=[journal_239], since=t0 + 0.001).events())
+    later = unbatch(JournalSource(files=[journal_239], since=t0 + 0.001).events())
     assert 0 < len(later) < len(all_events)
-    assert list(JournalSource(files=[journal_239], until=t0 - 1).events()) == []
+    assert unbatch(JournalSource(files=[journal_239], until=t0 - 1).events()) == []
 
 
 def test_boot_selects_the_latest_boot(journal_239, tmp_path):
@@ -53,8 +53,8 @@ def test_boot_selects_the_latest_boot(journal_239, tmp_path):
     older = [dict(e, _BOOT_ID="0" * 32, __REALTIME_TIMESTAMP=str(int(e["__REALTIME_TIMESTAMP"]) - 10**9))
              for e in entries]
     path = write_journal(older + entries, tmp_path / "two-boots.journal")
-    every = list(JournalSource(files=[path]).events())
-    latest = list(JournalSource(files=[path], boot=True).events())
+    every = unbatch(JournalSource(files=[path]).events())
+    latest = unbatch(JournalSource(files=[path], boot=True).events())
     assert len(latest) * 2 == len(every)
 
 
@@ -80,8 +80,8 @@ def test_directory_with_a_damaged_file_still_reads_the_good_one(journal_239, tmp
     d.mkdir(parents=True)
     shutil.copy(journal_239, d / "system.journal")
     (d / "system@0001.journal").write_bytes(b"LPKSHHRH" + b"\xff" * 300)
-    good = list(JournalSource(files=[journal_239]).events())
-    assert len(list(JournalSource(directory=str(tmp_path / "var-log-journal")).events())) == len(good)
+    good = unbatch(JournalSource(files=[journal_239]).events())
+    assert len(unbatch(JournalSource(directory=str(tmp_path / "var-log-journal")).events())) == len(good)
 
 
 def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
@@ -94,5 +94,5 @@ def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
     user_copy = [dict(e, _SYSTEMD_UNIT=b"user@1000.service", _UID=b"1000") for e in failed]
     real = write_journal(failed, tmp_path / "real.journal")
     fake = write_journal(user_copy, tmp_path / "fake.journal")
-    assert len(list(JournalSource(files=[real]).events())) == len(failed)
-    assert list(JournalSource(files=[fake]).events()) == []
+    assert len(unbatch(JournalSource(files=[real]).events())) == len(failed)
+    assert unbatch(JournalSource(files=[fake]).events()) == []

@@ -6,11 +6,12 @@ few raw lines to show.  They never need the stream itself, so the scan keeps
 this summary and lets the events go: a week of syslog folds into a few MB.
 """
 from array import array
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
-from typing import Deque, Dict, Iterable, List, Mapping, Optional, Tuple
+from bisect import bisect_left
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from unitaudit.model import Event, Kind, Message
+from unitaudit.model import Event, Kind, Message, Sightings
 
 SAMPLES = 3  # raw lines kept from the start and from the end of each series
 MAX_DISTINCT = 256  # distinct messages counted per series before facts are pooled
@@ -101,44 +102,65 @@ class EvidenceBuilder:
     def __init__(self) -> None:
         self._acc: Dict[Tuple[Optional[str], Kind], _Acc] = {}
         self._by_message: Dict[Message, Tuple[_Acc, List[int]]] = {}
-        self._unattributed: Deque[Event] = deque(maxlen=16)
+        # text logs: program lines not yet tied to a unit (message -> its times)
+        self._loose: Dict[Message, Tuple[array, List[Event]]] = {}
 
-    def add_all(self, events: Iterable[Event]) -> None:
-        for ev in events:
-            self.add(ev)
+    def add_all(self, items: Iterable[Union[Event, Sightings]]) -> None:
+        add, add_many = self.add, self.add_sightings
+        for item in items:
+            if type(item) is Sightings:
+                add_many(item)  # type: ignore[arg-type]
+            else:
+                add(item)  # type: ignore[arg-type]
 
-    def add(self, ev: Event) -> None:
-        m = ev.message
+    def _slot(self, m: Message) -> Optional[Tuple[_Acc, Optional[List[int]]]]:
         known = self._by_message.get(m)
         if known is not None:  # the common case: a message seen before
-            acc, tally = known
-            tally[0] += 1
+            return known
+        if m.kind is Kind.PROGRAM_LINE and m.unit is None:
+            return None
+        acc = self._acc.get((m.unit, m.kind))
+        if acc is None:
+            acc = self._acc[(m.unit, m.kind)] = _Acc()
+        if m.kind is Kind.RESTART_SCHEDULED or len(acc.messages) >= MAX_DISTINCT:
+            return acc, None  # restart lines differ by counter: pool their facts
+        tally = acc.messages[m] = [0]
+        known = self._by_message[m] = (acc, tally)
+        return known
+
+    def add(self, ev: Event) -> None:
+        self.add_sightings(Sightings(ev.message, () if ev.time is None else (ev.time,),
+                                     1 if ev.time is None else 0, (ev,)))
+
+    def add_sightings(self, s: Sightings) -> None:
+        m = s.message
+        n = len(s.times) + s.undated
+        if not n:
+            return
+        slot = self._slot(m)
+        if slot is None:
+            times, samples = self._loose.setdefault(m, (array("d"), []))
+            times.extend(s.times)
+            if len(samples) < SAMPLES:
+                samples.extend(s.samples[:SAMPLES - len(samples)])
+            return
+        acc, tally = slot
+        if tally is None:
+            for _ in range(n):
+                self._pool(acc, m)
         else:
-            if m.kind is Kind.PROGRAM_LINE and m.unit is None:
-                self._unattributed.append(ev)
-                return
-            acc = self._acc.get((m.unit, m.kind))
-            if acc is None:
-                acc = self._acc[(m.unit, m.kind)] = _Acc()
-            if m.kind is Kind.RESTART_SCHEDULED or len(acc.messages) >= MAX_DISTINCT:
-                self._pool(acc, m)  # restart lines differ by counter: pool their facts
-            else:
-                tally = acc.messages[m] = [1]
-                self._by_message[m] = (acc, tally)
-        n = acc.count = acc.count + 1
-        t = ev.time
-        if t is None:
-            acc.undated += 1
-        else:
-            acc.times.append(t)
+            tally[0] += n
+        acc.times.extend(s.times)
+        acc.undated += s.undated
         if m.trusted:
-            acc.trusted += 1
-        if n <= SAMPLES:
-            acc.first.append(ev)
-        else:
-            acc.ring[n % SAMPLES] = ev
-        if self._unattributed and m.kind in _FAILURE_KINDS and m.unit is not None:
-            self._attribute(ev)
+            acc.trusted += n
+        for ev in s.samples:
+            acc.count += 1
+            if acc.count <= SAMPLES:
+                acc.first.append(ev)
+            else:
+                acc.ring[acc.count % SAMPLES] = ev
+        acc.count += n - len(s.samples)
 
     @staticmethod
     def _pool(acc: _Acc, m: Message) -> None:
@@ -157,20 +179,32 @@ class EvidenceBuilder:
         if m.kind is Kind.PROGRAM_LINE:
             acc.pooled[("text", m.text)] += 1
 
-    def _attribute(self, failure: Event) -> None:
-        """Text logs: lines a program printed just before a unit's process failed are that unit's."""
-        t = failure.time
-        keep: Deque[Event] = deque(maxlen=16)
-        for ev in self._unattributed:
-            if t is None or ev.time is None or 0 <= t - ev.time <= PROGRAM_LINE_LEAD:
-                m = ev.message
-                owned = Message(m.kind, failure.message.unit, m.text, m.program, m.trusted, m.facts)
-                self.add(Event(ev.time, owned, ev.pid, ev.raw))
-            elif t - ev.time < 0:
-                keep.append(ev)  # later than this failure: may belong to the next one
-        self._unattributed = keep
+    def _attribute(self) -> None:
+        """Text logs: a line a program printed just before a unit's process failed is that unit's.
+
+        Done once at the end, by time, so sources may deliver in any order."""
+        failures = {}
+        for (unit, kind), acc in self._acc.items():
+            if unit is not None and kind in _FAILURE_KINDS and acc.times:
+                failures.setdefault(unit, []).extend(acc.times)
+        for unit in failures:
+            failures[unit].sort()
+        for m, (times, samples) in self._loose.items():
+            best, hits = None, 0
+            for unit, fails in failures.items():
+                n = sum(1 for t in times if _followed_by(fails, t))
+                if n > hits:
+                    best, hits = unit, n
+            if best is None:
+                continue
+            owned = Message(m.kind, best, m.text, m.program, m.trusted, m.facts)
+            kept = [Event(e.time, owned, e.pid, e.raw) for e in samples if e.time is None or _followed_by(failures[best], e.time)]
+            self.add_sightings(Sightings(owned, tuple(t for t in times if _followed_by(failures[best], t)), 0, tuple(kept)))
+        self._loose = {}
 
     def build(self) -> Evidence:
+        if self._loose:
+            self._attribute()
         series = {}
         start = end = None
         for key, acc in self._acc.items():
@@ -189,6 +223,7 @@ class EvidenceBuilder:
             if times:
                 start = times[0] if start is None else min(start, times[0])
                 end = times[-1] if end is None else max(end, times[-1])
+            samples = sorted(acc.first + acc.last(), key=lambda e: (e.time is None, e.time or 0.0))
             series[key] = Series(
                 unit=key[0],
                 kind=key[1],
@@ -198,13 +233,19 @@ class EvidenceBuilder:
                 trusted=acc.trusted,
                 facts=tuple(facts.most_common()),
                 numbers=tuple((k, lo, hi) for k, (lo, hi) in sorted(numbers.items())),
-                samples=tuple(acc.first) + tuple(acc.last()),
+                samples=tuple(samples),
                 messages=tuple(sorted(((m, n) for m, (n,) in acc.messages.items()), key=lambda mn: -mn[1])),
             )
         return Evidence(series=series, start=start, end=end)
 
 
-def fold(events: Iterable[Event]) -> Evidence:
+def _followed_by(sorted_failures: List[float], t: float) -> bool:
+    """Does a failure come within PROGRAM_LINE_LEAD seconds after t?"""
+    i = bisect_left(sorted_failures, t)
+    return i < len(sorted_failures) and sorted_failures[i] - t <= PROGRAM_LINE_LEAD
+
+
+def fold(events: Iterable[Union[Event, Sightings]]) -> Evidence:
     builder = EvidenceBuilder()
     builder.add_all(events)
     return builder.build()

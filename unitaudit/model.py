@@ -68,6 +68,19 @@ class Event(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Sightings:
+    """Many sightings of one message, read together.
+
+    Sources batch what repeats (a block of a text log, a journal pass) so the
+    fold handles one object per message per block instead of one per line."""
+
+    message: Message
+    times: Tuple[float, ...]  # dated sightings
+    undated: int
+    samples: Tuple[Event, ...]  # the first and last few, with their raw lines
+
+
+@dataclass(frozen=True)
 class UnitState:
     """A unit as the service manager reports it live (D-Bus).  Offline scans have none."""
 

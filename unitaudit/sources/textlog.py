@@ -31,7 +31,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from unitaudit.errors import SourceError
 from unitaudit.messages import UNIT_RE, classify_bus, classify_logrotate, classify_pid1, program_line
-from unitaudit.model import Event, Kind, Message
+from unitaudit.model import Event, Kind, Message, Sightings
+from unitaudit.sources.batch import Batcher
 from unitaudit.sources.stats import SourceStats
 
 HIT_STRINGS = (
@@ -283,19 +284,24 @@ class TextLogSource:
             raise SourceError("%s is a journal file, not text: use --journal-file" % p)
         self._gz = head.startswith(_GZIP_MAGIC)
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Iterator[Sightings]:
         parser = LineParser(self._reference)
         yield from self._read(parser, HIT_STRINGS, None)
         # "Activating via systemd" repeats every failed activation; the requesters
         # (deepin-system-m in the seed) show in the first lines as well as in all.
         yield from self._read(parser, (REQUEST_STRING,), REQUEST_SAMPLE)
 
-    def _read(self, parser: "LineParser", strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[Event]:
+    def _read(self, parser: "LineParser", strings: Tuple[str, ...],
+              max_count: Optional[int]) -> Iterator[Sightings]:
+        """The hot loop: one header read and one dict lookup per line; lines that
+        say the same thing are handed over together, once per block."""
         header, bodies, remember = parser.header, parser._bodies, parser.remember
         since = self.since if self.since is not None else float("-inf")
         until = self.until if self.until is not None else float("inf")
         matched = unparsed = undated = outside = events = 0
         lines = self._grep_lines(strings, max_count) if self.use_grep else self._python_lines(strings, max_count)
+        batch = Batcher()
+        add = batch.add
         try:
             for line in lines:
                 matched += 1
@@ -314,7 +320,9 @@ class TextLogSource:
                     outside += 1
                     continue
                 events += 1
-                yield Event(t, known[0], known[1], line)
+                if add(known[0], t, known[1], line):
+                    yield from batch.flush()
+            yield from batch.flush()
         finally:
             c = self._counts
             c["matched"] += matched
