@@ -86,3 +86,27 @@ def test_text_finds_the_same_loops_untrusted(from_text, from_journal):
 def test_evidence_lines_are_raw_lines(from_journal, from_text):
     assert any("Scheduled restart job" in line for line in from_journal[0]["restart-loop"].evidence)
     assert all(line.startswith("Nov 25 ") for line in from_text["restart-loop"].evidence)
+
+
+# -- the healthy controls, recorded the same way (examples/controls/MANIFEST.md) ----------
+
+@pytest.fixture(scope="module", params=["journal", "text"])
+def controls(request):
+    if request.param == "journal":
+        return fold(JournalSource(directory=str(example("controls", "journal"))).events())
+    return text_evidence(example("controls", "journal.short.txt"))
+
+
+def test_controls_hold_the_near_misses(controls):
+    from unitaudit.model import Kind
+
+    failed = {s.unit for s in controls.of_kind(Kind.UNIT_FAILED)}
+    assert {"fail-once.service", "flaky-once.service"} <= failed  # one failure each
+    ok = {s.unit for s in controls.of_kind(Kind.UNIT_SUCCEEDED)}
+    assert {"logrotate.service", "flaky-once.service", "healthy-daemon.service"} <= ok
+    assert controls.of_kind(Kind.RESTART_SCHEDULED) == []  # three manual restarts log none
+    assert controls.of_kind(Kind.ACTIVATION_FAILED) == []  # avahi disabled on purpose, nobody calls it
+
+
+def test_controls_are_quiet(controls):
+    assert findings(controls) == []

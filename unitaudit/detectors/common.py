@@ -28,9 +28,13 @@ def rate_per_hour(times: Sequence[float]) -> Optional[float]:
 
 
 def period(times: Sequence[float]) -> Optional[float]:
-    if len(times) < 2:
+    """The median gap between sightings; from at most ~10,000 evenly spread gaps,
+    so a week of a 5-second loop does not cost a sorted copy of every gap."""
+    n = len(times)
+    if n < 2:
         return None
-    return round(median(b - a for a, b in zip(times, times[1:])), 1)
+    step = max(1, (n - 1) // 10000)
+    return round(median(times[i + 1] - times[i] for i in range(0, n - 1, step)), 1)
 
 
 def span(times: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:

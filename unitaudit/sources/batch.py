@@ -8,7 +8,7 @@ from typing import Dict, Iterator, Optional
 
 from unitaudit.model import Event, Message, Sightings
 
-BLOCK = 32768  # sightings per hand-over
+BLOCK = 8192  # sightings per hand-over
 SAMPLES = 3  # first sightings kept with their raw lines (plus the last of each block)
 
 

@@ -185,7 +185,10 @@ class LineParser:
         """Everything after the timestamp repeats (the seed's activation failure:
         same host, daemon, pid and text 143,146 times): read it once."""
         known = self._body(rest, has_host)
-        if len(rest) < 512 and len(self._bodies) < 20000:
+        # Only what can repeat is worth keeping: a restart line carries its
+        # counter, a program line its pid; each is new every time.
+        if (len(rest) < 512 and len(self._bodies) < 4096 and
+                (known is _NOTHING or known[0].kind not in (Kind.RESTART_SCHEDULED, Kind.PROGRAM_LINE))):
             self._bodies[rest] = known
         return known
 
@@ -233,7 +236,7 @@ class LineParser:
             message = program_line(text, program, None, False)
         else:
             message = None
-        if len(self._messages) < 20000:
+        if len(self._messages) < 4096 and (message is None or message.kind is not Kind.RESTART_SCHEDULED):
             self._messages[key] = message
         return message
 
