@@ -3,7 +3,7 @@ The seed's own loops, recorded from a real systemd, are in test_examples.py."""
 from conftest import fixture
 from helpers import by_kind, findings, parse_lines, text_evidence
 from unitaudit.detectors import Thresholds
-from unitaudit.detectors.common import max_in_window, rate_per_hour
+from unitaudit.detectors.common import has_burst, rate_per_hour
 from unitaudit.evidence import fold
 from unitaudit.model import UnitState
 
@@ -124,8 +124,14 @@ def test_failure_quiet_on_one_failure_without_known_cause():
 
 # -- arithmetic ---------------------------------------------------------------------------
 
+def max_in_window(times, window):
+    """The obvious O(n^2) reference for has_burst."""
+    return max((sum(1 for u in times if 0 <= u - t <= window) for t in times), default=0)
+
+
 def test_window_and_rate():
     assert max_in_window([0, 1, 2, 10, 11, 12, 13], 3) == 4
+    assert has_burst([0, 1, 2, 10, 11, 12, 13], 3, 4) and not has_burst([0, 1, 2, 10, 11, 12, 13], 3, 5)
     assert rate_per_hour([0.0, 5.0, 10.0]) == 720.0 and rate_per_hour([1.0]) is None
 
 
@@ -137,3 +143,13 @@ def test_thresholds_parse_and_reject():
     for bad in (["nope=1"], ["restart_burst"], ["restart_burst=x"], ["restart_burst=0"]):
         with pytest.raises(UsageError):
             Thresholds.parse(bad)
+
+
+def test_has_burst_agrees_with_max_in_window():
+    import random
+
+    rnd = random.Random(7)
+    for _ in range(200):
+        times = sorted(rnd.uniform(0, 100) for _ in range(rnd.randint(0, 30)))
+        for count in (1, 2, 5):
+            assert has_burst(times, 10.0, count) == (max_in_window(times, 10.0) >= count)

@@ -9,7 +9,7 @@ from typing import List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import missing_unit
-from unitaudit.detectors.common import evidence_lines, finding_id, max_in_window, period, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, has_burst, period, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Finding, FindingKind, Kind, UnitState
 
@@ -31,8 +31,7 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
                 facts=(("countable", False),),
             ))
             continue
-        burst = max(max_in_window(s.times, th.activation_window), s.undated)
-        if burst < th.activation_burst:
+        if not (has_burst(s.times, th.activation_window, th.activation_burst) or s.undated >= th.activation_burst):
             continue
         rate = rate_per_hour(s.times)
         summary = "activation failed %d times" % s.count + (" (%.0f/h)" % rate if rate is not None else "")
@@ -40,6 +39,6 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             id=finding_id(ID, unit), kind=FindingKind.ACTIVATION_LOOP, unit=unit, count=s.count,
             rate_per_hour=rate, first_seen=first, last_seen=last, trusted=s.all_trusted, evidence=lines,
             cause=missing_unit(ev, unit), detector=ID, summary=summary, period_seconds=period(s.times),
-            facts=(("max_in_window", burst), ("undated", s.undated)),
+            facts=(("undated", s.undated),),
         ))
     return out

@@ -10,14 +10,13 @@ from unitaudit.timefmt import iso_utc
 EVIDENCE_LINES = 6
 
 
-def max_in_window(times: Sequence[float], window: float) -> int:
-    """The largest number of sorted `times` inside any interval of `window` seconds."""
-    best = lo = 0
-    for hi, t in enumerate(times):
-        while t - times[lo] > window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
+def has_burst(times: Sequence[float], window: float, count: int) -> bool:
+    """Do `count` of the sorted `times` fall within `window` seconds of each other?
+    Stops at the first such run: a week of a 5-second loop answers at once."""
+    k = count - 1
+    if k <= 0:
+        return len(times) >= count
+    return any(times[i + k] - times[i] <= window for i in range(len(times) - k))
 
 
 def rate_per_hour(times: Sequence[float]) -> Optional[float]:

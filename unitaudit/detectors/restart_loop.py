@@ -9,7 +9,7 @@ from typing import List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import exec_failure
-from unitaudit.detectors.common import evidence_lines, finding_id, max_in_window, period, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, has_burst, period, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Finding, FindingKind, Kind, UnitState
 
@@ -23,11 +23,11 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
         scheduled.setdefault(s.unit, s)  # systemd < 235 logs only this line per restart
     for unit in sorted(u for u in scheduled if u):
         s = scheduled[unit]
-        burst = max(max_in_window(s.times, th.restart_window), s.undated)
+        burst = has_burst(s.times, th.restart_window, th.restart_burst) or s.undated >= th.restart_burst
         counter = s.highest("N_RESTARTS") or 0
         live = units.get(unit)
         live_loop = live is not None and live.sub_state.startswith("auto-restart") and (live.n_restarts or 0) >= th.restart_burst
-        if burst < th.restart_burst and counter < th.restart_counter and not live_loop:
+        if not burst and counter < th.restart_counter and not live_loop:
             continue
         first, last = span(s.times)
         rate = rate_per_hour(s.times)
@@ -41,6 +41,6 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             rate_per_hour=rate, first_seen=first, last_seen=last, trusted=s.all_trusted,
             evidence=evidence_lines([s, ev.get(unit, Kind.CONTROL_EXITED), ev.get(unit, Kind.PROGRAM_LINE)]),
             cause=exec_failure(ev, unit), detector=ID, summary=summary, period_seconds=period(s.times),
-            facts=(("restart_counter", counter or None), ("max_in_window", burst), ("undated", s.undated)),
+            facts=(("restart_counter", counter or None), ("burst", burst), ("undated", s.undated)),
         ))
     return out

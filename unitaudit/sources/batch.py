@@ -1,42 +1,49 @@
 """Hand repeated sightings over together.
 
 A loop logs the same message over and over; the fold only needs its times and a
-few raw lines.  Sources group sightings by message and hand each group over as
-one `Sightings` per block, which keeps memory bounded and the per-line cost low.
+few raw lines.  Sources group sightings by what was logged (a key they already
+hold: the line's text after its timestamp, a journal MESSAGE) and hand each
+group over as one `Sightings` per block, which keeps memory bounded and the
+per-line cost low.
 """
-from typing import Dict, Iterator, Optional
+from typing import Dict, Hashable, Iterator, Optional
 
 from unitaudit.model import Event, Message, Sightings
 
 BLOCK = 8192  # sightings per hand-over
 SAMPLES = 3  # first sightings kept with their raw lines (plus the last of each block)
 
+# A group: [times, undated, first events, last raw line, its time, message, pid].
+# Sources may append to a group's times and set its last line directly: the
+# text scan's inner loop does, to stay at a few operations per line.
+TIMES, UNDATED, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID = range(7)
+
 
 class Batcher:
-    __slots__ = ("_groups", "_n")
+    __slots__ = ("groups", "n")
 
     def __init__(self) -> None:
-        self._groups: Dict[Message, list] = {}  # message -> [times, undated, first, last event]
-        self._n = 0
+        self.groups: Dict[Hashable, list] = {}
+        self.n = 0
 
-    def add(self, m: Message, t: Optional[float], pid: Optional[int], raw) -> bool:
+    def add(self, key: Hashable, m: Message, t: Optional[float], pid: Optional[int], raw) -> bool:
         """Record one sighting; True when a block is full and should be flushed."""
-        g = self._groups.get(m)
+        g = self.groups.get(key)
         if g is None:
-            g = self._groups[m] = [[], 0, [Event(t, m, pid, raw)], None]
-        elif len(g[2]) < SAMPLES:
-            g[2].append(Event(t, m, pid, raw))
+            g = self.groups[key] = [[], 0, [Event(t, m, pid, raw)], None, None, m, pid]
+        elif len(g[FIRST]) < SAMPLES:
+            g[FIRST].append(Event(t, m, pid, raw))
         else:
-            g[3] = (t, pid, raw)
+            g[LAST_RAW], g[LAST_TIME] = raw, t
         if t is None:
-            g[1] += 1
+            g[UNDATED] += 1
         else:
-            g[0].append(t)
-        self._n += 1
-        return self._n % BLOCK == 0
+            g[TIMES].append(t)
+        self.n += 1
+        return self.n % BLOCK == 0
 
     def flush(self) -> Iterator[Sightings]:
-        for m, (times, undated, first, last) in self._groups.items():
-            samples = first if last is None else first + [Event(last[0], m, last[1], last[2])]
+        for times, undated, first, last, t, m, pid in self.groups.values():
+            samples = first if last is None else first + [Event(t, m, pid, last)]
             yield Sightings(m, tuple(times), undated, tuple(samples))
-        self._groups = {}
+        self.groups = {}

@@ -185,7 +185,7 @@ class JournalSource:
                 events += 1
                 if failures is not None and m.kind in _FAIL_KINDS and m.unit:
                     failures.setdefault(m.unit, array("d")).append(t)
-                if add(m, t, pid, None):
+                if add(id(m), m, t, pid, None):
                     yield from batch.flush()
             yield from batch.flush()
         finally:
