@@ -25,7 +25,7 @@ def _rate(value: Optional[float]) -> str:
 
 def _when(t: Optional[float]) -> str:
     s = iso_utc(t)
-    return s.replace("T", " ").rstrip("Z") if s else "unknown"
+    return s.replace("T", " ")[:16] if s else "unknown"  # to the minute; --json has the seconds
 
 
 def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False) -> None:
@@ -40,12 +40,12 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
         return
     table = Table(title="unitaudit: %d finding(s), times in UTC" % len(result.findings), title_justify="left")
     table.add_column("Kind", no_wrap=True)
-    table.add_column("Unit", overflow="fold")
+    table.add_column("Unit", overflow="fold", max_width=34)
     table.add_column("Count", justify="right")
     table.add_column("Rate/h", justify="right")
     table.add_column("First seen", no_wrap=True)
     table.add_column("Last seen", no_wrap=True)
-    table.add_column("Cause", overflow="fold")
+    table.add_column("Cause", overflow="fold", min_width=40)
     for f in result.findings:
         cause = f.cause.summary if f.cause else f.summary
         if not f.trusted:

@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from unitaudit.errors import SourceError
 from unitaudit.messages import UNIT_RE, classify_bus, classify_logrotate, classify_pid1, program_line
 from unitaudit.model import Event, Kind, Message, Sightings
-from unitaudit.sources.batch import BLOCK, LAST_RAW, LAST_TIME, TIMES, Batcher
+from unitaudit.sources.batch import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, Batcher
 from unitaudit.sources.stats import SourceStats
 
 HIT_STRINGS = (  # fewer and longer strings keep grep fast: each one here is needed
@@ -345,7 +345,10 @@ class TextLogSource:
                                 matched += 1
                                 events += 1
                                 g[TIMES].append(t)
-                                g[LAST_RAW], g[LAST_TIME] = line, t
+                                if len(g[FIRST]) < SAMPLES:
+                                    g[FIRST].append(Event(t, g[MESSAGE], g[PID], line))
+                                else:
+                                    g[LAST_RAW], g[LAST_TIME] = line, t
                                 batch.n += 1
                                 if batch.n % BLOCK == 0:
                                     yield from batch.flush()
