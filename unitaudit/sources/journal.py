@@ -1,21 +1,23 @@
 """The systemd journal, read through systemd-python without walking every entry.
 
-Pass 1 asks the journal's indexes for what can be evidence: the MESSAGE_IDs of
-PID 1's unit messages and of dbus-broker, the bus daemon's own lines
-(`_COMM=dbus-daemon`), and logrotate's.  Only when the journal holds none of
-the MESSAGE_IDs systemd added in 240 does pass 1b read PID 1's text
-(`_PID=1`), for systemd 235-239.  Each group is its own indexed pass: the
-journal evaluates one group much faster than a disjunction of all of them.  Pass 2 reads what processes inside units
-whose control process failed printed just before (`_SYSTEMD_UNIT=`), e.g.
-`modprobe: FATAL: Module vfs_monitor not found`.
+Each kind of evidence is one indexed pass (the journal evaluates one match
+group much faster than a disjunction of all of them):
+  PID 1's unit messages      MESSAGE_ID in (restart, result, process exited, spawn, success), _PID=1, _UID=0
+  systemd-executor (257)     MESSAGE_ID=spawn failed, _UID=0
+  the system bus daemon      _COMM=dbus-daemon, _SYSTEMD_UNIT=dbus.service
+  dbus-broker                its two MESSAGE_IDs, _SYSTEMD_UNIT=dbus-broker.service
+  logrotate                  _SYSTEMD_UNIT=logrotate.service, then SYSLOG_IDENTIFIER=logrotate (cron)
+  systemd 235-239            _PID=1, _UID=0 text, only when the journal has none of 240's MESSAGE_IDs
+  inside failing units       _SYSTEMD_UNIT=<unit>, lines logged just before its process failed
+                             (`modprobe: FATAL: Module vfs_monitor not found ...`)
 
 Raw `_next()`/`_get()` are used instead of the Reader's per-entry converters,
-which cost about 4x.  Trust comes from journald's own fields (_PID, _UID,
-_SYSTEMD_UNIT), never from MESSAGE_ID, SYSLOG_IDENTIFIER or UNIT, which any
-local user can set: PID 1's and the bus daemon's passes match on those trusted
-fields, so a lookalike logged with `systemd-cat` or `logger -t systemd` is not
-read as their evidence at all.  logrotate run outside logrotate.service (cron)
-is read, untrusted.
+which cost about 4x, and each pass reads as few fields as it can.  Trust comes
+from journald's own fields (_PID, _UID, _SYSTEMD_UNIT), never from MESSAGE_ID,
+SYSLOG_IDENTIFIER or UNIT, which any local user can set: PID 1's and the bus
+daemon's passes match on the trusted fields, so a lookalike logged with
+`systemd-cat` or `logger -t systemd` is not read as their evidence at all.
+logrotate run outside logrotate.service (cron) is read, untrusted.
 """
 import os
 import re

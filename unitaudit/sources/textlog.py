@@ -406,7 +406,7 @@ class TextLogSource:
         yield found
 
     def _grep_lines(self, strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[List[bytes]]:
-        """Matching lines from grep, in blocks: one split per 256 KiB read, not one call per line."""
+        """Matching lines from grep, in blocks: one split per read, not one call per line."""
         argv = ["grep", "-a", "-h", "-F"] + ["-e" + x for x in strings]
         if max_count is not None:
             argv.append("--max-count=%d" % max_count)
