@@ -153,3 +153,16 @@ def test_has_burst_agrees_with_max_in_window():
         times = sorted(rnd.uniform(0, 100) for _ in range(rnd.randint(0, 30)))
         for count in (1, 2, 5):
             assert has_burst(times, 10.0, count) == (max_in_window(times, 10.0) >= count)
+
+
+def test_machines_stay_apart_in_text_logs(tmp_path):
+    """One machine's good run does not break another machine's streak of failures."""
+    from unitaudit.scan import scan
+    from unitaudit.sources.textlog import TextLogSource
+
+    seed = fixture("seed", "logrotate-hourly.txt").read_text().splitlines()
+    other = "2024-01-01 02:30:00 other-pc systemd[1]: logrotate.service: Succeeded."
+    p = tmp_path / "two-machines.log"
+    p.write_text("\n".join(seed[:3] + [other] + seed[3:]) + "\n")
+    (f,) = scan([TextLogSource(str(p))], Thresholds(), now=0.0).findings
+    assert (f.kind.value, f.host, f.count) == ("repeated-failure", "0000000g-A8cUta6pu5", 5)

@@ -97,21 +97,54 @@ class _Acc:
 
 
 class EvidenceBuilder:
-    """Accumulates events; `build()` returns the frozen `Evidence`."""
+    """Accumulates events per machine; `build_by_host()` returns the frozen `Evidence` of each.
+
+    Machines stay apart: two desktops' logs scanned together must not make one
+    machine's good run break the other's streak of failures."""
+
+    def __init__(self) -> None:
+        self._hosts: Dict[str, _HostFold] = {}
+
+    def add_all(self, items: Iterable[Union[Event, Sightings]]) -> None:
+        hosts = self._hosts
+        for item in items:
+            if type(item) is Sightings:
+                fold_ = hosts.get(item.host)  # type: ignore[union-attr]
+                if fold_ is None:
+                    fold_ = hosts[item.host] = _HostFold()  # type: ignore[union-attr]
+                fold_.add_sightings(item)  # type: ignore[arg-type]
+            else:
+                self.add(item)  # type: ignore[arg-type]
+
+    def add(self, ev: Event, host: str = "") -> None:
+        self.add_sightings(Sightings(ev.message, () if ev.time is None else (ev.time,),
+                                     1 if ev.time is None else 0, (ev,), host))
+
+    def add_sightings(self, s: Sightings) -> None:
+        fold_ = self._hosts.get(s.host)
+        if fold_ is None:
+            fold_ = self._hosts[s.host] = _HostFold()
+        fold_.add_sightings(s)
+
+    def build_by_host(self) -> Dict[str, "Evidence"]:
+        return {host: f.build() for host, f in sorted(self._hosts.items())}
+
+    def build(self) -> "Evidence":
+        """The evidence of the only machine seen (tests and single-machine callers)."""
+        by_host = self.build_by_host()
+        if len(by_host) > 1:
+            raise ValueError("evidence from %d machines: use build_by_host()" % len(by_host))
+        return next(iter(by_host.values()), Evidence(series={}, start=None, end=None))
+
+
+class _HostFold:
+    """The fold for one machine."""
 
     def __init__(self) -> None:
         self._acc: Dict[Tuple[Optional[str], Kind], _Acc] = {}
         self._by_message: Dict[Message, Tuple[_Acc, List[int]]] = {}
         # text logs: program lines not yet tied to a unit (message -> its times)
         self._loose: Dict[Message, Tuple[array, List[Event]]] = {}
-
-    def add_all(self, items: Iterable[Union[Event, Sightings]]) -> None:
-        add, add_many = self.add, self.add_sightings
-        for item in items:
-            if type(item) is Sightings:
-                add_many(item)  # type: ignore[arg-type]
-            else:
-                add(item)  # type: ignore[arg-type]
 
     def _slot(self, m: Message) -> Optional[Tuple[_Acc, Optional[List[int]]]]:
         known = self._by_message.get(m)
@@ -127,10 +160,6 @@ class EvidenceBuilder:
         tally = acc.messages[m] = [0]
         known = self._by_message[m] = (acc, tally)
         return known
-
-    def add(self, ev: Event) -> None:
-        self.add_sightings(Sightings(ev.message, () if ev.time is None else (ev.time,),
-                                     1 if ev.time is None else 0, (ev,)))
 
     def add_sightings(self, s: Sightings) -> None:
         m = s.message
@@ -199,7 +228,8 @@ class EvidenceBuilder:
                 continue
             owned = Message(m.kind, best, m.text, m.program, m.trusted, m.facts)
             kept = [Event(e.time, owned, e.pid, e.raw) for e in samples if e.time is None or _followed_by(failures[best], e.time)]
-            self.add_sightings(Sightings(owned, tuple(t for t in times if _followed_by(failures[best], t)), 0, tuple(kept)))
+            self.add_sightings(Sightings(owned, tuple(t for t in times if _followed_by(failures[best], t)), 0,
+                                         tuple(kept)))
         self._loose = {}
 
     def build(self) -> Evidence:

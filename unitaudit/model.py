@@ -78,6 +78,7 @@ class Sightings:
     times: Tuple[float, ...]  # dated sightings
     undated: int
     samples: Tuple[Event, ...]  # the first and last few, with their raw lines
+    host: str = ""  # the machine that logged them ("" when the lines did not say)
 
 
 @dataclass(frozen=True)
@@ -137,3 +138,4 @@ class Finding:
     summary: str
     period_seconds: Optional[float] = None
     facts: Tuple[Tuple[str, object], ...] = field(default=())
+    host: str = ""  # the machine the evidence came from ("" when it did not say)

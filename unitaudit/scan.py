@@ -1,10 +1,11 @@
 """The scan: sources -> events -> evidence -> detectors -> findings.
 
 No printing and no exit codes here: the CLI words the result."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 from unitaudit.detectors import Thresholds, run_all
+from unitaudit.detectors.common import finding_id
 from unitaudit.evidence import EvidenceBuilder
 from unitaudit.model import Finding, UnitState
 from unitaudit.sources.stats import SourceStats
@@ -31,8 +32,13 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Mapping[s
     builder = EvidenceBuilder()
     for source in sources:
         builder.add_all(source.events())
-    evidence = builder.build()
-    findings = run_all(evidence, units, now, thresholds)
+    findings: List[Finding] = []
+    starts, ends = [], []
+    for host, evidence in builder.build_by_host().items():
+        for f in run_all(evidence, units, now, thresholds):
+            findings.append(replace(f, host=host, id=finding_id(f.kind.value, f.unit, host)) if host else f)
+        starts += [evidence.start] if evidence.start is not None else []
+        ends += [evidence.end] if evidence.end is not None else []
     return ScanResult(
         findings=tuple(findings),
         sources=tuple(s.stats() for s in sources),
@@ -40,6 +46,6 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Mapping[s
         now=now,
         since=since,
         until=until,
-        evidence_start=evidence.start,
-        evidence_end=evidence.end,
+        evidence_start=min(starts) if starts else None,
+        evidence_end=max(ends) if ends else None,
     )

@@ -40,9 +40,10 @@ def span(times: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:
     return (times[0], times[-1]) if times else (None, None)
 
 
-def finding_id(kind: str, unit: str) -> str:
-    """Stable across runs and machines: the same loop keeps its id."""
-    return hashlib.sha256(("%s\0%s" % (kind, unit)).encode()).hexdigest()[:12]
+def finding_id(kind: str, unit: str, host: str = "") -> str:
+    """Stable across runs: the same loop on the same machine keeps its id."""
+    key = "%s\0%s" % (kind, unit) + ("\0" + host if host else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def format_event(ev: Event) -> str:

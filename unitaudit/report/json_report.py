@@ -17,6 +17,7 @@ def finding_to_dict(f: Finding) -> dict:
         "id": f.id,
         "kind": f.kind.value,
         "unit": f.unit,
+        "host": f.host or None,
         "count": f.count,
         "rate_per_hour": f.rate_per_hour,
         "first_seen": iso_utc(f.first_seen),

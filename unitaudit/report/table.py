@@ -39,22 +39,28 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
         console.print("No loops or recurring failures found.")
         return
     table = Table(title="unitaudit: %d finding(s), times in UTC" % len(result.findings), title_justify="left")
+    hosts = {f.host for f in result.findings}
+    several = len(hosts) > 1
+    if several:
+        table.add_column("Host", overflow="fold", max_width=22)
     table.add_column("Kind", no_wrap=True)
     table.add_column("Unit", overflow="fold", max_width=34)
     table.add_column("Count", justify="right")
     table.add_column("Rate/h", justify="right")
-    table.add_column("First seen", no_wrap=True)
-    table.add_column("Last seen", no_wrap=True)
-    table.add_column("Cause", overflow="fold", min_width=40)
+    table.add_column("First seen")
+    table.add_column("Last seen")
+    table.add_column("Cause", overflow="fold", ratio=1)
     for f in result.findings:
         cause = f.cause.summary if f.cause else f.summary
         if not f.trusted:
             cause += " [untrusted evidence]"
-        table.add_row(f.kind.value, f.unit, str(f.count), _rate(f.rate_per_hour), _when(f.first_seen),
-                      _when(f.last_seen), Text(cause))
+        cells = [f.kind.value, f.unit, str(f.count), _rate(f.rate_per_hour), _when(f.first_seen),
+                 _when(f.last_seen), Text(cause)]
+        table.add_row(*([f.host or "-"] if several else []) + cells)
     console.print(table)
     if verbose:
         for f in result.findings:
-            console.print(Text("\n%s  %s  %s (id %s)" % (f.kind.value, f.unit, f.summary, f.id), style="bold"))
+            where = " on %s" % f.host if several and f.host else ""
+            console.print(Text("\n%s  %s%s  %s (id %s)" % (f.kind.value, f.unit, where, f.summary, f.id), style="bold"))
             for line in f.evidence:
                 console.print(Text("    " + line), soft_wrap=True)

@@ -13,10 +13,10 @@ from unitaudit.model import Event, Message, Sightings
 BLOCK = 8192  # sightings per hand-over
 SAMPLES = 3  # first sightings kept with their raw lines (plus the last of each block)
 
-# A group: [times, undated, first events, last raw line, its time, message, pid].
+# A group: [times, undated, first events, last raw line, its time, message, pid, host].
 # Sources may append to a group's times and set its last line directly: the
 # text scan's inner loop does, to stay at a few operations per line.
-TIMES, UNDATED, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID = range(7)
+TIMES, UNDATED, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, HOST = range(8)
 
 
 class Batcher:
@@ -26,11 +26,12 @@ class Batcher:
         self.groups: Dict[Hashable, list] = {}
         self.n = 0
 
-    def add(self, key: Hashable, m: Message, t: Optional[float], pid: Optional[int], raw) -> bool:
-        """Record one sighting; True when a block is full and should be flushed."""
+    def add(self, key: Hashable, m: Message, t: Optional[float], pid: Optional[int], raw, host: str = "") -> bool:
+        """Record one sighting; True when a block is full and should be flushed.
+        One key must always come with the same host."""
         g = self.groups.get(key)
         if g is None:
-            g = self.groups[key] = [[], 0, [Event(t, m, pid, raw)], None, None, m, pid]
+            g = self.groups[key] = [[], 0, [Event(t, m, pid, raw)], None, None, m, pid, host]
         elif len(g[FIRST]) < SAMPLES:
             g[FIRST].append(Event(t, m, pid, raw))
         else:
@@ -43,7 +44,7 @@ class Batcher:
         return self.n % BLOCK == 0
 
     def flush(self) -> Iterator[Sightings]:
-        for times, undated, first, last, t, m, pid in self.groups.values():
+        for times, undated, first, last, t, m, pid, host in self.groups.values():
             samples = first if last is None else first + [Event(t, m, pid, last)]
-            yield Sightings(m, tuple(times), undated, tuple(samples))
+            yield Sightings(m, tuple(times), undated, tuple(samples), host)
         self.groups = {}

@@ -73,6 +73,8 @@ class JournalSource:
         self._counts = {"entries": 0, "events": 0, "text_fallback": 0, "program_lines": 0}
         self._warnings: List[str] = []
         self._boot_id: Optional[bytes] = None
+        self._machine_id: Optional[bytes] = None
+        self._host = ""
         self._check_paths()
 
     # -- opening -------------------------------------------------------
@@ -114,7 +116,10 @@ class JournalSource:
         return r
 
     def _restrict(self, r, after: Optional[float] = None) -> None:
-        """AND the boot match and seek to --since (or later), after the match group."""
+        """AND the machine and boot matches and seek to --since (or later), after the match group."""
+        if self._machine_id is not None:
+            r.add_conjunction()
+            r.add_match(b"_MACHINE_ID=" + self._machine_id)
         if self._boot_id is not None:
             r.add_conjunction()
             r.add_match(b"_BOOT_ID=" + self._boot_id)
@@ -143,10 +148,43 @@ class JournalSource:
             if self._boot_id is None:
                 self._warnings.append("--boot: no boot found in the journal")
                 return
-        failures: Dict[str, array] = {}
-        yield from self._pass1(failures)
-        if failures:
-            yield from self._pass2(failures)
+        # A journal directory may hold several machines (journal-remote): each
+        # machine's evidence stays its own, labelled by its hostname.
+        for machine, host in self._machines():
+            self._machine_id, self._host = machine, host
+            failures: Dict[str, array] = {}
+            yield from self._pass1(failures)
+            if failures:
+                yield from self._pass2(failures)
+        self._machine_id = None
+
+    def _machines(self) -> List[tuple]:
+        r = self._open()
+        try:
+            ids = sorted(_raw_reader().query_unique(r, "_MACHINE_ID"))
+        finally:
+            r.close()
+        if len(ids) <= 1:
+            return [(None, self._hostname(None))]
+        named = [(m, self._hostname(m)) for m in ids]
+        names = [h for _m, h in named]
+        # two machines with one hostname (cloned images, containers) stay apart
+        return [(m, h if names.count(h) == 1 else "%s/%s" % (h, m.decode()[:8])) for m, h in named]
+
+    def _hostname(self, machine: Optional[bytes]) -> str:
+        """The machine's latest _HOSTNAME (what its syslog lines carry), else its machine id."""
+        r = self._open()
+        try:
+            if machine is not None:
+                r.add_match(b"_MACHINE_ID=" + machine)
+            r.seek_tail()
+            if r._previous():
+                return r._get("_HOSTNAME").decode("utf-8", "replace")
+        except (OSError, KeyError):
+            pass
+        finally:
+            r.close()
+        return machine.decode()[:12] if machine else ""
 
     def _pass(self, matches: List[bytes], handle, failures: Optional[Dict[str, array]] = None,
               after: Optional[float] = None) -> Iterator[Sightings]:
@@ -158,6 +196,7 @@ class JournalSource:
         r = self._open()
         batch = Batcher()
         add = batch.add
+        host = self._host
         events = entries = 0
         try:
             for m in matches:
@@ -187,7 +226,7 @@ class JournalSource:
                 events += 1
                 if failures is not None and m.kind in _FAIL_KINDS and m.unit:
                     failures.setdefault(m.unit, array("d")).append(t)
-                if add(id(m), m, t, pid, None):
+                if add(id(m), m, t, pid, None, host):
                     yield from batch.flush()
             yield from batch.flush()
         finally:

@@ -193,7 +193,7 @@ class LineParser:
             pidless = rest[:lb] + rest[rb:]
             seen = self._pidless.get(pidless)
             if seen is not None:
-                return seen if seen is _NOTHING else (seen[0], int(rest[lb + 1:rb]))
+                return seen if seen is _NOTHING else (seen[0], int(rest[lb + 1:rb]), seen[2])
         known = self._body(rest, has_host)
         # Only what can repeat is worth keeping: a restart line carries its counter.
         if len(rest) < 512 and (known is _NOTHING or known[0].kind is not Kind.RESTART_SCHEDULED):
@@ -205,10 +205,13 @@ class LineParser:
         return known
 
     def _body(self, rest: bytes, has_host: bool):
+        """(message, pid, host) of the text after a timestamp, or _NOTHING."""
+        host = ""
         if has_host:
-            sp = rest.find(b" ")  # skip the host
+            sp = rest.find(b" ")
             if sp < 0:
                 return _NOTHING
+            host = rest[:sp].decode("utf-8", "replace")
             rest = rest[sp + 1:]
         colon = rest.find(b": ")
         if colon < 0:
@@ -225,7 +228,7 @@ class LineParser:
             # "unit.service: Scheduled restart job ..." pasted without its "systemd[1]: "
             ident, msg = b"systemd", rest
         message = self._message(ident, pid, msg)
-        return _NOTHING if message is None else (message, pid)
+        return _NOTHING if message is None else (message, pid, host)
 
     def _message(self, ident: bytes, pid: Optional[int], msg: bytes) -> Optional[Message]:
         pid1 = pid == 1 or (pid is None and ident == b"systemd")
@@ -370,7 +373,7 @@ class TextLogSource:
                         outside += 1
                         continue
                     events += 1
-                    if add(rest, known[0], t, known[1], line):
+                    if add(rest, known[0], t, known[1], line, known[2]):
                         yield from batch.flush()
                         groups = batch.groups
             yield from batch.flush()
