@@ -166,3 +166,11 @@ def test_machines_stay_apart_in_text_logs(tmp_path):
     p.write_text("\n".join(seed[:3] + [other] + seed[3:]) + "\n")
     (f,) = scan([TextLogSource(str(p))], Thresholds(), now=0.0).findings
     assert (f.kind.value, f.host, f.count) == ("repeated-failure", "0000000g-A8cUta6pu5", 5)
+
+
+def test_failure_counts_runs_from_error_lines_alone():
+    """logrotate's own lines without systemd's: two runs an hour apart are two failures."""
+    lines = fixture("seed", "logrotate-status.txt").read_text().splitlines()[:7]
+    later = [l.replace("09:00:04", "10:00:03") for l in lines]
+    (f,) = findings(fold(parse_lines(lines + later, reference=__import__("time").time())))
+    assert (f.kind.value, f.count) == ("failure", 2)

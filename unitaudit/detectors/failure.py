@@ -2,7 +2,7 @@
 shows a cause that will make it fail again (a logrotate config error fails every
 run; so does an ExecStartPre that cannot succeed).  One failure with no known
 cause is not a finding."""
-from typing import Collection, List, Mapping, Optional
+from typing import Collection, List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import exec_failure, logrotate_config
@@ -39,9 +39,11 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
 
 
 def _runs(ev: Evidence, unit: str) -> int:
-    """Runs that logged errors, when no "Failed with result" line was captured."""
-    s: Optional[object] = ev.get(unit, Kind.LOGROTATE_ERROR) or ev.get(unit, Kind.CONTROL_EXITED)
+    """Runs that logged errors, when no "Failed with result" line was captured: one
+    run's errors come within seconds, so a quiet minute separates two runs."""
+    s = ev.get(unit, Kind.LOGROTATE_ERROR) or ev.get(unit, Kind.CONTROL_EXITED)
     if s is None:
         return 0
-    pids = {e.pid for e in s.samples if e.pid is not None}  # type: ignore[attr-defined]
-    return max(1, len(pids))
+    times = s.times
+    runs = sum(1 for a, b in zip(times, times[1:]) if b - a > 60) + (1 if len(times) else 0)
+    return max(1, runs)
