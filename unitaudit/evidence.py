@@ -15,6 +15,7 @@ from unitaudit.model import Event, Kind, Message, Sightings
 
 SAMPLES = 3  # raw lines kept from the start and from the end of each series
 MAX_DISTINCT = 256  # distinct messages counted per series before facts are pooled
+MAX_LOOSE = 1024  # distinct program lines kept while waiting to be tied to a unit
 # A program's line is tied to the unit whose control process failed right after
 # it (text logs only: the journal names the unit in _SYSTEMD_UNIT).
 PROGRAM_LINE_LEAD = 3.0  # seconds
@@ -168,6 +169,8 @@ class _HostFold:
             return
         slot = self._slot(m)
         if slot is None:
+            if m not in self._loose and len(self._loose) >= MAX_LOOSE:
+                return  # a chatty program's ERROR lines: bounded, and unlikely a unit's cause
             times, samples = self._loose.setdefault(m, (array("d"), []))
             times.extend(s.times)
             if len(samples) < SAMPLES:
