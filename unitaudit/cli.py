@@ -78,15 +78,17 @@ def scan(
                                                      help="A journal file; repeatable."),
     syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE",
                                                help="A text log (syslog, journalctl output, .gz); repeatable."),
-    since: Optional[str] = typer.Option(None, "--since", help="Start of the window: -2h, 24h, 7d, today, 2024-01-16 05:45."),
-    until: Optional[str] = typer.Option(None, "--until", help="End of the window, same forms as --since."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Start of the window: -2h, 24h, 7d, today, 2024-01-16 05:45."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="WHEN", help="End of the window, same forms as --since."),
     boot: bool = typer.Option(False, "--boot", help="Only the latest boot in the journal."),
     json_out: bool = typer.Option(False, "--json", help="Write one JSON document instead of the table."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence lines under each finding."),
     threshold: Optional[List[str]] = typer.Option(None, "--threshold", metavar="NAME=VALUE",
                                                   help="Override a detector threshold; repeatable (see README)."),
 ) -> None:
-    """Report restart loops, activation loops and units failing on every run."""
+    """Report restart loops, activation loops and units failing on every run.
+
+    Exit status: 0 nothing found, 1 findings, 2 usage error, 3 could not complete."""
     from unitaudit.detectors import Thresholds
     from unitaudit.scan import scan as run_scan
     from unitaudit.timeparse import parse_time
