@@ -111,3 +111,32 @@ def test_window_on_the_recorded_journal():
     doc = json.loads(p.stdout)
     assert p.returncode in (0, 1) and doc["window"]["since"] == last
     assert sum(s["events"] for s in doc["sources"]) < sum(s["events"] for s in everything["sources"])
+
+
+def test_unreadable_journal_directory_is_not_a_clean_scan():
+    """Run as nobody: a directory whose journal files cannot be read is an error, not 'nothing found'."""
+    import shutil
+
+    from conftest import example
+
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"):
+        pytest.skip("needs root (to become nobody) and Debian's python3")
+    import tempfile
+    from pathlib import Path
+
+    top = Path(tempfile.mkdtemp(prefix="unitaudit-perm-", dir="/tmp"))  # pytest's tmp_path is root-only
+    d = top / "j"
+    d.mkdir()
+    shutil.copy(example("seed-loops", "journal", "system.journal"), d / "system.journal")
+    os.chmod(d / "system.journal", 0o600)
+    for p in (top, d):
+        os.chmod(p, 0o755)
+    # Debian's python3: its standard library is readable by nobody, the checks need no more
+    code = ("import os; os.setgid(65534); os.setuid(65534)\n"
+            "from unitaudit.sources.journal import JournalSource\n"
+            "from unitaudit.errors import SourceError\n"
+            "try:\n    JournalSource(directory=%r)\nexcept SourceError as e:\n    print(e)\n" % str(d))
+    p = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    shutil.rmtree(top)
+    assert "permission denied on all 1 journal files" in p.stdout, (p.stdout, p.stderr)

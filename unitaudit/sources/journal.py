@@ -21,6 +21,7 @@ logrotate run outside logrotate.service (cron) is read, untrusted.
 """
 import os
 import re
+import stat
 from array import array
 from bisect import bisect_left
 from typing import Dict, Iterator, List, Optional, Sequence
@@ -81,10 +82,25 @@ class JournalSource:
     def _check_paths(self) -> None:
         if self.directory is not None:
             d = self.directory
-            if not os.path.isdir(d):
-                raise SourceError("%s: no such directory" % d)
-            if not any(n.endswith((".journal", ".journal~")) for _r, _d, names in os.walk(d) for n in names):
+            try:
+                is_dir = stat.S_ISDIR(os.stat(d).st_mode)
+            except FileNotFoundError:
+                raise SourceError("%s: no such directory" % d) from None
+            except PermissionError:
+                raise SourceError("%s: permission denied (run as root or join group adm)" % d) from None
+            if not is_dir:
+                raise SourceError("%s is not a directory (a journal file? use --journal-file)" % d)
+            found = [os.path.join(r, n) for r, _d, names in os.walk(d) for n in names
+                     if n.endswith((".journal", ".journal~"))]
+            if not found:
                 raise SourceError("%s: no journal files (*.journal) in this directory" % d)
+            unreadable = [f for f in found if not os.access(f, os.R_OK)]
+            if len(unreadable) == len(found):
+                raise SourceError("%s: permission denied on all %d journal files (run as root or join group adm)"
+                                  % (d, len(found)))
+            if unreadable:
+                self._warnings.append("%s: %d of %d journal files unreadable (permission): their entries are missing"
+                                      % (d, len(unreadable), len(found)))
         for f in self.files:
             try:
                 with open(f, "rb") as fh:
