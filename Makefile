@@ -9,7 +9,11 @@ PY     := $(VENV)/bin/python
 # a real systemd with systemd-nspawn.
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
-	systemd-container dbus kmod logrotate avahi-daemon
+	systemd-container dbus kmod logrotate avahi-daemon \
+	python3-typer python3-rich python3-dbus-next python3-systemd python3-pytest
+# The python3-* packages: the same tests also run on Debian's own python3 and the
+# library versions Debian 12 ships (typer 0.7, rich 13.3, dbus-next 0.2.3,
+# systemd-python 235), which is what the .deb will run on.
 
 .PHONY: all setup system-packages demo test bench clean
 
@@ -43,6 +47,8 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+	@echo "== the same tests on Debian's python3 and its packaged libraries"
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 bench: setup
 	$(PY) bench/generate.py --out /tmp/unitaudit-bench
