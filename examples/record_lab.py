@@ -392,6 +392,13 @@ def choose_uid(lab: Lab) -> int:
     return uid
 
 
+def install(lab: Lab, installed: dict[str, str], files: dict[str, str]) -> None:
+    """Write each file into the container and remember it for the MANIFEST's units/ copy."""
+    for path, text in files.items():
+        lab.write(path, text)
+        installed[path] = text
+
+
 def setup_seed_loops(lab: Lab, installed: dict[str, str], notes: list[str]) -> None:
     # (a) the Avahi client runs as a non-root user
     uid = choose_uid(lab)
@@ -408,9 +415,7 @@ def setup_seed_loops(lab: Lab, installed: dict[str, str], notes: list[str]) -> N
         "/etc/logrotate.d/clink-agent": CLINK_AGENT_BROKEN,
         "/etc/logrotate.d/mirror-printer": MIRROR_PRINTER,
     }
-    for path, text in files.items():
-        lab.write(path, text)
-        installed[path] = text
+    install(lab, installed, files)
 
     # (c) log files: a secure directory for clink-agent, a world-writable one for the printer mirror
     lab.run("mkdir", "-p", "/var/log/clink-agent", "/var/log/mirror/printer")
@@ -450,9 +455,7 @@ def setup_controls(lab: Lab, installed: dict[str, str], notes: list[str]) -> Non
         "/etc/systemd/system/fail-once.service": FAIL_ONCE,
         "/etc/logrotate.d/clink-agent": CLINK_AGENT_VALID,
     }
-    for path, text in files.items():
-        lab.write(path, text)
-        installed[path] = text
+    install(lab, installed, files)
     lab.run("mkdir", "-p", "/var/log/clink-agent")
     lab.run("chmod", "755", "/var/log/clink-agent")
     lab.write("/var/log/clink-agent/clink-agent.log", "clink-agent started\n", 0o640)

@@ -120,11 +120,10 @@ def _sources(journal_dir, journal_files, syslogs, since, until, boot) -> list:
     if boot and syslogs and not (journal_dir or journal_files):
         raise UsageError("--boot needs a journal: text logs do not record boots")
     sources: list = []
-    if journal_dir or journal_files:
-        if journal_dir:
-            sources.append(JournalSource(directory=journal_dir, since=since, until=until, boot=boot))
-        if journal_files:
-            sources.append(JournalSource(files=journal_files, since=since, until=until, boot=boot))
+    if journal_dir:
+        sources.append(JournalSource(directory=journal_dir, since=since, until=until, boot=boot))
+    if journal_files:
+        sources.append(JournalSource(files=journal_files, since=since, until=until, boot=boot))
     sources.extend(TextLogSource(p, since=since, until=until) for p in syslogs)
     if not sources:
         sources.append(JournalSource(since=since, until=until, boot=boot))

@@ -27,7 +27,7 @@ class ScanResult:
         return [w for s in self.sources for w in s.warnings]
 
 
-def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Mapping[str, UnitState] = {},
+def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[Mapping[str, UnitState]] = None,
          since: Optional[float] = None, until: Optional[float] = None) -> ScanResult:
     builder = EvidenceBuilder()
     for source in sources:
@@ -35,7 +35,7 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Mapping[s
     findings: List[Finding] = []
     starts, ends = [], []
     for host, evidence in builder.build_by_host().items():
-        for f in run_all(evidence, units, now, thresholds):
+        for f in run_all(evidence, units or {}, now, thresholds):
             findings.append(replace(f, host=host, id=finding_id(f.kind.value, f.unit, host)) if host else f)
         starts += [evidence.start] if evidence.start is not None else []
         ends += [evidence.end] if evidence.end is not None else []

@@ -340,7 +340,7 @@ class TextLogSource:
                     # minute and whose text after the timestamp were both seen before.
                     rest = line[16:]
                     g = groups.get(rest)
-                    if g is not None and line[15:16] == b" ":
+                    if g is not None and line[15] == 32:  # found by line[16:], so line is long enough
                         base = naive.get(line[:12])
                         if base is not None:
                             t = base + _SECONDS.get(line[13:15], -1e18)
