@@ -4,10 +4,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paths import EXAMPLES, FIXTURES, ROOT, example, fixture  # noqa: E402,F401  (older imports)
 
 
 @pytest.fixture(autouse=True)
@@ -19,14 +17,3 @@ def _utc(monkeypatch):
     time.tzset()
     yield
     time.tzset()
-
-
-def fixture(*parts: str) -> Path:
-    return FIXTURES.joinpath(*parts)
-
-
-def example(*parts: str) -> Path:
-    p = EXAMPLES.joinpath(*parts)
-    if not p.exists():
-        raise AssertionError("missing recorded example %s (examples/record_lab.py records it)" % p)
-    return p

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, fixture
+from paths import ROOT, fixture
 
 
 def run(*args, env=None):
@@ -80,7 +80,7 @@ def test_version():
 
 
 def test_journal_files_repeatable_and_trusted_findings():
-    from conftest import example
+    from paths import example
 
     j = str(example("seed-loops", "journal", "system.journal"))
     c = str(example("controls", "journal", "system.journal"))
@@ -102,7 +102,7 @@ def test_boot_needs_a_journal():
 
 
 def test_window_on_the_recorded_journal():
-    from conftest import example
+    from paths import example
 
     d = str(example("seed-loops", "journal"))
     everything = json.loads(run("scan", "--json", "--journal-dir", d).stdout)
@@ -117,7 +117,7 @@ def test_unreadable_journal_directory_is_not_a_clean_scan():
     """Run as nobody: a directory whose journal files cannot be read is an error, not 'nothing found'."""
     import shutil
 
-    from conftest import example
+    from paths import example
 
     if os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"):
         pytest.skip("needs root (to become nobody) and Debian's python3")

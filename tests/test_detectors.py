@@ -1,11 +1,11 @@
 """Each detector on captured text: once where it fires, once where it stays quiet.
 The seed's own loops, recorded from a real systemd, are in test_examples.py."""
-from conftest import fixture
+from paths import fixture
 from helpers import by_kind, findings, parse_lines, text_evidence
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.common import has_burst, rate_per_hour
 from unitaudit.evidence import fold
-from unitaudit.model import UnitState
+from unitaudit.model import ExecStatus, UnitState
 
 
 def cap(name):
@@ -45,6 +45,32 @@ def test_restart_loop_fires_live_on_auto_restart_even_without_journal_lines():
     live = {"systemd-binfmt.service": UnitState("systemd-binfmt.service", sub_state="auto-restart", n_restarts=40)}
     (f,) = by_kind(findings(ev, units=live), "restart-loop")
     assert f.unit == "systemd-binfmt.service"
+
+
+# deepin-anything-monitor.service as the lab's systemd 252 reported it over D-Bus (GetAll, Service):
+# ExecStartPre [path, argv, ignore, start usec, start mono, exit usec, exit mono, pid, code, status]
+LAB_MODPROBE = ExecStatus(path="/usr/sbin/modprobe", argv=("/usr/sbin/modprobe", "vfs_monitor"), ignore_errors=False,
+                          started=1795613623.029764, exited=1795613623.034049, pid=161, code=1, status=1)
+
+
+def _looping(n, sub="auto-restart", active="activating"):
+    return UnitState("deepin-anything-monitor.service", active_state=active, sub_state=sub, n_restarts=n,
+                     result="exit-code", restart="always", exec_start_pre=(LAB_MODPROBE,))
+
+
+def test_restart_loop_fires_from_live_state_alone_with_the_live_execstartpre_cause():
+    (f,) = findings(fold([]), units={"deepin-anything-monitor.service": _looping(13)})
+    assert (f.kind.value, f.unit, f.count, f.trusted) == ("restart-loop", "deepin-anything-monitor.service", 13, True)
+    assert f.cause.kind.value == "execstartpre-failed"
+    assert dict(f.cause.facts)["status"] == 1 and dict(f.cause.facts)["command_source"] == "live"
+    assert "/usr/sbin/modprobe vfs_monitor" in f.cause.summary
+
+
+def test_restart_loop_quiet_on_live_state_of_a_settled_or_young_unit():
+    settled = _looping(13, sub="running", active="active")  # restarted 13 times once, running now
+    young = _looping(2)  # in auto-restart, but only twice so far
+    assert findings(fold([]), units={"a.service": settled}) == []
+    assert findings(fold([]), units={"a.service": young}) == []
 
 
 def test_restart_burst_threshold_is_configurable():

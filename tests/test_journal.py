@@ -1,7 +1,7 @@
 """The journal source through the real reader (systemd-python) on real entries."""
 import pytest
 
-from conftest import fixture
+from paths import fixture
 from helpers import by_kind, findings, json_pretty_entries, unbatch, write_journal
 from unitaudit.errors import SourceError
 from unitaudit.evidence import fold
@@ -85,7 +85,7 @@ def test_directory_with_a_damaged_file_still_reads_the_good_one(journal_239, tmp
 
 
 def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
-    from conftest import example
+    from paths import example
     from helpers import export_entries
 
     entries = export_entries(example("seed-loops", "journal.export"))

@@ -1,5 +1,5 @@
 """What each wording means, on lines from real machines (fixtures/*/SOURCES.md)."""
-from conftest import fixture
+from paths import fixture
 from helpers import text_events
 from unitaudit.messages import classify_bus, classify_logrotate, classify_pid1, is_unit_name
 from unitaudit.model import Kind

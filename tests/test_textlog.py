@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import fixture
+from paths import fixture
 from helpers import parse_lines, text_events, unbatch
 from unitaudit.errors import SourceError
 from unitaudit.model import Kind

@@ -85,8 +85,15 @@ def scan(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence lines under each finding."),
     threshold: Optional[List[str]] = typer.Option(None, "--threshold", metavar="NAME=VALUE",
                                                   help="Override a detector threshold; repeatable (see README)."),
+    bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR",
+                                              help="Read unit states from this D-Bus address instead of the system bus."),
+    root: str = typer.Option("/", "--root", metavar="DIR",
+                             help="The scanned machine's root file system, for the diagnosis (a container: /proc/PID/root)."),
 ) -> None:
     """Report restart loops, activation loops and units failing on every run.
+
+    Without --journal-dir/--journal-file/--syslog it audits this machine: the local journal plus
+    unit states over D-Bus, and checks each cause on the live system.
 
     Exit status: 0 nothing found, 1 findings, 2 usage error, 3 could not complete."""
     from unitaudit.detectors import Thresholds
@@ -100,8 +107,13 @@ def scan(
         raise UsageError("--since is after --until")
     thresholds = Thresholds.parse(threshold or [])
     sources = _sources(journal_dir, journal_file or [], syslog or [], t_since, t_until, boot)
+    live_source = diagnose = None
+    if bus_address or not (journal_dir or journal_file or syslog):  # this machine, or one whose bus we were given
+        from unitaudit.live import live_parts
+
+        live_source, diagnose = live_parts(bus_address, root)
     result = run_scan(sources, thresholds, now=t_until if t_until is not None else now,
-                      since=t_since, until=t_until)
+                      since=t_since, until=t_until, live_source=live_source, diagnose=diagnose)
     if json_out:
         from unitaudit.report import json_report
 

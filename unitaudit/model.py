@@ -10,7 +10,7 @@ when, which process, and the raw line for evidence.
 """
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 
 class Kind(str, Enum):
@@ -82,6 +82,24 @@ class Sightings:
 
 
 @dataclass(frozen=True)
+class ExecStatus:
+    """The last run of one Exec*= command as the service manager saw it (D-Bus `a(sasbttttuii)`)."""
+
+    path: str
+    argv: Tuple[str, ...]
+    ignore_errors: bool
+    started: Optional[float]  # seconds since the epoch; None when it never ran
+    exited: Optional[float]
+    pid: int
+    code: int  # si_code: 1 exited, 2 killed, 3 dumped; 0 when it has not exited
+    status: int  # exit status, or the signal when killed
+
+    @property
+    def failed(self) -> bool:
+        return self.exited is not None and self.code != 0 and (self.code != 1 or self.status != 0)
+
+
+@dataclass(frozen=True)
 class UnitState:
     """A unit as the service manager reports it live (D-Bus).  Offline scans have none."""
 
@@ -89,9 +107,62 @@ class UnitState:
     load_state: str = ""
     active_state: str = ""
     sub_state: str = ""
-    n_restarts: Optional[int] = None
+    n_restarts: Optional[int] = None  # None: not a service, or systemd < 235
     unit_file_state: str = ""
     fragment_path: str = ""
+    names: Tuple[str, ...] = ()  # the unit's own name and the aliases it is loaded under
+    description: str = ""
+    result: str = ""  # Service Result: success, exit-code, start-limit-hit, ...
+    load_error: Tuple[str, str] = ("", "")  # (D-Bus error name, message), empty when loaded
+    restart: str = ""  # Restart= setting
+    restart_usec: Optional[int] = None
+    need_daemon_reload: bool = False
+    exec_start_pre: Tuple[ExecStatus, ...] = ()
+    exec_stop_post: Tuple[ExecStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitFile:
+    """One entry of ListUnitFiles: an installed unit file and its enablement state."""
+
+    path: str
+    state: str  # enabled, disabled, static, masked, alias, indirect, generated, ...
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the service manager said over D-Bus during one scan."""
+
+    address: str  # the bus address used
+    units: Tuple[UnitState, ...]
+    unit_files: Tuple[UnitFile, ...]
+    seconds: float  # how long reading it took
+    warnings: Tuple[str, ...] = ()
+
+    def by_name(self) -> Dict[str, UnitState]:
+        out: Dict[str, UnitState] = {}
+        for u in self.units:
+            out[u.name] = u
+        return out
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What the live system says about a finding's cause.  `facts` is JSON-ready."""
+
+    kind: str  # the cause kind it explains: missing-unit, execstartpre-failed, logrotate-config
+    verdict: str  # one stable word for programs, e.g. alias-missing, disabled-on-purpose, module-missing
+    summary: str  # one line for people
+    facts: Tuple[Tuple[str, object], ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind, "verdict": self.verdict, "summary": self.summary}
+        out.update(dict(self.facts))
+        return out
 
 
 class FindingKind(str, Enum):
@@ -139,3 +210,4 @@ class Finding:
     period_seconds: Optional[float] = None
     facts: Tuple[Tuple[str, object], ...] = field(default=())
     host: str = ""  # the machine the evidence came from ("" when it did not say)
+    diagnosis: Optional[Diagnosis] = None  # read from the live system (live scans only)

@@ -1,13 +1,18 @@
-"""The scan: sources -> events -> evidence -> detectors -> findings.
+"""The scan: sources -> events -> evidence -> detectors -> findings -> diagnosis.
 
-No printing and no exit codes here: the CLI words the result."""
+No printing and no exit codes here: the CLI words the result.  On a live scan
+the service manager's unit states (D-Bus) join the journal, and each finding's
+cause is then checked on the live system (diagnosis); a bus that cannot be
+read leaves the journal-only result and a warning, never a failed scan.
+"""
 from dataclasses import dataclass, replace
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 from unitaudit.detectors import Thresholds, run_all
 from unitaudit.detectors.common import finding_id
+from unitaudit.errors import SourceError
 from unitaudit.evidence import EvidenceBuilder
-from unitaudit.model import Finding, UnitState
+from unitaudit.model import Finding, LiveState, UnitState
 from unitaudit.sources.stats import SourceStats
 
 
@@ -21,24 +26,47 @@ class ScanResult:
     until: Optional[float]
     evidence_start: Optional[float]
     evidence_end: Optional[float]
+    live: Optional[LiveState] = None  # what D-Bus said (live scans)
+    notes: Tuple[str, ...] = ()  # warnings that belong to no source: a bus that could not be read
 
     @property
     def warnings(self) -> List[str]:
-        return [w for s in self.sources for w in s.warnings]
+        out = [w for s in self.sources for w in s.warnings]
+        if self.live is not None:
+            out += list(self.live.warnings)
+        return out + list(self.notes)
 
 
 def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[Mapping[str, UnitState]] = None,
-         since: Optional[float] = None, until: Optional[float] = None) -> ScanResult:
+         since: Optional[float] = None, until: Optional[float] = None, live_source=None,
+         diagnose: Optional[Callable[[Sequence[Finding], Optional[LiveState]], Sequence[Finding]]] = None
+         ) -> ScanResult:
+    """`live_source` has `read() -> LiveState` (sources.dbus.DBusSource); `diagnose` enriches the
+    findings from the live system (diagnosis.diagnose_all bound to a probe)."""
+    notes: List[str] = []
+    live: Optional[LiveState] = None
+    if live_source is not None:
+        try:
+            live = live_source.read()
+        except SourceError as e:
+            notes.append("%s; unit states not read, journal only" % e)
+    if live is not None and units is None:
+        units = live.by_name()
     builder = EvidenceBuilder()
     for source in sources:
         builder.add_all(source.events())
     findings: List[Finding] = []
     starts, ends = [], []
-    for host, evidence in builder.build_by_host().items():
+    by_host = builder.build_by_host()
+    if not by_host and units:
+        by_host = {"": EvidenceBuilder().build()}  # no journal evidence: live state alone can still show a loop
+    for host, evidence in by_host.items():
         for f in run_all(evidence, units or {}, now, thresholds):
             findings.append(replace(f, host=host, id=finding_id(f.kind.value, f.unit, host)) if host else f)
         starts += [evidence.start] if evidence.start is not None else []
         ends += [evidence.end] if evidence.end is not None else []
+    if diagnose is not None and findings:
+        findings = list(diagnose(findings, live))
     return ScanResult(
         findings=tuple(findings),
         sources=tuple(s.stats() for s in sources),
@@ -48,4 +76,6 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
         until=until,
         evidence_start=min(starts) if starts else None,
         evidence_end=max(ends) if ends else None,
+        live=live,
+        notes=tuple(notes),
     )

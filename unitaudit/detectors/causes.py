@@ -3,7 +3,7 @@ logrotate config error, a missing activation unit.  Pure."""
 from typing import List, Optional
 
 from unitaudit.evidence import Evidence, Series
-from unitaudit.model import Cause, CauseKind, Kind
+from unitaudit.model import Cause, CauseKind, Kind, UnitState
 
 _PRE_START = ("ExecCondition", "ExecStartPre")
 
@@ -51,6 +51,25 @@ def exec_failure(ev: Evidence, unit: str) -> Optional[Cause]:
          ("status_name", name), ("count", control.count), ("program_line", program),
          ("also_failed", others)),
     )
+
+
+def live_exec_failure(unit: Optional[UnitState]) -> Optional[Cause]:
+    """The failing ExecStartPre as PID 1 holds it (the last run of each command): used when the
+    journal does not show the cause."""
+    if unit is None:
+        return None
+    for ex in unit.exec_start_pre:
+        if ex.failed and not ex.ignore_errors:
+            code = {1: "exited", 2: "killed", 3: "dumped"}.get(ex.code, str(ex.code))
+            command = " ".join(ex.argv) or ex.path
+            return Cause(
+                CauseKind.EXECSTARTPRE_FAILED,
+                "ExecStartPre failed (%s, status=%d): %s" % (code, ex.status, command),
+                (("command", "ExecStartPre"), ("command_source", "live"), ("code", code), ("status", ex.status),
+                 ("status_name", None), ("count", None), ("program_line", None), ("also_failed", []),
+                 ("argv", list(ex.argv))),
+            )
+    return None
 
 
 def _program_line(series: Optional[Series]) -> Optional[str]:

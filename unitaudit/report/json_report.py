@@ -27,9 +27,19 @@ def finding_to_dict(f: Finding) -> dict:
         "summary": f.summary,
         "detector": f.detector,
         "cause": f.cause.to_dict() if f.cause else None,
+        "diagnosis": f.diagnosis.to_dict() if f.diagnosis else None,
         "evidence": list(f.evidence),
         "facts": dict(f.facts),
     }
+
+
+def _live(result: ScanResult):
+    """null on an offline scan or when the bus could not be read (the warning says why)."""
+    live = result.live
+    if live is None:
+        return None
+    return {"bus_address": live.address, "units": len(live.units), "unit_files": len(live.unit_files) or None,
+            "seconds": round(live.seconds, 3)}
 
 
 def to_document(result: ScanResult) -> dict:
@@ -41,6 +51,7 @@ def to_document(result: ScanResult) -> dict:
         "evidence_span": {"first": iso_utc(result.evidence_start), "last": iso_utc(result.evidence_end)},
         "thresholds": asdict(result.thresholds),
         "sources": [s.to_dict() for s in result.sources],
+        "live": _live(result),
         "warnings": result.warnings,
         "findings": [finding_to_dict(f) for f in result.findings],
     }

@@ -33,6 +33,9 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
     for s in result.sources:
         counts = ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in s.counts if v)
         console.print(Text("%s %s: %s" % (s.kind, s.path, counts or "nothing read"), style="dim"))
+    if result.live is not None:
+        console.print(Text("dbus %s: %d units, %d unit files in %.2f s" % (
+            result.live.address, len(result.live.units), len(result.live.unit_files), result.live.seconds), style="dim"))
     for w in result.warnings:
         console.print(Text("warning: " + w, style="yellow"))
     if not result.findings:
@@ -50,12 +53,17 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
     table.add_column("First seen")
     table.add_column("Last seen")
     table.add_column("Cause", overflow="fold", ratio=1)
+    diagnosed = any(f.diagnosis for f in result.findings)
+    if diagnosed:
+        table.add_column("Diagnosis (live)", overflow="fold", ratio=1)
     for f in result.findings:
         cause = f.cause.summary if f.cause else f.summary
         if not f.trusted:
             cause += " [untrusted evidence]"
         cells = [f.kind.value, f.unit, str(f.count), _rate(f.rate_per_hour), _when(f.first_seen),
                  _when(f.last_seen), Text(cause)]
+        if diagnosed:
+            cells.append(Text(f.diagnosis.summary if f.diagnosis else "-"))
         table.add_row(*([f.host or "-"] if several else []) + cells)
     console.print(table)
     if verbose:

@@ -1,0 +1,390 @@
+"""The lab: a real systemd (journald, dbus-daemon, logind) booted in systemd-nspawn over a throwaway
+overlay of this machine's root filesystem, as /work/shared/LAB.md describes.
+
+Used by the lab tests (tests/lab/conftest.py), `make demo` (examples/demo.py) and the evidence
+recorder (examples/record_lab.py).  Needs root and systemd-container.  Teardown never leaves a mount
+or a process behind: `Lab.teardown` is safe to call twice and from signal handlers' unwinding, and
+`reap_stale` cleans up after a run that was killed outright (SIGKILL skips every `finally`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+HOST_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "TZ": "UTC",
+    "SYSTEMD_COLORS": "0",
+    "SYSTEMD_PAGER": "cat",
+    "PAGER": "cat",
+}
+
+
+LAB_PARENT = tempfile.gettempdir()
+MASKED_IN_LAB = ("postgresql.service", "postgresql@.service", "ssh.service", "ssh.socket", "cups.service",
+                 "cups.socket", "cups-browsed.service", "nginx.service", "apache2.service", "mysql.service",
+                 "mariadb.service", "redis-server.service", "docker.service", "containerd.service")
+LAB_PREFIX = "unitaudit-lab-"
+
+
+class Interrupted(BaseException):
+    """Raised from the SIGTERM handler so that every `finally` runs."""
+
+
+def log(msg: str) -> None:
+    print(f"[record_lab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_host(cmd, *, check=True, timeout=120, input_text=None, stdout=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd,
+        check=check,
+        timeout=timeout,
+        input=input_text,
+        text=True if stdout is None else False,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=HOST_ENV,
+    )
+
+
+def mounted_under(prefix: str) -> list[str]:
+    out = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], text=True, capture_output=True).stdout
+    prefix = prefix.rstrip("/")
+    return [t for t in out.split() if t == prefix or t.startswith(prefix + "/")]
+
+
+def other_nspawn_running() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() == "systemd-nspawn":
+                    pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
+
+
+# --------------------------------------------------------------------------------------------------
+# The lab (LAB.md, "How it boots")
+# --------------------------------------------------------------------------------------------------
+
+
+class Lab:
+    def __init__(self, name: str):
+        self.name = name
+        self.dir: Path | None = None
+        self.root: Path | None = None
+        self.nspawn: subprocess.Popen | None = None
+        self.leader: int | None = None
+        self.machine_id: str | None = None
+        self.mounted = False
+        self.commands: list[str] = []  # every command run inside, in order, for the MANIFEST
+        self.boot_seconds: float | None = None
+        self.system_state: str | None = None
+
+    # -- boot ----------------------------------------------------------------------------------
+    def boot(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{LAB_PREFIX}{self.name}-", dir=LAB_PARENT))
+        for sub in ("up", "work", "root"):
+            (self.dir / sub).mkdir()
+        (self.dir / "owner").write_text("%d\n" % os.getpid())  # reap_stale: whose lab this is
+        self.root = self.dir / "root"
+        d = self.dir
+        run_host(["mount", "-t", "overlay", "overlay", "-o",
+                  f"lowerdir=/,upperdir={d}/up,workdir={d}/work", str(self.root)])
+        self.mounted = True
+        # fresh machine-id, else journald refuses to link journals
+        self.machine_id = run_host(["systemd-id128", "new"]).stdout.strip()
+        (self.root / "etc/machine-id").write_text(self.machine_id + "\n")
+        # The container shares the machine's network namespace: a network service enabled on the
+        # machine (postgresql here) would start again inside, find its port taken and hold the
+        # boot for minutes.  Masked in the overlay only.
+        for unit in MASKED_IN_LAB:
+            link = self.root / "etc/systemd/system" / unit
+            if not link.exists() and not link.is_symlink():
+                link.symlink_to("/dev/null")
+        log(f"overlay mounted at {self.root}, machine-id {self.machine_id}")
+
+        t0 = time.monotonic()
+        logf = open(d / "nspawn.log", "wb")
+        # start_new_session=True is `setsid` without the extra fork that setsid(1) may do
+        self.nspawn = subprocess.Popen(
+            ["systemd-nspawn", "-D", str(self.root), "--register=no", "--keep-unit",
+             "-M", self.name, "--console=passive", "--boot"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            start_new_session=True, env=HOST_ENV,
+        )
+        logf.close()
+        self.leader = self._find_leader(timeout=30)
+        log(f"nspawn pid {self.nspawn.pid}, container PID 1 = host pid {self.leader}")
+        self.system_state = self._wait_running(timeout=180)
+        self.boot_seconds = time.monotonic() - t0
+        log(f"is-system-running: {self.system_state} after {self.boot_seconds:.1f} s")
+        if self.system_state not in ("running", "degraded"):
+            raise RuntimeError(f"container did not come up: {self.system_state}\n"
+                               + self.run("systemctl", "--failed", check=False).stdout)
+
+    def _find_leader(self, timeout: float) -> int:
+        """First child of the nspawn process that is systemd in a new pid namespace."""
+        own_ns = os.readlink("/proc/self/ns/pid")
+        deadline = time.monotonic() + timeout
+        pid = self.nspawn.pid
+        while time.monotonic() < deadline:
+            if self.nspawn.poll() is not None:
+                raise RuntimeError("systemd-nspawn exited early:\n" + self.nspawn_log())
+            children = []
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as f:
+                        children += [int(c) for c in f.read().split()]
+            except OSError:
+                pass
+            for c in children:
+                try:
+                    ns = os.readlink(f"/proc/{c}/ns/pid")
+                    with open(f"/proc/{c}/comm") as f:
+                        comm = f.read().strip()
+                except OSError:
+                    continue
+                if ns != own_ns and comm == "systemd":
+                    return c
+            time.sleep(0.05)
+        raise RuntimeError("no container PID 1 found under nspawn:\n" + self.nspawn_log())
+
+    def _wait_running(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            r = self.run("systemctl", "is-system-running", "--wait", check=False,
+                         timeout=max(5, deadline - time.monotonic()), record=False)
+            last = (r.stdout.strip() or r.stderr.strip())
+            if last in ("running", "degraded", "maintenance", "stopping"):
+                return last
+            time.sleep(0.2)  # bus not up yet ("Failed to connect to bus"): retry
+        return last or "timeout"
+
+    def nspawn_log(self) -> str:
+        try:
+            return (self.dir / "nspawn.log").read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    # -- inside --------------------------------------------------------------------------------
+    def run(self, *cmd: str, check=True, timeout=120, record=True, env=None) -> subprocess.CompletedProcess:
+        if record:
+            self.commands.append(" ".join(_shquote(c) for c in cmd))
+        r = subprocess.run(["nsenter", "-t", str(self.leader), "-a", *cmd], text=True,
+                           capture_output=True, timeout=timeout, env={**HOST_ENV, **(env or {})})
+        if check and r.returncode != 0:
+            raise RuntimeError(f"inside: {' '.join(cmd)} -> rc={r.returncode}\n{r.stdout}{r.stderr}")
+        return r
+
+    def write(self, path: str, text: str, mode: int = 0o644) -> None:
+        p = self.root / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        os.chmod(p, mode)
+        self.commands.append(f"# host wrote {path} (mode {mode:o}, {len(text)} bytes)")
+
+    @property
+    def bus_address(self) -> str:
+        """The container's system bus, reachable from the host (LAB.md)."""
+        return f"unix:path=/proc/{self.leader}/root/run/dbus/system_bus_socket"
+
+    def wait_for(self, what: str, check, timeout: float = 90, every: float = 0.5):
+        """Poll `check()` until it returns something true; its value is returned."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"lab {self.name}: timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(every)
+
+    def journal_dir(self) -> Path:
+        return self.root / "var/log/journal" / self.machine_id
+
+    # -- stop ----------------------------------------------------------------------------------
+    def shutdown(self, timeout: float = 30) -> None:
+        """Clean stop: SIGTERM to nspawn makes it halt the container (journald closes its files)."""
+        if self.nspawn is None or self.nspawn.poll() is not None:
+            return
+        self.nspawn.send_signal(signal.SIGTERM)
+        try:
+            self.nspawn.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log("nspawn did not exit after SIGTERM; killing")
+            self._kill_hard()
+
+    def _kill_hard(self) -> None:
+        if self.leader:
+            try:
+                os.kill(self.leader, signal.SIGKILL)  # kills the whole container pid namespace
+            except ProcessLookupError:
+                pass
+        if self.nspawn and self.nspawn.poll() is None:
+            try:
+                os.killpg(self.nspawn.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.nspawn.wait(timeout=30)
+
+    def teardown(self) -> None:
+        """Always safe to call; never leaves a mount behind and never deletes through a mount."""
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            try:
+                self.shutdown(timeout=20)
+            except Exception as e:  # noqa: BLE001
+                log(f"shutdown: {e}; killing")
+                self._kill_hard()
+            if self.dir is None:
+                return
+            root = str(self.root)
+            for attempt in range(20):
+                if not mounted_under(root):
+                    break
+                r = subprocess.run(["umount", root], capture_output=True, text=True)
+                if r.returncode != 0:
+                    time.sleep(0.5)
+            if mounted_under(root):
+                log("overlay still busy; lazy unmount")
+                subprocess.run(["umount", "-l", root])
+            left = mounted_under(str(self.dir))
+            if left:
+                log(f"WARNING: mounts left under {self.dir}: {left}; not removing it")
+                return
+            shutil.rmtree(self.dir, ignore_errors=True)
+            log(f"lab {self.name} torn down; nothing mounted under {self.dir}; removed")
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def _shquote(s: str) -> str:
+    return s if re.fullmatch(r"[\w@%+=:,./-]+", s) else "'" + s.replace("'", "'\\''") + "'"
+
+
+# --------------------------------------------------------------------------------------------------
+# Scenario files
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale() -> list[str]:
+    """Tear down labs whose owner process is gone (a run killed with SIGKILL, a crashed CI job):
+    kill their nspawn, unmount, remove.  Labs of live processes (a concurrent run) are left alone.
+    Returns what was cleaned, for the log."""
+    cleaned = []
+    for entry in sorted(os.listdir(LAB_PARENT)):
+        d = Path(LAB_PARENT) / entry
+        if not entry.startswith(LAB_PREFIX) or not d.is_dir():
+            continue
+        try:
+            owner = int((d / "owner").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            owner = 0
+        root = str(d / "root")
+        if (owner and _alive(owner)) or (not owner and _nspawn_pids_for(root)):
+            continue  # a live run's lab (or one whose owner is unknown and still running): not ours
+        for pid in _nspawn_pids_for(root):
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 10
+        while _nspawn_pids_for(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(10):
+            if not mounted_under(root):
+                break
+            if subprocess.run(["umount", root], capture_output=True).returncode != 0:
+                time.sleep(0.3)
+        if mounted_under(root):
+            subprocess.run(["umount", "-l", root], capture_output=True)
+        if not mounted_under(str(d)):
+            shutil.rmtree(d, ignore_errors=True)
+            cleaned.append(str(d))
+    return cleaned
+
+
+def _nspawn_pids_for(root: str) -> list[int]:
+    """systemd-nspawn processes whose -D is `root`."""
+    found = []
+    for pid in other_nspawn_running():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if root.encode() in argv:
+            found.append(pid)
+    return found
+
+
+# -- one booted lab for the length of a `with` block ------------------------------------------------
+
+_LIVE: set = set()
+
+
+def _teardown_all() -> None:
+    for lab in list(_LIVE):
+        lab.teardown()
+        _LIVE.discard(lab)
+
+
+def _interrupt(signum, frame):
+    # KeyboardInterrupt, not a custom exception: pytest and plain scripts both unwind on it,
+    # running every finally and fixture finalizer on the way out.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def booted(name: str):
+    """Boot a lab, yield it, always tear it down: on an exception, on SIGTERM/SIGHUP/SIGINT
+    (turned into KeyboardInterrupt), and at interpreter exit as a last resort."""
+    lab = Lab(name)
+    _LIVE.add(lab)
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        try:
+            old[sig] = signal.signal(sig, _interrupt)
+        except ValueError:  # not the main thread: leave the handlers alone
+            break
+    try:
+        lab.boot()
+        yield lab
+    finally:
+        try:
+            lab.teardown()
+        finally:
+            _LIVE.discard(lab)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+
+atexit.register(_teardown_all)

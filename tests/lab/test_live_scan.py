@@ -1,0 +1,97 @@
+"""`unitaudit scan` run live inside the lab: the journal joined with unit states over D-Bus, and
+each cause checked on the live system.  The seed's three loops must be found with their
+diagnosis; the healthy controls must not be called loops."""
+import pytest
+
+
+def _by(doc, kind, unit):
+    found = [f for f in doc["findings"] if f["kind"] == kind and f["unit"] == unit]
+    assert found, "no %s finding for %s in %s" % (kind, unit, [(f["kind"], f["unit"]) for f in doc["findings"]])
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def seed_scan(seed_lab):
+    before = {
+        "activations": seed_lab.journal_count("Activation via systemd failed", "_COMM=dbus-daemon"),
+        "restarts": seed_lab.journal_count("Scheduled restart job", "_PID=1"),
+    }
+    doc = seed_lab.scan_json()
+    after = {
+        "activations": seed_lab.journal_count("Activation via systemd failed", "_COMM=dbus-daemon"),
+        "restarts": seed_lab.journal_count("Scheduled restart job", "_PID=1"),
+    }
+    return doc, before, after
+
+
+def test_live_scan_reads_unit_states_over_dbus(seed_lab, seed_scan):
+    doc, _, _ = seed_scan
+    listed = seed_lab.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager").stdout
+    assert doc["live"] is not None and doc["live"]["bus_address"]
+    assert abs(doc["live"]["units"] - len(listed.splitlines())) <= 3  # units come and go (logrotate runs)
+    assert doc["live"]["unit_files"] is None  # ListUnitFiles only when a missing unit is diagnosed
+    print("live state read in %.3f s (%d units)" % (doc["live"]["seconds"], doc["live"]["units"]))
+
+
+def test_restart_loop_joined_with_live_state_and_diagnosed(seed_lab, seed_scan):
+    doc, before, after = seed_scan
+    f = _by(doc, "restart-loop", "deepin-anything-monitor.service")
+    assert f["trusted"] is True
+    assert before["restarts"] <= f["count"] <= after["restarts"]
+    assert f["facts"]["live_n_restarts"] >= 6
+    assert f["facts"]["live_sub_state"] in ("auto-restart", "start-pre", "stop-post", "dead", "failed")
+    assert f["cause"]["kind"] == "execstartpre-failed" and f["cause"]["status"] == 1
+    d = f["diagnosis"]
+    assert d["kind"] == "execstartpre-failed"
+    assert d["verdict"].startswith("module-missing")
+    assert "vfs_monitor" in d["summary"]
+
+
+def test_activation_loop_diagnosed_as_the_missing_alias_of_an_enabled_unit(seed_lab, seed_scan):
+    doc, before, after = seed_scan
+    f = _by(doc, "activation-loop", "dbus-org.freedesktop.Avahi.service")
+    assert before["activations"] <= f["count"] <= after["activations"]
+    assert f["trusted"] is True
+    d = f["diagnosis"]
+    assert d["verdict"] == "alias-missing"
+    assert "avahi-daemon.service" in d["summary"] and "avahi-daemon" in str(d.get("package"))
+
+
+def test_logrotate_failure_diagnosed_with_file_line_and_insecure_directory(seed_lab, seed_scan):
+    doc, _, _ = seed_scan
+    f = [x for x in doc["findings"] if x["unit"] == "logrotate.service"]
+    assert f and f[0]["kind"] in ("repeated-failure", "failure")
+    d = f[0]["diagnosis"]
+    assert d["kind"] == "logrotate-config"
+    text = str(d)
+    assert "/etc/logrotate.d/clink-agent" in text and "/var/log/mirror/printer" in text
+
+
+def test_controls_are_not_loops_and_the_disabled_service_is_said_to_be_disabled(controls_lab):
+    doc = controls_lab.scan_json()
+    flagged = {(f["kind"], f["unit"]) for f in doc["findings"]}
+    for unit in ("flaky-once.service", "healthy-daemon.service", "fail-once.service", "logrotate.service"):
+        assert not [k for k, u in flagged if u == unit], "%s flagged: %s" % (unit, flagged)
+    avahi = [f for f in doc["findings"] if f["unit"] == "dbus-org.freedesktop.Avahi.service"]
+    assert avahi, "the caller of the disabled service should be reported"
+    assert avahi[0]["diagnosis"]["verdict"] == "disabled-on-purpose"
+    assert "disabled" in avahi[0]["diagnosis"]["summary"]
+
+
+def test_no_bus_gives_a_warning_and_the_journal_only_result(seed_lab):
+    r = seed_lab.unitaudit("scan", "--json", "--bus-address", "unix:path=/run/no-such-bus")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    assert doc["live"] is None
+    assert any("no-such-bus" in w for w in doc["warnings"])
+    assert _by(doc, "activation-loop", "dbus-org.freedesktop.Avahi.service")
+
+
+def test_table_shows_the_diagnosis_in_one_line(seed_lab):
+    r = seed_lab.unitaudit("scan", env={"COLUMNS": "250"})
+    assert r.returncode == 1, r.stderr
+    assert "Diagnosis (live)" in r.stdout
+    assert "reenable" in r.stdout
