@@ -43,7 +43,7 @@ class Interrupted(BaseException):
 
 
 def log(msg: str) -> None:
-    print(f"[record_lab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def run_host(cmd, *, check=True, timeout=120, input_text=None, stdout=None) -> subprocess.CompletedProcess:

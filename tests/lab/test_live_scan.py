@@ -95,3 +95,21 @@ def test_table_shows_the_diagnosis_in_one_line(seed_lab):
     assert r.returncode == 1, r.stderr
     assert "Diagnosis (live)" in r.stdout
     assert "reenable" in r.stdout
+
+
+def test_not_root_gets_a_warning_and_the_live_result_never_a_traceback(seed_lab):
+    """As an ordinary user the system journal is closed, the bus is not: the restart loop is still
+    found from PID 1's live state, and the report says what is missing.  Debian's python3: the
+    user cannot enter root's virtual environment."""
+    from support import ROOT
+
+    r = seed_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "scan", "--json",
+                     check=False, env={"PYTHONPATH": str(ROOT)})
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    assert any("system journal is not readable" in w for w in doc["warnings"])
+    f = _by(doc, "restart-loop", "deepin-anything-monitor.service")
+    assert f["evidence"][0].startswith("live: SubState=") and f["cause"]["command_source"] in ("live", "journal")

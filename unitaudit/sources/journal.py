@@ -127,6 +127,9 @@ class JournalSource:
                 if not (r.has_persistent_files() or r.has_runtime_files()):
                     hint = "" if os.geteuid() == 0 else " or readable by this user (run as root or join group adm)"
                     raise SourceError("no journal found on this system%s; give --journal-dir, --journal-file or --syslog" % hint)
+                if os.geteuid() != 0 and not _system_journal_readable():
+                    self._warnings.append("the system journal is not readable by this user: only what it may read "
+                                          "was scanned (run as root or join group adm or systemd-journal)")
         except OSError as e:
             raise SourceError("%s: cannot open the journal: %s" % (self.path, e.strerror or e)) from None
         return r
@@ -463,3 +466,14 @@ def _raw_reader():
     from systemd import journal
 
     return journal._Reader
+
+
+def _system_journal_readable() -> bool:
+    """Can this user read the system journal (persistent or volatile) of this machine?"""
+    try:
+        with open("/etc/machine-id") as f:
+            machine = f.read().strip()
+    except OSError:
+        return False
+    return any(os.access(os.path.join(base, machine, "system.journal"), os.R_OK)
+               for base in ("/var/log/journal", "/run/log/journal"))
