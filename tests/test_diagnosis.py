@@ -26,17 +26,8 @@ ALIAS = "dbus-org.freedesktop.Avahi.service"
 ALIAS_LINK = "/etc/systemd/system/" + ALIAS
 RELEASE = "6.1.0-unitaudit-test"
 MONITOR = "deepin-anything-monitor.service"
-# the lab recorder's broken config (examples/record_lab.py): line 8 is "} extra"
-CLINK_AGENT_BROKEN = """\
-/var/log/clink-agent/*.log {
-    daily
-    rotate 7
-    missingok
-    notifempty
-    compress
-    copytruncate
-} extra
-"""
+# the broken config installed in the lab when examples/seed-loops was recorded: line 8 is "} extra"
+CLINK_AGENT_BROKEN = example("seed-loops", "units", "etc", "logrotate.d", "clink-agent").read_text()
 DKMS_CONF = """\
 PACKAGE_NAME="deepin-anything"
 PACKAGE_VERSION="5.0.1"

@@ -85,8 +85,12 @@ def other_nspawn_running() -> list[int]:
 
 
 class Lab:
-    def __init__(self, name: str):
+    def __init__(self, name: str, binds: tuple = ()):
         self.name = name
+        # Host directories shown read-only at the same path inside: the overlay shows the root file
+        # system, but nspawn puts a fresh tmpfs on /tmp, so a checkout under /tmp (CI's clone) would
+        # be missing.  The checkout (and the Python running it) is bound by default.
+        self.binds = tuple(dict.fromkeys(str(b) for b in binds + default_binds()))
         self.dir: Path | None = None
         self.root: Path | None = None
         self.nspawn: subprocess.Popen | None = None
@@ -125,7 +129,7 @@ class Lab:
         # start_new_session=True is `setsid` without the extra fork that setsid(1) may do
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "-D", str(self.root), "--register=no", "--keep-unit",
-             "-M", self.name, "--console=passive", "--boot"],
+             "-M", self.name, "--console=passive", *["--bind-ro=%s" % b for b in self.binds], "--boot"],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, env=HOST_ENV,
         )
@@ -277,6 +281,17 @@ class Lab:
                 signal.signal(s, h)
 
 
+def default_binds() -> tuple:
+    """This checkout, and the Python environment running us when it lives under /tmp."""
+    checkout = Path(__file__).resolve().parent.parent.parent
+    out = [checkout]
+    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
+        p = Path(prefix).resolve()
+        if str(p).startswith(("/tmp/", "/var/tmp/")) and checkout not in p.parents and p != checkout:
+            out.append(p)
+    return tuple(out)
+
+
 def _shquote(s: str) -> str:
     return s if re.fullmatch(r"[\w@%+=:,./-]+", s) else "'" + s.replace("'", "'\\''") + "'"
 
@@ -364,10 +379,10 @@ def _interrupt(signum, frame):
 
 
 @contextmanager
-def booted(name: str):
+def booted(name: str, binds: tuple = ()):
     """Boot a lab, yield it, always tear it down: on an exception, on SIGTERM/SIGHUP/SIGINT
     (turned into KeyboardInterrupt), and at interpreter exit as a last resort."""
-    lab = Lab(name)
+    lab = Lab(name, binds)
     _LIVE.add(lab)
     old = {}
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
