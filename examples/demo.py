@@ -5,7 +5,8 @@ Boots the lab (a real systemd 252 with journald and dbus-daemon in systemd-nspaw
 overlay of this machine, /work/shared/LAB.md), reproduces the seed's loops (missing Avahi alias with
 a client calling every 2 s; deepin-anything-monitor's failing `modprobe vfs_monitor`; logrotate
 failing on clink-agent:8 and a world-writable log directory), waits until each has repeated, runs
-`unitaudit scan --verbose` inside the container, prints its report and tears everything down.
+`unitaudit scan --verbose` inside the container, prints its report, shows the fix plan
+(`unitaudit fix --dry-run`: nothing is changed) and tears everything down.
 Needs root.  Exit status: the scan's (1 = findings, the expected result), or 3 if the lab failed.
 """
 import os
@@ -40,7 +41,13 @@ def main() -> int:
             r = subprocess.run(["nsenter", "-t", str(lab.leader), "-a", "env", "PYTHONPATH=%s" % ROOT,
                                 "COLUMNS=%s" % os.environ.get("COLUMNS", "160"), *argv])
             print(flush=True)
-            machine.log("scan exit status %d (1 = findings); tearing the lab down" % r.returncode)
+            machine.log("scan exit status %d (1 = findings); now the fix it would apply: unitaudit fix --dry-run"
+                        % r.returncode)
+            print(flush=True)
+            subprocess.run(["nsenter", "-t", str(lab.leader), "-a", "env", "PYTHONPATH=%s" % ROOT,
+                            sys.executable, "-B", "-m", "unitaudit", "fix", "--dry-run"])
+            print(flush=True)
+            machine.log("tearing the lab down")
     except KeyboardInterrupt:
         print("demo: interrupted; lab torn down", file=sys.stderr)
         return 130

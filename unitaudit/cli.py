@@ -96,6 +96,19 @@ def scan(
     unit states over D-Bus, and checks each cause on the live system.
 
     Exit status: 0 nothing found, 1 findings, 2 usage error, 3 could not complete."""
+    result = _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root)
+    if json_out:
+        from unitaudit.report import json_report
+
+        json_report.write(result, sys.stdout)
+    else:
+        from unitaudit.report import table
+
+        table.write(result, verbose=verbose)
+    raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
+
+
+def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root):
     from unitaudit.detectors import Thresholds
     from unitaudit.scan import scan as run_scan
     from unitaudit.timeparse import parse_time
@@ -112,17 +125,74 @@ def scan(
         from unitaudit.live import live_parts
 
         live_source, diagnose = live_parts(bus_address, root)
-    result = run_scan(sources, thresholds, now=t_until if t_until is not None else now,
-                      since=t_since, until=t_until, live_source=live_source, diagnose=diagnose)
+    return run_scan(sources, thresholds, now=t_until if t_until is not None else now,
+                    since=t_since, until=t_until, live_source=live_source, diagnose=diagnose)
+
+
+@app.command()
+@guarded
+def fix(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan: every action, its exact call, the diff of every file; change nothing."),
+    finding: Optional[List[str]] = typer.Option(None, "--finding", metavar="ID", help="Only this finding; repeatable."),
+    recipe: Optional[List[str]] = typer.Option(None, "--recipe", metavar="ID", help="Only this recipe; repeatable."),
+    unit: Optional[List[str]] = typer.Option(None, "--unit", metavar="UNIT",
+                                             help="Only this unit; also allows acting on it when it is protected. Repeatable."),
+    json_out: bool = typer.Option(False, "--json", help="Write the plan as one JSON document."),
+    journal_dir: Optional[str] = typer.Option(None, "--journal-dir", metavar="DIR", help="Plan from a copied journal (recommendations only unless trusted)."),
+    syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE", help="Plan from text logs: recommendations only."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Start of the evidence window, as for scan."),
+    bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
+    root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
+) -> None:
+    """Plan the least invasive fix of each loop found (recipes in remediations/).
+
+    Exit status: 0 nothing to fix, 1 a plan (or refusals) shown, 2 usage error, 3 could not complete."""
+    if not dry_run:
+        raise UsageError("applying fixes is not available in this version: run `unitaudit fix --dry-run` to see the plan")
+    from unitaudit.remediation.backends import RecordingBackend, execute, expand
+    from unitaudit.remediation.planner import plan as make_plan
+    from unitaudit.remediation.protected import load_protected
+    from unitaudit.remediation.recipes import load_recipes
+    from unitaudit.report import plan as plan_report
+    from unitaudit.sources.system import SystemProbe
+
+    result = _scan(journal_dir, None, syslog, since, None, False, None, bus_address, root)
+    recipes = load_recipes()
+    plan = make_plan(result.findings, recipes, load_protected(), named_units=unit or (),
+                     finding_ids=finding or (), recipe_ids=recipe or ())
+    plan = expand(plan, SystemProbe(root))
+    backend = RecordingBackend()
+    execute(plan, backend)
     if json_out:
-        from unitaudit.report import json_report
-
-        json_report.write(result, sys.stdout)
+        plan_report.write_json(plan, backend.performed, sys.stdout)
     else:
-        from unitaudit.report import table
+        plan_report.write_text(plan, result.findings, backend.performed, sys.stdout)
+    raise typer.Exit(code=int(ExitStatus.FINDINGS if plan.steps or plan.refusals else ExitStatus.OK))
 
-        table.write(result, verbose=verbose)
-    raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
+
+@app.command()
+@guarded
+def recipes(json_out: bool = typer.Option(False, "--json", help="One JSON document.")) -> None:
+    """List the recipes found, where each came from and what it fixes."""
+    from unitaudit.remediation.recipes import load_recipes
+
+    found = load_recipes()
+    if json_out:
+        import json
+
+        json.dump({"schema": "unitaudit.recipes/1", "recipes": [{
+            "id": r.id, "title": r.title, "source": r.source, "priority": r.priority,
+            "findings": list(r.applies.findings), "cause": r.applies.cause, "verdicts": list(r.applies.verdicts),
+            "actions": [s.action.value for s in r.steps], "verify": r.verify.check.value} for r in found]},
+            sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for r in found:
+        typer.echo("%s  (%s)\n    %s\n    for %s%s%s; steps: %s; verify: %s" % (
+            r.id, r.source, r.title, "/".join(r.applies.findings),
+            " caused by " + r.applies.cause if r.applies.cause else "",
+            " when " + "/".join(r.applies.verdicts) if r.applies.verdicts else "",
+            ", ".join(s.action.value for s in r.steps), r.verify.check.value))
 
 
 def _sources(journal_dir, journal_files, syslogs, since, until, boot) -> list:

@@ -27,3 +27,12 @@ class SourceError(UnitauditError):
     """A source (journal, log file) could not be read at all."""
 
     status = ExitStatus.INCOMPLETE
+
+
+class RecipeError(UnitauditError):
+    """A recipe file is unreadable, not TOML, breaks the recipe schema, or is not safely owned.
+
+    Exit 3, not 2: the command line was fine, the installation is broken (a packaged or admin
+    recipe), and nothing may be planned from a half-read set of recipes."""
+
+    status = ExitStatus.INCOMPLETE

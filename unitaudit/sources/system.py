@@ -247,6 +247,17 @@ class SystemProbe:
                 return recorded
         return os.uname().release
 
+    def systemd_version(self) -> Optional[int]:
+        """systemd's version in the probed tree, from the name of its shared library
+        (libsystemd-shared-252.so): no program run, and it works on a copied tree too."""
+        multiarch = ["/usr/lib/%s/systemd" % t for t in self.list_dir("/usr/lib") if "-linux-" in t]  # Debian 12+
+        for d in ["/lib/systemd", "/usr/lib/systemd"] + multiarch:
+            for name in self.list_dir(d):
+                m = re.fullmatch(r"libsystemd-shared-(\d+)(?:[.~-][\w.~-]*)?\.so", name)
+                if m:
+                    return int(m.group(1))
+        return None
+
     def module_file(self, name: str, release: str) -> Optional[str]:
         """The module's file for that kernel (a path inside root), "(builtin)" when it is built
         into the kernel, None when the kernel has no such module."""

@@ -1,0 +1,137 @@
+"""Finding the recipe files, reading them safely, and saying what each one fixes.
+
+Search path, first match of an id wins (ids equal file names, so an override is a file of the
+same name): the admin's /etc/unitaudit/remediations.d, the packaged /usr/share/unitaudit/
+remediations, then the repository's remediations/ when running from a checkout.
+
+`unitaudit fix` runs as root and acts on what these files say, so as root a file (or the
+directory holding it) that anyone but root owns or could write is refused, not skipped: a
+silently missing recipe would hide the tampering.
+"""
+import os
+import stat
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from unitaudit.errors import RecipeError
+from unitaudit.remediation.model import Applies, Recipe, Step
+from unitaudit.remediation.schema import parse_recipe
+
+try:
+    import tomllib as _toml  # Python 3.11+
+except ImportError:  # pragma: no cover - Python < 3.11
+    try:
+        import tomli as _toml  # type: ignore[no-redef]
+    except ImportError:  # a broken installation: said when recipes are loaded, not at import
+        _toml = None  # type: ignore[assignment]
+
+ADMIN_DIR = "/etc/unitaudit/remediations.d"
+PACKAGED_DIR = "/usr/share/unitaudit/remediations"  # where the Debian package installs them
+MAX_BYTES = 1 << 20  # a recipe is a few hundred bytes; more is not a recipe
+
+
+def _repository_dir() -> Optional[str]:
+    """remediations/ of the checkout this package runs from; None when installed.  The
+    pyproject.toml beside it tells a checkout from a site-packages that happens to hold one."""
+    root = Path(__file__).resolve().parent.parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "remediations").is_dir():
+        return str(root / "remediations")
+    return None
+
+
+SEARCH_PATH: Tuple[str, ...] = tuple(d for d in (ADMIN_DIR, PACKAGED_DIR, _repository_dir()) if d)
+
+
+def load_recipes(dirs: Optional[Sequence[str]] = None, euid: Optional[int] = None) -> Tuple[Recipe, ...]:
+    """Every recipe on the search path (or in `dirs`), an earlier directory's recipe replacing a
+    later one of the same id, sorted by (priority, id): the order the planner tries them in.
+    Any broken file is a RecipeError."""
+    as_root = (os.geteuid() if euid is None else euid) == 0
+    chosen: Dict[str, Recipe] = {}
+    for directory in SEARCH_PATH if dirs is None else dirs:
+        for path in _recipe_files(directory):
+            stem = os.path.basename(path)[:-len(".toml")]
+            if stem in chosen:
+                continue  # overridden by an earlier directory: not even read, so an override can replace a broken file
+            chosen[stem] = parse_recipe(_read_toml(path, as_root), path)
+    return tuple(sorted(chosen.values(), key=lambda r: (r.priority, r.id)))
+
+
+def describe(recipe: Recipe) -> str:
+    """One line: what the recipe is for and what it does, e.g. `activation-loop, failure with
+    cause missing-unit (alias-missing): reenable {declared_by}, restart {declared_by}; then
+    activation-succeeds over 15 s; fallback apt-reinstall {package}`."""
+    out = "%s: %s; then %s over %g s" % (describe_applies(recipe.applies), _describe_steps(recipe.steps),
+                                         recipe.verify.check.value, recipe.verify.seconds)
+    if recipe.fallback:
+        out += "; fallback " + _describe_steps(recipe.fallback)
+    return out
+
+
+def describe_applies(applies: Applies) -> str:
+    """`restart-loop with cause execstartpre-failed (module-missing)`; `restart-loop` for any cause."""
+    out = ", ".join(applies.findings)
+    if applies.cause:
+        out += " with cause " + applies.cause
+    if applies.verdicts:
+        out += " (%s)" % " or ".join(applies.verdicts)
+    return out
+
+
+def _describe_steps(steps: Sequence[Step]) -> str:
+    words = []
+    for s in steps:
+        args = [template for _name, template in s.params] + ["%s=%s" % kv for kv in s.settings]
+        words.append(" ".join([s.action.value] + args))
+    return ", ".join(words)
+
+
+def _recipe_files(directory: str) -> List[str]:
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []  # every directory on the path is optional
+    except OSError as e:
+        raise RecipeError("%s: cannot list the recipes: %s" % (directory, e.strerror or e)) from None
+    # dot files are editors' locks and swap files (.#x.toml, .x.toml.swp), never recipes
+    return [os.path.join(directory, n) for n in names if n.endswith(".toml") and not n.startswith(".")]
+
+
+def _read_toml(path: str, as_root: bool) -> dict:
+    if _toml is None:
+        raise RecipeError("%s: cannot read recipes: neither tomllib (Python 3.11+) nor tomli is installed" % path)
+    try:
+        # O_NONBLOCK: a FIFO put in place of a recipe must not hang the open; the checks below
+        # run on the descriptor that is read, so the file cannot be swapped in between
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise RecipeError("%s: cannot read the recipe: %s" % (path, e.strerror or e)) from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RecipeError("%s: not a regular file" % path)
+        if as_root:
+            _refuse_unsafe(path, info, "recipe file")
+            # the directory that holds the file itself, wherever a symlink led
+            real_dir = os.path.dirname(os.path.realpath(path))
+            _refuse_unsafe(real_dir, os.stat(real_dir), "directory")
+        raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise RecipeError("%s: larger than %d bytes: not a recipe" % (path, MAX_BYTES))
+    try:
+        return _toml.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecipeError("%s: not UTF-8 text (byte %d)" % (path, e.start)) from None
+    except _toml.TOMLDecodeError as e:
+        raise RecipeError("%s: not valid TOML: %s" % (path, e)) from None  # the message says line and column
+
+
+def _refuse_unsafe(path: str, info: os.stat_result, what: str) -> None:
+    if info.st_uid != 0:
+        raise RecipeError("%s: refused: the %s is owned by uid %d, not root; unitaudit runs as root and would "
+                          "act on what it says (chown root: it, or remove it)" % (path, what, info.st_uid))
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "group and others" if info.st_mode & stat.S_IWGRP and info.st_mode & stat.S_IWOTH else (
+            "its group" if info.st_mode & stat.S_IWGRP else "others")
+        raise RecipeError("%s: refused: the %s is writable by %s (mode %04o); unitaudit runs as root and would "
+                          "act on what it says (chmod go-w it)" % (path, what, who, stat.S_IMODE(info.st_mode)))

@@ -1,0 +1,103 @@
+"""A fix plan for people (text with unified diffs) and for programs (JSON, unitaudit.plan/1)."""
+import difflib
+import json
+from typing import IO, Dict, List, Sequence
+
+from unitaudit import __version__
+from unitaudit.model import Finding
+from unitaudit.remediation.model import Operation, Plan
+
+SCHEMA = "unitaudit.plan/1"
+
+
+def diff(op: Operation) -> List[str]:
+    before = (op.before or "").splitlines(keepends=True)
+    after = (op.content or "").splitlines(keepends=True)
+    old = op.path if op.before is not None else "/dev/null"
+    return [line if line.endswith("\n") else line + "\n"
+            for line in difflib.unified_diff(before, after, fromfile=old, tofile=op.path)]
+
+
+def describe(op: Operation) -> str:
+    if op.kind == "dbus":
+        return "D-Bus %s(%s)" % (op.argv[0], ", ".join(op.argv[1:]))
+    if op.kind == "run":
+        return "run: %s" % " ".join(op.argv)
+    if op.kind == "check":
+        return "check first: `%s` must fail on this file, else it is left in place" % " ".join(op.argv)
+    if op.kind == "write":
+        return "%s %s" % ("create" if op.before is None else "edit", op.path)
+    if op.kind == "move":
+        return "move %s -> %s (not deleted; undo moves it back)" % (op.path, op.destination)
+    return "%s %s" % (op.kind, op.target)
+
+
+def write_text(plan: Plan, findings: Sequence[Finding], performed: Sequence[Operation], out: IO[str]) -> None:
+    by_id: Dict[str, Finding] = {f.id: f for f in findings}
+    verify: Dict[str, List[str]] = {}
+    for fid, v in plan.verifications:
+        line = "%s over %g s" % (v.check.value, v.seconds)
+        if line not in verify.setdefault(fid, []):
+            verify[fid].append(line)
+    out.write("unitaudit fix --dry-run: nothing was changed. %d operation(s) would run.\n" % len(performed))
+    for fid, steps in plan.by_finding().items():
+        f = by_id.get(fid)
+        recipes = list(dict.fromkeys(s.recipe_id for s in steps))
+        out.write("\n%s %s (finding %s): recipe %s\n" % (f.kind.value if f else "?", f.unit if f else "?", fid, " + ".join(recipes)))
+        n = 0
+        for step in steps:
+            if step.fallback:
+                continue
+            n += 1
+            out.write("  %d. %s %s   [undo: %s]\n" % (n, step.action.value, " ".join(v for _k, v in step.values), step.undo.value))
+            for op in step.operations:
+                out.write("       %s\n" % describe(op))
+                if op.kind == "write":
+                    out.writelines("         " + line for line in diff(op))
+        if fid in verify:
+            out.write("  then verify: %s\n" % "; ".join(verify[fid]))
+        fallback = [s for s in steps if s.fallback]
+        if fallback:
+            out.write("  if it is not fixed: %s\n" % "; ".join(
+                "%s %s [undo: %s]" % (s.action.value, " ".join(v for _k, v in s.values), s.undo.value) for s in fallback))
+    for r in plan.refusals:
+        out.write("\nnot acted on: %s (finding %s): %s\n" % (r.unit, r.finding_id, r.reason))
+        if r.recommendation:
+            out.write("  by hand: %s\n" % r.recommendation)
+    if not plan.steps and not plan.refusals:
+        out.write("\nNothing to fix.\n")
+
+
+def to_document(plan: Plan, performed: Sequence[Operation]) -> dict:
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "unitaudit", "version": __version__},
+        "dry_run": True,
+        "steps": [{
+            "finding_id": s.finding_id, "recipe": s.recipe_id, "action": s.action.value, "values": dict(s.values),
+            "settings": dict(s.settings), "undo": s.undo.value, "fallback": s.fallback,
+            "operations": [_op(op) for op in s.operations],
+        } for s in plan.steps],
+        "verify": [{"finding_id": fid, "check": v.check.value, "seconds": v.seconds} for fid, v in plan.verifications],
+        "refusals": [{"finding_id": r.finding_id, "unit": r.unit, "reason": r.reason, "recommendation": r.recommendation or None}
+                     for r in plan.refusals],
+        "recorded": [_op(op) for op in performed],
+    }
+
+
+def _op(op: Operation) -> dict:
+    out = {"kind": op.kind, "target": op.target}
+    if op.argv:
+        out["argv"] = list(op.argv)
+    if op.path:
+        out["path"] = op.path
+    if op.kind == "write":
+        out["diff"] = "".join(diff(op))
+    if op.destination:
+        out["destination"] = op.destination
+    return out
+
+
+def write_json(plan: Plan, performed: Sequence[Operation], out: IO[str]) -> None:
+    json.dump(to_document(plan, performed), out, indent=2, ensure_ascii=False)
+    out.write("\n")
