@@ -137,18 +137,21 @@ def fix(
     recipe: Optional[List[str]] = typer.Option(None, "--recipe", metavar="ID", help="Only this recipe; repeatable."),
     unit: Optional[List[str]] = typer.Option(None, "--unit", metavar="UNIT",
                                              help="Only this unit; also allows acting on it when it is protected. Repeatable."),
-    json_out: bool = typer.Option(False, "--json", help="Write the plan as one JSON document."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
+    json_out: bool = typer.Option(False, "--json", help="Write the plan (or the outcome) as one JSON document."),
     journal_dir: Optional[str] = typer.Option(None, "--journal-dir", metavar="DIR", help="Plan from a copied journal (recommendations only unless trusted)."),
     syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE", help="Plan from text logs: recommendations only."),
     since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Start of the evidence window, as for scan."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
     root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
 ) -> None:
-    """Plan the least invasive fix of each loop found (recipes in remediations/).
+    """Fix each loop found with the least invasive recipe, verify it stopped, record it for undo.
 
-    Exit status: 0 nothing to fix, 1 a plan (or refusals) shown, 2 usage error, 3 could not complete."""
-    if not dry_run:
-        raise UsageError("applying fixes is not available in this version: run `unitaudit fix --dry-run` to see the plan")
+    --dry-run shows the exact plan and changes nothing.  Exit status: 0 nothing to fix or all
+    fixed, 1 (dry run) a plan or refusals shown, 2 usage error, 3 could not complete, 4 a fix
+    failed or did not stop its loop."""
+    import os
+
     from unitaudit.remediation.backends import RecordingBackend, execute, expand
     from unitaudit.remediation.planner import plan as make_plan
     from unitaudit.remediation.protected import load_protected
@@ -156,18 +159,58 @@ def fix(
     from unitaudit.report import plan as plan_report
     from unitaudit.sources.system import SystemProbe
 
+    if not dry_run and os.geteuid() != 0:
+        raise UnitauditError("fix changes the system and needs root (sudo unitaudit fix); "
+                             "`unitaudit fix --dry-run` shows the plan as any user")
     result = _scan(journal_dir, None, syslog, since, None, False, None, bus_address, root)
-    recipes = load_recipes()
-    plan = make_plan(result.findings, recipes, load_protected(), named_units=unit or (),
+    plan = make_plan(result.findings, load_recipes(), load_protected(), named_units=unit or (),
                      finding_ids=finding or (), recipe_ids=recipe or ())
     plan = expand(plan, SystemProbe(root))
-    backend = RecordingBackend()
-    execute(plan, backend)
-    if json_out:
-        plan_report.write_json(plan, backend.performed, sys.stdout)
-    else:
-        plan_report.write_text(plan, result.findings, backend.performed, sys.stdout)
-    raise typer.Exit(code=int(ExitStatus.FINDINGS if plan.steps or plan.refusals else ExitStatus.OK))
+    recording = RecordingBackend()
+    execute(plan, recording)  # the dry run, and what a real run is asked to confirm
+    if dry_run or not plan.steps:
+        if json_out:
+            plan_report.write_json(plan, recording.performed, sys.stdout)
+        else:
+            plan_report.write_text(plan, result.findings, recording.performed, sys.stdout)
+        raise typer.Exit(code=int(ExitStatus.FINDINGS if plan.steps or plan.refusals else ExitStatus.OK))
+    if root != "/":
+        raise UsageError("--root is for --dry-run: a fix acts on the machine it runs on")
+    if not yes:
+        plan_report.write_text(plan, result.findings, recording.performed, sys.stderr)
+        if not sys.stdin.isatty():
+            raise UsageError("not a terminal: add --yes to apply this plan")
+        if not typer.confirm("Apply this plan?", default=False, err=True):
+            raise typer.Exit(code=int(ExitStatus.OK))
+    from unitaudit.remediation.run import run_fix
+
+    outcome = run_fix(plan, result, bus_address, " ".join(sys.argv))
+    from unitaudit.report import fix_report
+
+    (fix_report.write_json if json_out else fix_report.write_text)(outcome, sys.stdout)
+    raise typer.Exit(code=int(ExitStatus.OK if outcome.all_fixed else ExitStatus.FIX_FAILED))
+
+
+@app.command()
+@guarded
+def undo(
+    run: Optional[int] = typer.Argument(None, metavar="[RUN]", help="The fix run to undo (default: the last one not undone)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
+) -> None:
+    """Revert what a fix run changed: files byte-identical, drop-ins removed, links restored.
+
+    Exit status: 0 undone, 2 usage error, 3 could not complete, 4 partly undone."""
+    import os
+
+    if os.geteuid() != 0:
+        raise UnitauditError("undo changes the system and needs root")
+    from unitaudit.remediation.run import run_undo
+
+    report = run_undo(run, yes, bus_address)
+    for line in report.lines:
+        typer.echo(line)
+    raise typer.Exit(code=int(ExitStatus.OK if report.complete else ExitStatus.FIX_FAILED))
 
 
 @app.command()

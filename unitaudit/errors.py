@@ -36,3 +36,16 @@ class RecipeError(UnitauditError):
     recipe), and nothing may be planned from a half-read set of recipes."""
 
     status = ExitStatus.INCOMPLETE
+
+
+class StateError(UnitauditError):
+    """The state directory cannot be used safely, or a fix run cannot be recorded or undone as
+    asked (an unknown run, a run already undone, a file that is not a regular file)."""
+
+    status = ExitStatus.INCOMPLETE
+
+
+class LockBusy(StateError):
+    """Another `unitaudit fix` or `undo` holds the state lock: nothing was changed."""
+
+    status = ExitStatus.INCOMPLETE

@@ -3,7 +3,6 @@
 Outside CI a lab test that cannot run (not root, no systemd-nspawn) is skipped with the reason;
 with CI=true it fails: CI must prove the live claims, not skip them.
 """
-import os
 import sys
 from pathlib import Path
 
@@ -11,31 +10,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import machine  # noqa: E402
 import scenarios  # noqa: E402
-from support import LiveLab, in_ci, require_lab  # noqa: E402
-
-
-def _boot(request, name: str):
-    require_lab()
-    machine.reap_stale()
-    ctx = machine.booted("%s-%d" % (name, os.getpid()))
-    try:
-        lab = ctx.__enter__()
-    except Exception as e:  # noqa: BLE001 - a lab that does not boot is a failure in CI, a skip elsewhere
-        ctx.__exit__(*sys.exc_info())
-        if in_ci():
-            pytest.fail("lab did not boot: %s" % e, pytrace=False)
-        pytest.skip("lab did not boot: %s" % e)
-    request.addfinalizer(lambda: ctx.__exit__(None, None, None))
-    return LiveLab(lab)
+from support import boot_lab  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def seed_lab(request):
     """The seed's three loops, running: missing Avahi alias with a client calling every 2 s,
     deepin-anything-monitor's modprobe ExecStartPre loop (RestartSec=2), logrotate failing every 5 s."""
-    lab = _boot(request, "ua-seed")
+    lab = boot_lab(request, "ua-seed")
     scenarios.setup_seed_loops(lab.lab, {}, [], scenarios.FAST)
     scenarios.wait_for_seed_loops(lab.lab)
     return lab
@@ -46,7 +29,7 @@ def controls_lab(request):
     """Healthy controls: a unit that failed once then succeeded, one that fails once, a daemon
     restarted by hand three times, three good logrotate runs, avahi-daemon disabled on purpose
     and a caller that should be told so."""
-    lab = _boot(request, "ua-ctl")
+    lab = boot_lab(request, "ua-ctl")
     scenarios.setup_controls(lab.lab, {}, [])
     scenarios.run_controls(lab.lab)
     return lab

@@ -63,3 +63,19 @@ class LiveLab:
 
     def show(self, unit: str, prop: str) -> str:
         return self.lab.run("systemctl", "show", "-p", prop, "--value", unit, check=False, record=False).stdout.strip()
+
+
+def boot_lab(request, name: str):
+    """A booted lab torn down when `request`'s scope ends; a failure to boot fails in CI, skips elsewhere."""
+    require_lab()
+    machine.reap_stale()
+    ctx = machine.booted("%s-%d" % (name, os.getpid()))
+    try:
+        lab = ctx.__enter__()
+    except Exception as e:  # noqa: BLE001 - a lab that does not boot is a failure in CI, a skip elsewhere
+        ctx.__exit__(*sys.exc_info())
+        if in_ci():
+            pytest.fail("lab did not boot: %s" % e, pytrace=False)
+        pytest.skip("lab did not boot: %s" % e)
+    request.addfinalizer(lambda: ctx.__exit__(None, None, None))
+    return LiveLab(lab)

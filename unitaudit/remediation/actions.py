@@ -86,7 +86,7 @@ def dkms_autoinstall(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
 
 def logrotate_quarantine(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
     path = step.value("config_file")
-    # `logrotate -d FILE` must fail on that file alone before it is moved: the executor checks.
+    # `logrotate -d FILE` must report an error in that file before it is moved: the backend checks.
     return [Operation("check", path, argv=("logrotate", "-d", path)),
             Operation("move", path, path=path, destination=path + DISABLED_SUFFIX)]
 

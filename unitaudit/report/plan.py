@@ -24,7 +24,7 @@ def describe(op: Operation) -> str:
     if op.kind == "run":
         return "run: %s" % " ".join(op.argv)
     if op.kind == "check":
-        return "check first: `%s` must fail on this file, else it is left in place" % " ".join(op.argv)
+        return "check first: `%s` must report an error in this file, else it is left in place" % " ".join(op.argv)
     if op.kind == "write":
         return "%s %s" % ("create" if op.before is None else "edit", op.path)
     if op.kind == "move":

@@ -1,0 +1,382 @@
+"""The state store on real files: backups, atomic writes, moves, systemd's link changes, the lock,
+and undo, including after a `kill -9` at each point of a write."""
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from paths import ROOT
+from unitaudit.errors import LockBusy, StateError
+from unitaudit.state import StateStore, check_path, default_state_dir
+
+AS_ROOT = os.geteuid() == 0
+OTHER_UID, OTHER_GID = 4321, 4322  # an owner that is neither root nor the test's user
+
+
+def snapshot(root):
+    """Every entry under root: type, mode, owner, and the bytes or the link target."""
+    seen = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                what = ("link", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                what = ("dir", None)
+            else:
+                with open(p, "rb") as f:
+                    what = ("file", f.read())
+            seen[os.path.relpath(p, root)] = what + (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    return seen
+
+
+def child(state_dir, code, **kw):
+    """Python in a separate process with `store` open on state_dir."""
+    prologue = "import os, sys\nfrom unitaudit.state import StateStore\nstore = StateStore(%r)\n" % str(state_dir)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = StateStore(str(tmp_path / "state"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def etc(tmp_path):
+    """A small /etc: a logrotate config, a unit file, its wants link."""
+    e = tmp_path / "etc"
+    (e / "logrotate.d").mkdir(parents=True)
+    (e / "logrotate.d" / "clink-agent").write_bytes(b"/var/log/clink/*.log {\n  daily\n}\n")
+    (e / "systemd" / "system" / "multi-user.target.wants").mkdir(parents=True)
+    lib = tmp_path / "lib" / "systemd" / "system"
+    lib.mkdir(parents=True)
+    (lib / "avahi-daemon.service").write_text("[Install]\nAlias=dbus-org.freedesktop.Avahi.service\n")
+    os.symlink(str(lib / "avahi-daemon.service"), str(e / "systemd/system/multi-user.target.wants/avahi-daemon.service"))
+    return e
+
+
+def test_the_state_directory_is_private(tmp_path):
+    StateStore(str(tmp_path / "a" / "state")).close()
+    assert stat.S_IMODE(os.stat(tmp_path / "a" / "state").st_mode) == 0o700
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o777)
+    os.chmod(open_dir, 0o777)
+    with pytest.raises(StateError, match="writable by it alone"):
+        StateStore(str(open_dir))
+
+
+def test_default_state_dir():
+    if AS_ROOT:
+        assert default_state_dir() == "/var/lib/unitaudit"
+    else:
+        assert default_state_dir().endswith("/unitaudit")
+
+
+def test_default_state_dir_of_an_ordinary_user(tmp_path):
+    if not AS_ROOT:
+        pytest.skip("needs root to switch to another uid")
+    # imported first: the interpreter's own files may not be readable by the other uid
+    code = "import os; from unitaudit.state import default_state_dir; os.setegid(65534); os.seteuid(65534); print(default_state_dir())"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME="/home/u/.state")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "/home/u/.state/unitaudit"
+    env["XDG_STATE_HOME"], env["HOME"] = "relative", "/home/u"  # relative: invalid, ignored
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "/home/u/.local/state/unitaudit"
+
+
+@pytest.mark.parametrize("bad", ["etc/x", "/etc/../x", "/etc/./x", "//etc/x", "/etc/x/", "/", "/etc/x\0"])
+def test_paths_must_be_absolute_and_normalized(store, bad):
+    with pytest.raises(ValueError):
+        check_path(bad)
+    run = store.begin_run("fix", {}, {})
+    with pytest.raises(ValueError):
+        store.write_file(run, bad, "x")
+
+
+def test_write_then_undo_restores_bytes_mode_and_owner(store, etc):
+    config = etc / "logrotate.d" / "clink-agent"
+    original = b"/var/log/clink/*.log {\n  daily\n}\xff\x00 trailing }\n"
+    config.write_bytes(original)
+    os.chmod(config, 0o640)
+    if AS_ROOT:
+        os.chown(config, OTHER_UID, OTHER_GID)
+    os.utime(config, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    before = os.stat(config)
+
+    run = store.begin_run("fix --yes", {"steps": ["logrotate-su"]}, {"findings": ["f1"]})
+    store.write_file(run, str(config), "/var/log/clink/*.log {\n  su root adm\n  daily\n}\n")
+    written = os.stat(config)
+    assert config.read_bytes().startswith(b"/var/log/clink/*.log {\n  su root adm")
+    assert stat.S_IMODE(written.st_mode) == 0o640  # a replaced file keeps its mode and owner
+    assert (written.st_uid, written.st_gid) == (before.st_uid, before.st_gid)
+    assert written.st_ino != before.st_ino  # replaced by rename, not rewritten in place
+    store.finish_run(run, "fixed", {"outcomes": []})
+
+    report = store.undo(run)
+    after = os.stat(config)
+    assert report.restored == [str(config)] and not report.errors
+    assert config.read_bytes() == original
+    assert stat.S_IMODE(after.st_mode) == 0o640
+    assert after.st_mtime_ns == before.st_mtime_ns
+    if not AS_ROOT:
+        pytest.skip("owner check needs root (a file owned by another uid cannot be made otherwise)")
+    assert (after.st_uid, after.st_gid) == (OTHER_UID, OTHER_GID)
+
+
+def test_a_new_file_in_new_directories_is_removed_with_them(store, etc):
+    system = etc / "systemd" / "system"
+    system_before = os.stat(system)
+    drop_in = system / "deepin-anything-monitor.service.d" / "sub" / "50-unitaudit.conf"
+    tree = snapshot(etc)
+    run = store.begin_run("fix", {}, {})
+    store.write_file(run, str(drop_in), "[Unit]\nStartLimitBurst=5\n", mode=0o644)
+    assert drop_in.read_text() == "[Unit]\nStartLimitBurst=5\n"
+    assert stat.S_IMODE(os.stat(drop_in).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(drop_in.parent).st_mode) == 0o755
+
+    report = store.undo(run)
+    assert report.removed == [str(drop_in), str(drop_in.parent), str(drop_in.parent.parent)]
+    assert snapshot(etc) == tree  # the pre-existing parents untouched
+    assert os.stat(system).st_mode == system_before.st_mode
+
+
+def test_a_symlink_is_backed_up_and_restored_as_a_link(store, etc, tmp_path):
+    real = tmp_path / "opt-clink.conf"
+    real.write_text("the real config\n")
+    link = etc / "logrotate.d" / "clink-link"
+    os.symlink(str(real), str(link))
+    run = store.begin_run("fix", {}, {})
+    store.write_file(run, str(link), "replaced\n")
+    assert not os.path.islink(link) and link.read_text() == "replaced\n"
+    assert real.read_text() == "the real config\n"  # never written through the link
+    store.undo(run)
+    assert os.readlink(link) == str(real)
+    assert real.read_text() == "the real config\n"
+
+
+def test_only_regular_files_and_links_are_replaced(store, etc):
+    run = store.begin_run("fix", {}, {})
+    with pytest.raises(StateError, match="not a regular file"):
+        store.write_file(run, str(etc / "logrotate.d"), "x")
+    os.mkfifo(str(etc / "fifo"))
+    with pytest.raises(StateError, match="not a regular file"):
+        store.write_file(run, str(etc / "fifo"), "x")
+
+
+def test_move_aside_then_undo(store, etc):
+    config = etc / "logrotate.d" / "clink-agent"
+    aside = etc / "logrotate.d" / "clink-agent.disabled"
+    tree = snapshot(etc)
+    run = store.begin_run("fix", {}, {})
+    store.move_aside(run, str(config), str(aside))
+    assert not config.exists() and aside.exists()
+    with pytest.raises(StateError, match="already exists"):
+        store.move_aside(run, str(etc / "systemd"), str(aside))
+    report = store.undo(run)
+    assert report.moved_back == [str(config)] and not report.errors
+    assert snapshot(etc) == tree
+
+
+def test_links_recorded_before_systemd_makes_them(store, etc, tmp_path):
+    """ReenableUnitFiles predicted: the wants link removed and made again, the alias created;
+    MaskUnitFiles: a link to /dev/null replacing an older one."""
+    system = etc / "systemd" / "system"
+    unit = str(tmp_path / "lib/systemd/system/avahi-daemon.service")
+    wants = str(system / "multi-user.target.wants/avahi-daemon.service")
+    alias = str(system / "dbus-org.freedesktop.Avahi.service")
+    masked = str(system / "deepin-anything-monitor.service")
+    os.symlink("/lib/systemd/system/old-target.service", masked)
+    tree = snapshot(etc)
+    changes = [("unlink", wants, ""), ("symlink", wants, unit), ("symlink", alias, unit),
+               ("unlink", masked, ""), ("symlink", masked, "/dev/null")]
+    run = store.begin_run("fix", {}, {})
+    store.record_links(run, changes)
+    os.unlink(wants)  # what systemd does
+    os.symlink(unit, wants)
+    os.symlink(unit, alias)
+    os.unlink(masked)
+    os.symlink("/dev/null", masked)
+
+    report = store.undo(run)
+    assert not report.errors and not report.cannot_undo
+    assert sorted(report.links_restored) == sorted([wants, alias, masked])
+    assert snapshot(etc) == tree
+
+
+def test_links_recorded_after_systemd_made_them(store, etc, tmp_path):
+    """The reply recorded: created links are removed, an unlink with its destination is made
+    again, one systemd gave no destination for is left as is and said so."""
+    system = etc / "systemd" / "system"
+    unit = str(tmp_path / "lib/systemd/system/avahi-daemon.service")
+    wants = str(system / "multi-user.target.wants/avahi-daemon.service")
+    alias = str(system / "dbus-org.freedesktop.Avahi.service")
+    old = str(system / "old-alias.service")
+    os.symlink(unit, old)
+    tree = snapshot(etc)
+    os.unlink(wants)
+    os.symlink(unit, wants)
+    os.symlink(unit, alias)
+    os.unlink(old)
+    run = store.begin_run("fix", {}, {})
+    store.record_links(run, [("unlink", wants, ""), ("symlink", wants, unit), ("symlink", alias, unit),
+                             ("unlink", old, unit)])
+    report = store.undo(run)
+    assert sorted(report.links_restored) == sorted([alias, old])
+    assert [w for w in report.cannot_undo if wants in w and "left as is" in w]
+    assert snapshot(etc) == tree
+
+
+def test_irreversible_steps_are_listed(store):
+    run = store.begin_run("fix", {}, {})
+    store.record_irreversible(run, "apt-get install --reinstall avahi-daemon")
+    store.record_irreversible(run, "reset-failed deepin-anything-monitor.service")
+    report = store.undo(run)
+    assert report.cannot_undo == ["reset-failed deepin-anything-monitor.service",
+                                  "apt-get install --reinstall avahi-daemon"]
+
+
+def test_undo_twice_is_refused(store, etc):
+    run = store.begin_run("fix", {}, {})
+    store.write_file(run, str(etc / "logrotate.d" / "clink-agent"), "new\n")
+    store.finish_run(run, "fixed", {})
+    assert store.last_run() == run
+    store.undo(run)
+    assert store.last_run() is None
+    with pytest.raises(StateError, match="fix run %d was already undone" % run):
+        store.undo(run)
+    with pytest.raises(StateError, match="no fix run 99"):
+        store.undo(99)
+    assert [(r.id, r.status, r.n_changes, r.undone) for r in store.runs()] == [(run, "fixed", 1, True)]
+
+
+def test_a_file_changed_since_the_run_is_left_and_the_undo_can_be_retried(store, etc):
+    config = etc / "logrotate.d" / "clink-agent"
+    original = config.read_bytes()
+    run = store.begin_run("fix", {}, {})
+    store.write_file(run, str(config), "ours\n")
+    store.finish_run(run, "fixed", {})
+    config.write_text("the admin's edit\n")
+    report = store.undo(run)
+    assert report.errors and "changed since fix run" in report.errors[0]
+    assert config.read_text() == "the admin's edit\n"
+    assert store.last_run() == run  # not marked undone
+    config.write_text("ours\n")
+    assert not store.undo(run).errors
+    assert config.read_bytes() == original
+
+
+def test_a_run_takes_no_changes_once_finished(store, etc):
+    run = store.begin_run("fix", {}, {})
+    store.finish_run(run, "partial", {"why": {"a set"}})
+    with pytest.raises(StateError, match="takes no more changes"):
+        store.write_file(run, str(etc / "x"), "x")
+    with pytest.raises(ValueError):
+        store.finish_run(run, "done", {})
+
+
+def test_runs_shows_a_run_whose_process_is_gone_as_interrupted(store, tmp_path):
+    live = store.begin_run("fix", {}, {})
+    assert [r.status for r in store.runs()] == ["running"]
+    r = child(tmp_path / "state", "store.begin_run('fix --yes', {}, {})")  # exits without finish_run
+    assert r.returncode == 0, r.stderr
+    assert [(x.id, x.status, x.command) for x in store.runs()] == [(live, "running", "fix"), (live + 1, "interrupted", "fix --yes")]
+    assert store.last_run() == live + 1
+
+
+CRASH_POINTS = {
+    # the first write made, killed before the second
+    "after the first write": """
+        store.write_file(run, A, "new a\\n")
+        os.kill(os.getpid(), 9)
+        store.write_file(run, B, "new b\\n")
+    """,
+    # the second file's backup committed, the file never touched
+    "between backup and write": """
+        store.write_file(run, A, "new a\\n")
+        store._back_up(run, B, b"new b\\n")
+        os.kill(os.getpid(), 9)
+    """,
+    # the second file's new parents made and its temp file written, never renamed
+    "between temp file and rename": """
+        store.write_file(run, A, "new a\\n")
+        record = store._back_up(run, B, b"new b\\n")
+        store._replace(run, record, b"new b\\n", 0o644, lambda: os.kill(os.getpid(), 9))
+    """,
+}
+
+
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
+def test_kill_9_leaves_a_state_undo_restores(tmp_path, etc, point):
+    """fix killed in the middle: undo in another process puts every file back."""
+    a = etc / "logrotate.d" / "clink-agent"
+    b = etc / "systemd" / "system" / "deepin-anything-monitor.service.d" / "50-unitaudit.conf"
+    if AS_ROOT:
+        os.chown(a, OTHER_UID, OTHER_GID)
+    tree = snapshot(etc)
+    code = "A, B = %r, %r\nwith store.lock():\n    run = store.begin_run('fix --yes', {}, {'findings': 3})\n" % (str(a), str(b))
+    code += textwrap.indent(textwrap.dedent(CRASH_POINTS[point]), "    ")
+    r = child(tmp_path / "state", code)
+    assert r.returncode == -9, r.stderr
+    assert snapshot(etc) != tree
+    if point == "between temp file and rename":
+        assert [n for n in os.listdir(b.parent) if n.startswith(".unitaudit-tmp-")]
+
+    store = StateStore(str(tmp_path / "state"))
+    [info] = store.runs()
+    assert info.status == "interrupted" and store.last_run() == info.id
+    report = store.undo(info.id)
+    assert not report.errors, report.errors
+    assert snapshot(etc) == tree
+    assert store.runs()[0].undone
+
+
+def test_the_lock_names_its_holder_and_can_be_waited_for(store, tmp_path):
+    with store.lock():
+        r = child(tmp_path / "state", """
+            from unitaudit.errors import LockBusy
+            try:
+                with store.lock():
+                    print("acquired")
+            except LockBusy as e:
+                print(e)
+        """)
+        assert r.stdout.strip() == "another unitaudit fix or undo is running (pid %d)" % os.getpid()
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", "import sys\nfrom unitaudit.state import StateStore\n"
+             "store = StateStore(%r)\nprint('waiting', flush=True)\n"
+             "with store.lock(wait=True):\n    print('acquired', flush=True)\n" % str(tmp_path / "state")],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, text=True)
+        assert waiter.stdout.readline().strip() == "waiting"
+        time.sleep(0.5)
+        assert waiter.poll() is None  # still blocked on the lock
+        with store.lock():  # re-entrant in the process holding it
+            pass
+    out, _ = waiter.communicate(timeout=30)
+    assert out.strip() == "acquired" and waiter.returncode == 0
+    with pytest.raises(LockBusy):  # a second store in the same process is another holder
+        with store.lock():
+            with StateStore(store.directory).lock():
+                pass
+
+
+def test_undo_inside_the_lock_and_a_busy_lock_blocks_changes(store, etc, tmp_path):
+    run = store.begin_run("fix", {}, {})
+    store.write_file(run, str(etc / "logrotate.d" / "clink-agent"), "new\n")
+    with store.lock():
+        assert not store.undo(run).errors  # run_undo holds the lock around undo
+    other = StateStore(store.directory)
+    run2 = other.begin_run("fix", {}, {})
+    with store.lock():
+        with pytest.raises(LockBusy):
+            other.write_file(run2, str(etc / "x"), "x")
+    assert not (etc / "x").exists()

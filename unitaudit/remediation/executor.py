@@ -1,0 +1,62 @@
+"""A real fix run: lock, record the evidence, apply each finding's steps through the backend,
+verify the loop stopped, fall back when it did not, record the outcome.
+
+The plan is the very one `fix --dry-run` shows; only the backend differs."""
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from unitaudit.errors import UnitauditError
+from unitaudit.model import Finding
+from unitaudit.remediation.model import Plan, PlannedStep, Verify
+
+
+@dataclass(frozen=True)
+class Outcome:
+    finding_id: str
+    unit: str
+    status: str  # fixed | not-fixed | failed
+    detail: str
+    fallback_used: bool = False
+
+
+def _perform(steps: Sequence[PlannedStep], backend) -> None:
+    for step in steps:
+        for op in step.operations:
+            backend.perform(op)
+
+
+def apply(plan: Plan, findings: Sequence[Finding], backend,
+          verifier: Callable[[Verify, Finding, float], Tuple[bool, str]]) -> List[Outcome]:
+    by_id: Dict[str, Finding] = {f.id: f for f in findings}
+    checks: Dict[str, List[Verify]] = {}
+    for fid, v in plan.verifications:
+        if v not in checks.setdefault(fid, []):
+            checks[fid].append(v)
+    outcomes = []
+    for fid, steps in plan.by_finding().items():
+        finding = by_id[fid]
+        main = [s for s in steps if not s.fallback]
+        fallback = [s for s in steps if s.fallback]
+        try:
+            _perform(main, backend)
+        except UnitauditError as e:
+            outcomes.append(Outcome(fid, finding.unit, "failed", str(e)))
+            continue
+        fixed, seen = _verified(checks.get(fid, []), finding, verifier)
+        used = False
+        if not fixed and fallback:
+            used = True
+            try:
+                _perform(fallback, backend)
+                fixed, seen = _verified(checks.get(fid, []), finding, verifier)
+            except UnitauditError as e:
+                seen += "; fallback failed: %s" % e
+        outcomes.append(Outcome(fid, finding.unit, "fixed" if fixed else "not-fixed", seen, used))
+    return outcomes
+
+
+def _verified(checks: Sequence[Verify], finding: Finding, verifier) -> Tuple[bool, str]:
+    started = time.time()
+    results = [verifier(v, finding, started) for v in checks]
+    return all(ok for ok, _ in results), "; ".join(seen for _, seen in results) or "nothing to verify"
