@@ -116,3 +116,16 @@ def test_kill_9_after_the_first_write_leaves_a_state_undo_restores(fix_lab, fixe
     r = unitaudit(fix_lab, "undo", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert snapshot(fix_lab) == before
+
+
+def test_fix_needs_root_and_a_yes_when_nobody_can_answer(fix_lab):
+    as_user = fix_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "fix",
+                          check=False, env={"PYTHONPATH": str(ROOT)})
+    assert as_user.returncode == 3 and "needs root" in as_user.stderr and "Traceback" not in as_user.stderr
+    undo_as_user = fix_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "undo",
+                               check=False, env={"PYTHONPATH": str(ROOT)})
+    assert undo_as_user.returncode == 3 and "needs root" in undo_as_user.stderr
+    before = snapshot(fix_lab)
+    unasked = unitaudit(fix_lab, "fix")  # stdin is not a terminal: no one can say yes
+    assert unasked.returncode == 2 and "add --yes" in unasked.stderr
+    assert snapshot(fix_lab) == before
