@@ -11,7 +11,7 @@ from typing import Callable, List, Optional
 import typer
 
 from unitaudit import __version__
-from unitaudit.errors import ExitStatus, UnitauditError, UsageError
+from unitaudit.errors import ExitStatus, SourceError, UnitauditError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -120,13 +120,13 @@ def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_
         raise UsageError("--since is after --until")
     thresholds = Thresholds.parse(threshold or [])
     sources = _sources(journal_dir, journal_file or [], syslog or [], t_since, t_until, boot)
-    live_source = diagnose = None
+    live_source = diagnose = kernel = None
     if bus_address or not (journal_dir or journal_file or syslog):  # this machine, or one whose bus we were given
         from unitaudit.live import live_parts
 
-        live_source, diagnose = live_parts(bus_address, root)
+        live_source, diagnose, kernel = live_parts(bus_address, root)
     return run_scan(sources, thresholds, now=t_until if t_until is not None else now,
-                    since=t_since, until=t_until, live_source=live_source, diagnose=diagnose)
+                    since=t_since, until=t_until, live_source=live_source, diagnose=diagnose, kernel=kernel)
 
 
 @app.command()
@@ -211,6 +211,47 @@ def undo(
     for line in report.lines:
         typer.echo(line)
     raise typer.Exit(code=int(ExitStatus.OK if report.complete else ExitStatus.FIX_FAILED))
+
+
+@app.command()
+@guarded
+def churn(
+    unit: Optional[str] = typer.Argument(None, metavar="[UNIT]", help="Only this unit's loop."),
+    measure: Optional[str] = typer.Option(None, "--measure", metavar="UNIT", help="Watch this unit live and count what its starts create."),
+    seconds: float = typer.Option(60.0, "--seconds", metavar="N", help="How long --measure watches."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Evidence window, as for scan."),
+    bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
+    root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
+) -> None:
+    """What each loop costs the kernel: cgroup directories and kernfs nodes per hour, beside the
+    live slab and cgroup figures.
+
+    Exit status: 0 no loop churns, 1 loops shown, 2 usage error, 3 could not complete."""
+    from unitaudit.report import churn_report
+
+    if measure is not None:
+        from unitaudit.messages import is_unit_name
+        from unitaudit.sources.dbus import DBusSource
+        from unitaudit.sources.kernel import KernelSource
+        from unitaudit.sources.kernel_watch import watch
+
+        if not is_unit_name(measure) or seconds <= 0:
+            raise UsageError("--measure needs a unit name and --seconds a positive number")
+        result = _scan(None, None, None, since, None, False, None, bus_address, root)
+        found = [f for f in result.findings if f.unit == measure and f.churn is not None]
+        m = watch(measure, seconds, DBusSource(bus_address), KernelSource(root))
+        churn_report.write_measurement(m, found[0].churn if found else None, sys.stdout, json_out)
+        raise typer.Exit(code=int(ExitStatus.FINDINGS if found else ExitStatus.OK))
+    try:
+        result = _scan(None, None, None, since, None, False, None, bus_address, root)
+    except SourceError as e:  # a plain machine without a journal: the kernel's figures still mean something
+        from unitaudit.scan import kernel_only
+
+        result = kernel_only(root, "no loops: %s" % e)
+    (churn_report.write_json if json_out else churn_report.write_text)(result, sys.stdout, unit)
+    churning = [f for f in result.findings if f.churn and f.churn.cgroups_per_hour and (unit is None or f.unit == unit)]
+    raise typer.Exit(code=int(ExitStatus.FINDINGS if churning else ExitStatus.OK))
 
 
 @app.command()

@@ -9,8 +9,9 @@ from unitaudit.errors import SourceError
 from unitaudit.model import CauseKind, Finding, LiveState
 
 
-def live_parts(bus_address: Optional[str], root: str = "/") -> Tuple[object, Callable]:
-    """The D-Bus source and the diagnosis step for `scan.scan(live_source=..., diagnose=...)`."""
+def live_parts(bus_address: Optional[str], root: str = "/") -> Tuple[object, Callable, object]:
+    """The D-Bus source, the diagnosis step and the kernel source for
+    `scan.scan(live_source=..., diagnose=..., kernel=...)`."""
     from unitaudit.diagnosis import diagnose_all
     from unitaudit.sources.dbus import DBusSource
     from unitaudit.sources.system import SystemProbe
@@ -27,4 +28,6 @@ def live_parts(bus_address: Optional[str], root: str = "/") -> Tuple[object, Cal
                 pass  # the diagnosis falls back to the unit files on disk
         return diagnose_all(findings, probe, live, links=bus.unit_file_links if live is not None else None)
 
-    return bus, diagnose
+    from unitaudit.sources.kernel import KernelSource
+
+    return bus, diagnose, KernelSource(root)

@@ -165,6 +165,56 @@ class Diagnosis:
         return out
 
 
+@dataclass(frozen=True)
+class KernelFacts:
+    """The machine's live kernel figures beside which churn is shown.  None: could not be read
+    (and `unreadable` says why): never guessed."""
+
+    release: str
+    slab_kb: Optional[int] = None  # /proc/meminfo Slab
+    sreclaimable_kb: Optional[int] = None
+    sunreclaim_kb: Optional[int] = None
+    kernfs_active_objects: Optional[int] = None  # /proc/slabinfo kernfs_node_cache (root only)
+    kernfs_objects: Optional[int] = None
+    kernfs_object_size: Optional[int] = None  # bytes
+    cgroup_layout: str = "unknown"  # unified | hybrid | legacy | unknown
+    hierarchies: Tuple[Tuple[str, str], ...] = ()  # (name: "unified", "name=systemd", "memory", ..., mount point)
+    cgroups: Tuple[Tuple[str, int, int, bool], ...] = ()  # /proc/cgroups: subsystem, hierarchy, num_cgroups, enabled
+    dying_descendants: Optional[int] = None  # cgroup v2 root cgroup.stat nr_dying_descendants
+    memcg_slab_caches: Optional[int] = None  # /sys/kernel/slab/*/cgroup/* entries (kernels < 5.9 with kmem accounting)
+    unreadable: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitCgroupNodes:
+    """kernfs nodes of one unit's cgroup directories, counted live: each entry in a cgroup directory
+    is one kernfs node, and the directory itself one more."""
+
+    unit: str
+    measured_on: str  # the unit itself, or the sibling unit counted while the unit had no directory
+    per_hierarchy: Tuple[Tuple[str, str, int], ...]  # (hierarchy name, directory, nodes)
+
+    @property
+    def nodes(self) -> int:
+        return sum(n for _h, _d, n in self.per_hierarchy)
+
+
+@dataclass(frozen=True)
+class Churn:
+    """What a loop costs the kernel, and where each factor came from."""
+
+    starts_per_hour: float  # unit starts (restarts, timer runs); 0 for a missing unit's activations
+    cgroups_per_hour: float  # cgroup directories created (and removed) per hour, all hierarchies
+    kernfs_nodes_per_hour: float
+    bytes_per_day: Optional[float]  # kernfs_node_cache bytes allocated (and freed) per day
+    basis: Tuple[Tuple[str, str], ...]  # factor -> "measured: ..." / "table: ..." / "journal: ..."
+
+    def to_dict(self) -> dict:
+        return {"starts_per_hour": self.starts_per_hour, "cgroups_per_hour": self.cgroups_per_hour,
+                "kernfs_nodes_per_hour": self.kernfs_nodes_per_hour, "bytes_per_day": self.bytes_per_day,
+                "basis": dict(self.basis)}
+
+
 class FindingKind(str, Enum):
     RESTART_LOOP = "restart-loop"
     ACTIVATION_LOOP = "activation-loop"
@@ -211,3 +261,4 @@ class Finding:
     facts: Tuple[Tuple[str, object], ...] = field(default=())
     host: str = ""  # the machine the evidence came from ("" when it did not say)
     diagnosis: Optional[Diagnosis] = None  # read from the live system (live scans only)
+    churn: Optional[Churn] = None  # what the loop costs the kernel (churn.py)

@@ -12,7 +12,8 @@ from unitaudit.detectors import Thresholds, run_all
 from unitaudit.detectors.common import finding_id
 from unitaudit.errors import SourceError
 from unitaudit.evidence import EvidenceBuilder
-from unitaudit.model import Finding, LiveState, UnitState
+from unitaudit.churn import estimate
+from unitaudit.model import Finding, FindingKind, KernelFacts, LiveState, UnitState
 from unitaudit.sources.stats import SourceStats
 
 
@@ -27,6 +28,7 @@ class ScanResult:
     evidence_start: Optional[float]
     evidence_end: Optional[float]
     live: Optional[LiveState] = None  # what D-Bus said (live scans)
+    kernel: Optional[KernelFacts] = None  # the machine's slab and cgroup figures (live scans)
     notes: Tuple[str, ...] = ()  # warnings that belong to no source: a bus that could not be read
 
     @property
@@ -39,10 +41,11 @@ class ScanResult:
 
 def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[Mapping[str, UnitState]] = None,
          since: Optional[float] = None, until: Optional[float] = None, live_source=None,
-         diagnose: Optional[Callable[[Sequence[Finding], Optional[LiveState]], Sequence[Finding]]] = None
-         ) -> ScanResult:
+         diagnose: Optional[Callable[[Sequence[Finding], Optional[LiveState]], Sequence[Finding]]] = None,
+         kernel=None) -> ScanResult:
     """`live_source` has `read() -> LiveState` (sources.dbus.DBusSource); `diagnose` enriches the
-    findings from the live system (diagnosis.diagnose_all bound to a probe)."""
+    findings from the live system (diagnosis.diagnose_all bound to a probe); `kernel`
+    (sources.kernel.KernelSource) measures churn live, else churn comes from the tables."""
     notes: List[str] = []
     live: Optional[LiveState] = None
     if live_source is not None:
@@ -67,6 +70,8 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
         ends += [evidence.end] if evidence.end is not None else []
     if diagnose is not None and findings:
         findings = list(diagnose(findings, live))
+    facts = kernel.facts() if kernel is not None else None
+    findings = [replace(f, churn=estimate(f, facts, unit_nodes(kernel, f))) for f in findings]
     return ScanResult(
         findings=tuple(findings),
         sources=tuple(s.stats() for s in sources),
@@ -77,5 +82,28 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
         evidence_start=min(starts) if starts else None,
         evidence_end=max(ends) if ends else None,
         live=live,
+        kernel=facts,
         notes=tuple(notes),
     )
+
+
+_UNIT_LOOPS = (FindingKind.RESTART_LOOP, FindingKind.REPEATED_FAILURE, FindingKind.START_LIMIT_HIT, FindingKind.FAILURE)
+
+
+def unit_nodes(kernel, finding: Finding):
+    """The looping unit's cgroup nodes counted live; None offline, for activation loops, or when
+    nothing can be counted."""
+    if kernel is None or finding.kind not in _UNIT_LOOPS:
+        return None
+    try:
+        return kernel.unit_nodes(finding.unit)
+    except (ValueError, OSError):
+        return None
+
+
+def kernel_only(root: str, note: str) -> ScanResult:
+    """No evidence could be read (no journal on this machine): the kernel's figures alone."""
+    from unitaudit.sources.kernel import KernelSource
+
+    return ScanResult(findings=(), sources=(), thresholds=Thresholds(), now=0.0, since=None, until=None,
+                      evidence_start=None, evidence_end=None, kernel=KernelSource(root).facts(), notes=(note,))

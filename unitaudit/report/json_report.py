@@ -28,6 +28,7 @@ def finding_to_dict(f: Finding) -> dict:
         "detector": f.detector,
         "cause": f.cause.to_dict() if f.cause else None,
         "diagnosis": f.diagnosis.to_dict() if f.diagnosis else None,
+        "churn": f.churn.to_dict() if f.churn else None,
         "evidence": list(f.evidence),
         "facts": dict(f.facts),
     }
@@ -52,6 +53,7 @@ def to_document(result: ScanResult) -> dict:
         "thresholds": asdict(result.thresholds),
         "sources": [s.to_dict() for s in result.sources],
         "live": _live(result),
+        "kernel": asdict(result.kernel) if result.kernel is not None else None,
         "warnings": result.warnings,
         "findings": [finding_to_dict(f) for f in result.findings],
     }

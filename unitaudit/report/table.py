@@ -28,6 +28,16 @@ def _when(t: Optional[float]) -> str:
     return s.replace("T", " ")[:16] if s else "unknown"  # to the minute; --json has the seconds
 
 
+def _churn(f) -> str:
+    """cgroup directories per hour (kernfs nodes per hour): what the loop costs the kernel."""
+    c = f.churn
+    if c is None:
+        return "-"
+    if not c.cgroups_per_hour:
+        return "0 cg"
+    return "%s cg, %s nodes" % (_rate(c.cgroups_per_hour), _rate(c.kernfs_nodes_per_hour))
+
+
 def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False) -> None:
     console = _console(out)
     for s in result.sources:
@@ -52,6 +62,7 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
     table.add_column("Rate/h", justify="right")
     table.add_column("First seen")
     table.add_column("Last seen")
+    table.add_column("Churn/h", justify="right")
     table.add_column("Cause", overflow="fold", ratio=1)
     diagnosed = any(f.diagnosis for f in result.findings)
     if diagnosed:
@@ -61,7 +72,7 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
         if not f.trusted:
             cause += " [untrusted evidence]"
         cells = [f.kind.value, f.unit, str(f.count), _rate(f.rate_per_hour), _when(f.first_seen),
-                 _when(f.last_seen), Text(cause)]
+                 _when(f.last_seen), _churn(f), Text(cause)]
         if diagnosed:
             cells.append(Text(f.diagnosis.summary if f.diagnosis else "-"))
         table.add_row(*([f.host or "-"] if several else []) + cells)
