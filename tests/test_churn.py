@@ -76,3 +76,16 @@ def test_the_seeds_own_numbers(seed):
     assert c.bytes_per_day == 21600 * 24 * 492  # 255 MB of kernfs_node_cache allocated and freed a day
     avahi = estimate(replace(seed["activation-loop"], rate_per_hour=143146 / 18.5), None, None)
     assert avahi.cgroups_per_hour == 0
+
+
+def test_old_kernels_add_the_per_memcg_slab_cache_directories(seed):
+    """The seed's 4.19: /sys/kernel/slab/*/cgroup/ exists; 600 entries over 20 memory cgroups is 30
+    caches a memcg, each a directory of ~31 nodes, on top of the cgroup directories."""
+    old = KernelFacts(release="4.19.90", kernfs_object_size=492, cgroup_layout="hybrid",
+                      cgroups=(("memory", 4, 20, True),), memcg_slab_caches=600)
+    with_caches = estimate(seed["restart-loop"], old, MEASURED)
+    plain = estimate(seed["restart-loop"], replace(old, memcg_slab_caches=None), MEASURED)
+    rate = seed["restart-loop"].rate_per_hour
+    assert with_caches.kernfs_nodes_per_hour - plain.kernfs_nodes_per_hour == pytest.approx(30 * 31 * rate, rel=1e-3)
+    assert "600 per-memcg slab cache entries" in dict(with_caches.basis)["memcg_slab_caches"]
+    assert "memcg_slab_caches" not in dict(plain.basis)

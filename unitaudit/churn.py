@@ -9,6 +9,8 @@ node count come in; every factor says where it came from.
                        layout from the table below)
   nodes per start      the entries of those directories, plus the directories (measured, or table)
   bytes per node       kernfs_node_cache object size from /proc/slabinfo, or the table
+  + per-memcg slab     kernels before 5.9 with kmem accounting: each new memory cgroup gets its own
+    caches             slab caches, each a sysfs directory of ~31 nodes (counted live)
 """
 from typing import Optional, Tuple
 
@@ -56,6 +58,13 @@ def estimate(finding: Finding, kernel: Optional[KernelFacts], nodes: Optional[Un
         basis.append(("cgroups_per_start", "table: %s%s" % (words, "" if known else " (layout unknown: assumed)")))
         basis.append(("nodes_per_start", "table: %d nodes (%s)" % (per_start, " + ".join(
             "%s %d" % (n, NODES_PER_DIRECTORY[n] + 1) for n in names))))
+    extra = memcg_slab_nodes_per_start(kernel)
+    if extra:
+        nodes_per_cache, caches, memcgs = extra
+        per_start += round(nodes_per_cache)
+        basis.append(("memcg_slab_caches", "measured: %d per-memcg slab cache entries under /sys/kernel/slab/*/cgroup "
+                      "across %d memory cgroups: about %.0f kernfs nodes more a start (kernel < 5.9, kmem accounting)"
+                      % (caches, memcgs, nodes_per_cache)))
     size = kernel.kernfs_object_size if kernel is not None else None
     if size:
         basis.append(("bytes_per_node", "measured: kernfs_node_cache objects of %d bytes (/proc/slabinfo)" % size))
@@ -70,6 +79,21 @@ def estimate(finding: Finding, kernel: Optional[KernelFacts], nodes: Optional[Un
         bytes_per_day=round(nodes_per_hour * 24 * size) if starts else 0.0,
         basis=tuple(basis),
     )
+
+
+SLAB_CACHE_NODES = 31  # a per-memcg slab cache's sysfs directory: ~30 attribute files and the directory
+
+
+def memcg_slab_nodes_per_start(kernel: Optional[KernelFacts]) -> Optional[Tuple[float, int, int]]:
+    """Kernels before 5.9 with memcg kmem accounting give every new memory cgroup its own copy of
+    each slab cache it allocates from, each with a sysfs directory: (nodes a new memcg adds, the
+    entries seen, the memory cgroups they belong to), or None when the kernel has none."""
+    if kernel is None or not kernel.memcg_slab_caches:
+        return None
+    memcgs = next((n for name, _h, n, enabled in kernel.cgroups if name == "memory" and enabled), 0)
+    if memcgs <= 0:
+        return None
+    return kernel.memcg_slab_caches / memcgs * SLAB_CACHE_NODES, kernel.memcg_slab_caches, memcgs
 
 
 def _num(x: float) -> str:
