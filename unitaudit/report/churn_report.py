@@ -56,9 +56,13 @@ def write_json(result: ScanResult, out: IO[str], unit: Optional[str] = None) -> 
 
 def write_measurement(m, estimated, out: IO[str], as_json: bool) -> None:
     dirs = len(m.nodes.per_hierarchy) if m.nodes else None
-    starts_h = m.restarts * 3600.0 / m.seconds if m.restarts is not None and m.seconds else None
+    # NRestarts counts a restart loop's starts exactly; a timer unit never restarts: its starts are
+    # the times its cgroup directory appeared.
+    starts = m.restarts if m.restarts else m.appearances
+    starts_h = starts * 3600.0 / m.seconds if m.seconds else None
     measured = {
-        "seconds": round(m.seconds, 1), "restarts": m.restarts, "starts_per_hour": starts_h,
+        "seconds": round(m.seconds, 1), "restarts": m.restarts, "directories_appeared": m.appearances,
+        "starts_per_hour": starts_h,
         "cgroups_per_hour": starts_h * dirs if starts_h is not None and dirs else None,
         "nodes_per_start": m.nodes.nodes if m.nodes else None,
         "directories": [list(x) for x in m.nodes.per_hierarchy] if m.nodes else [],
@@ -71,8 +75,9 @@ def write_measurement(m, estimated, out: IO[str], as_json: bool) -> None:
         out.write("\n")
         return
     out.write("%s watched for %.0f s\n" % (m.unit, m.seconds))
-    out.write("  measured : %s restarts -> %s starts/h, %s cgroup dirs/h, %s nodes a start\n" % (
-        m.restarts, _n(starts_h), _n(measured["cgroups_per_hour"]), measured["nodes_per_start"]))
+    out.write("  measured : %s restarts, its cgroup seen created %d times -> %s starts/h, %s cgroup dirs/h, "
+              "%s nodes a start\n" % (m.restarts, m.appearances, _n(starts_h), _n(measured["cgroups_per_hour"]),
+                                     measured["nodes_per_start"]))
     if estimated:
         out.write("  estimated: %s starts/h, %s cgroup dirs/h (from the journal and %s)\n" % (
             _n(estimated.starts_per_hour), _n(estimated.cgroups_per_hour), dict(estimated.basis)["nodes_per_start"]))

@@ -11,6 +11,7 @@ class Measurement:
     unit: str
     seconds: float
     restarts: Optional[int]  # NRestarts after - before (None: not reported)
+    appearances: int  # times the unit's own cgroup directories were seen to appear: starts of a timer unit too
     nodes: Optional[UnitCgroupNodes]  # the most nodes seen in the unit's own directories
     before: KernelFacts
     after: KernelFacts
@@ -27,13 +28,18 @@ def watch(unit: str, seconds: float, bus, kernel, poll: float = 0.02) -> Measure
     before = kernel.facts()
     first = restarts()
     best: Optional[UnitCgroupNodes] = None
+    appearances, present = 0, False
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         nodes = kernel.unit_nodes(unit)
-        if nodes is not None and nodes.measured_on == unit and (best is None or nodes.nodes > best.nodes):
+        own = nodes is not None and nodes.measured_on == unit
+        if own and not present:
+            appearances += 1  # absent -> present: a start (very short ones can slip between two polls)
+        present = own
+        if own and (best is None or nodes.nodes > best.nodes):
             best = nodes
         time.sleep(poll)
     elapsed = time.monotonic() - started
     last = restarts()
     delta = last - first if first is not None and last is not None else None
-    return Measurement(unit, elapsed, delta, best, before, kernel.facts())
+    return Measurement(unit, elapsed, delta, appearances, best, before, kernel.facts())
