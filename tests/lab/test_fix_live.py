@@ -82,11 +82,21 @@ def test_fix_stops_each_seed_loop(fix_lab, fixed):
     assert os.path.islink(fix_lab.root / "etc/systemd/system/dbus-org.freedesktop.Avahi.service")
     failures = fix_lab.journal_count("Activation via systemd failed", "_COMM=dbus-daemon")
     restarts = fix_lab.show("deepin-anything-monitor.service", "NRestarts")
-    time.sleep(15)  # the client keeps calling every 2 s
+    rotations = _logrotate_results(fix_lab)
+    time.sleep(15)  # the client keeps calling every 2 s; the timer starts logrotate every 5 s
     assert fix_lab.journal_count("Activation via systemd failed", "_COMM=dbus-daemon") == failures
     assert fix_lab.show("deepin-anything-monitor.service", "NRestarts") == restarts
     assert fix_lab.show("deepin-anything-monitor.service", "ActiveState") == "failed"
-    assert fix_lab.run("systemctl", "start", "logrotate.service", check=False).returncode == 0
+    after = _logrotate_results(fix_lab)
+    assert after["failed"] == rotations["failed"], fix_lab.run(
+        "journalctl", "--no-pager", "-n", "40", "-u", "logrotate.service", check=False).stdout
+    assert after["succeeded"] >= rotations["succeeded"] + 2  # the timer's runs now succeed
+
+
+def _logrotate_results(lab) -> dict:
+    """logrotate.service runs as PID 1 logged them: failed and succeeded."""
+    return {"failed": lab.journal_count("logrotate.service: Failed with result", "_PID=1"),
+            "succeeded": lab.journal_count("logrotate.service: Deactivated successfully", "_PID=1")}
 
 
 def test_undo_puts_every_file_back(fix_lab, fixed):
