@@ -24,6 +24,12 @@ def journal_count(unit: str, kind: Kind, since: float) -> int:
     return series.count if series is not None else 0
 
 
+def _why(unit: str, since: float) -> Optional[str]:
+    """The unit's own error line of that run (logrotate's "error: ..."), when the journal has one."""
+    series = fold(JournalSource(since=since).events()).get(unit, Kind.LOGROTATE_ERROR)
+    return series.messages[0][0].text if series is not None and series.messages else None
+
+
 def _unit(bus: DBusSource, name: str):
     return bus.read().by_name().get(name)
 
@@ -33,10 +39,12 @@ def verify(check: Verify, finding: Finding, bus: DBusSource, started: float,
     """(fixed, what was seen).  `started`: when the fix finished; only what came after counts."""
     unit = finding.unit
     if check.check is Check.UNIT_RUN_SUCCEEDS:
+        before = clock()
         r = subprocess.run(["systemctl", "start", unit], capture_output=True, text=True, timeout=300)
-        return (r.returncode == 0,
-                "%s ran again and succeeded" % unit if r.returncode == 0 else
-                "%s ran again and failed: %s" % (unit, (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]))
+        if r.returncode == 0:
+            return True, "%s ran again and succeeded" % unit
+        return False, "%s ran again and failed: %s" % (unit, _why(unit, before) or (
+            r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1])
     if check.check is Check.NO_NEW_RESTARTS:
         return _restarts_settle(check, unit, bus, sleep, clock)
     sleep(check.seconds)
