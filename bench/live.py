@@ -10,7 +10,6 @@ Prints medians; results in bench/README.md ("Live state").  Needs root.
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path

@@ -1,11 +1,10 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paths import EXAMPLES, FIXTURES, ROOT, example, fixture  # noqa: E402,F401  (older imports)
+import paths  # noqa: E402,F401  puts the checkout on sys.path for `import unitaudit`
 
 
 @pytest.fixture(autouse=True)

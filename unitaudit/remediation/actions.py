@@ -9,13 +9,12 @@ import re
 from typing import Callable, Dict, List, Optional, Tuple
 
 from unitaudit.remediation.model import Action, Operation, PlannedStep
+from unitaudit.remediation.schema import DROP_IN_SETTINGS, SETTING_MIN_SYSTEMD
 from unitaudit.sources.system import SystemProbe
 
 MANAGER = "org.freedesktop.systemd1.Manager"
 DROP_IN_NAME = "50-unitaudit.conf"
 DISABLED_SUFFIX = ".disabled"  # in logrotate's default tabooext: a file so named is not read
-_UNIT_SECTION = ("StartLimitIntervalSec", "StartLimitBurst")
-_NEEDS_254 = ("RestartSteps", "RestartMaxDelaySec")
 _STANZA_START = re.compile(r"^\s*([^#{}][^{}]*?)\s*\{\s*$")
 
 
@@ -54,9 +53,9 @@ def mask(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
 
 
 def drop_in_text(unit: str, settings: Tuple[Tuple[str, str], ...], systemd_version: Optional[int]) -> str:
-    unit_keys = [(k, v) for k, v in settings if k in _UNIT_SECTION]
-    service_keys = [(k, v) for k, v in settings if k not in _UNIT_SECTION
-                    and (k not in _NEEDS_254 or (systemd_version or 0) >= 254)]
+    kept = [(k, v) for k, v in settings if (systemd_version or 0) >= SETTING_MIN_SYSTEMD.get(k, 0)]
+    unit_keys = [(k, v) for k, v in kept if DROP_IN_SETTINGS[k] == "Unit"]
+    service_keys = [(k, v) for k, v in kept if DROP_IN_SETTINGS[k] == "Service"]
     lines = ["# Written by unitaudit fix: a restart rate limit for %s." % unit,
              "# `unitaudit undo` removes it; so does deleting this file and `systemctl daemon-reload`."]
     if unit_keys:

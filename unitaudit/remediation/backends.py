@@ -26,15 +26,15 @@ def expand(plan: Plan, probe: SystemProbe) -> Plan:
     """The plan with each step's operations.  A finding whose step cannot be worked out (no
     logrotate stanza for a directory, ...) loses all its steps and gets a refusal saying why."""
     failed = {}
-    for step in plan.steps:
+    ops = {}
+    for i, step in enumerate(plan.steps):
         if step.finding_id in failed:
             continue
         try:
-            OPERATIONS[step.action](step, probe)
+            ops[i] = tuple(OPERATIONS[step.action](step, probe))
         except (ValueError, OSError, ProbeUnavailable) as e:
             failed[step.finding_id] = "%s %s: %s" % (step.action.value, " ".join(v for _k, v in step.values), e)
-    steps = tuple(replace(s, operations=tuple(OPERATIONS[s.action](s, probe)))
-                  for s in plan.steps if s.finding_id not in failed)
+    steps = tuple(replace(s, operations=ops[i]) for i, s in enumerate(plan.steps) if s.finding_id not in failed)
     units = {s.finding_id: dict(s.values).get("unit", "") for s in plan.steps}
     refusals = plan.refusals + tuple(Refusal(fid, units.get(fid, ""), "cannot plan: " + why) for fid, why in failed.items())
     verifications = tuple((fid, v) for fid, v in plan.verifications if fid not in failed)

@@ -7,13 +7,12 @@ gets a recommendation, never an action; a protected unit is refused with its rea
 admin named it with --unit; a missing value (no package known) refuses that recipe.
 """
 import fnmatch
-import posixpath
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from unitaudit.messages import is_unit_name
 from unitaudit.model import Finding
 from unitaudit.remediation.model import Action, Plan, PlannedStep, Recipe, Refusal, Step, Verify
-from unitaudit.remediation.schema import applies_to
+from unitaudit.remediation.schema import applies_to, placeholders
 from unitaudit.sources.system import is_module_name, is_package_name, is_safe_path
 
 # Which template keys name a unit (checked against the protected list) and the grammar of each.
@@ -71,7 +70,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 def _expansions(step: Step, candidates: Mapping[str, List[str]]) -> List[Dict[str, str]]:
     """One value set per candidate of the list-valued key the step uses (one `su` per directory)."""
-    used = {k for _n, t in step.params for k in _placeholders(t)}
+    used = {k for _n, t in step.params for k in placeholders(t)}
     for key in used:
         if key not in candidates:
             raise MissingValue(key)
@@ -83,12 +82,6 @@ def _expansions(step: Step, candidates: Mapping[str, List[str]]) -> List[Dict[st
     return [dict(first, **{key: value}) for value in candidates[key]]
 
 
-def _placeholders(template: str) -> List[str]:
-    import string
-
-    return [name for _lit, name, _spec, _conv in string.Formatter().parse(template) if name]
-
-
 def plan_steps(recipe: Recipe, finding: Finding, steps: Sequence[Step], fallback: bool) -> List[PlannedStep]:
     candidates = template_values(finding)
     out = []
@@ -96,8 +89,8 @@ def plan_steps(recipe: Recipe, finding: Finding, steps: Sequence[Step], fallback
         for values in _expansions(step, candidates):
             filled = tuple((name, fill(t, values)) for name, t in step.params)
             for name, value in filled:
-                check = _GRAMMAR.get(name)
-                if check is None or not check(value) or posixpath.normpath(value) != value and name in ("config_file", "directory"):
+                check = _GRAMMAR.get(name)  # is_safe_path also refuses un-normalized paths
+                if check is None or not check(value):
                     raise MissingValue("%s=%r is not a valid %s" % (name, value, name.replace("_", " ")))
             out.append(PlannedStep(finding_id=finding.id, recipe_id=recipe.id, action=step.action, values=filled,
                                    undo=step.undo, operations=(), fallback=fallback, settings=step.settings))

@@ -36,7 +36,7 @@ def run_fix(plan: Plan, result, bus_address: Optional[str], command: str) -> Fix
     bus = DBusSource(bus_address)
     with store.lock():
         # The evidence first: the findings as scanned (reset-failed and restarts erase NRestarts).
-        run = store.begin_run(command, plan_report.to_document(plan, []), json_report.to_document(result))
+        run = store.begin_run(command, plan_report.to_document(plan, [], dry_run=False), json_report.to_document(result))
         status = "failed"
         outcomes: List[Outcome] = []
         try:

@@ -68,11 +68,11 @@ def write_text(plan: Plan, findings: Sequence[Finding], performed: Sequence[Oper
         out.write("\nNothing to fix.\n")
 
 
-def to_document(plan: Plan, performed: Sequence[Operation]) -> dict:
+def to_document(plan: Plan, performed: Sequence[Operation], dry_run: bool = True) -> dict:
     return {
         "schema": SCHEMA,
         "tool": {"name": "unitaudit", "version": __version__},
-        "dry_run": True,
+        "dry_run": dry_run,
         "steps": [{
             "finding_id": s.finding_id, "recipe": s.recipe_id, "action": s.action.value, "values": dict(s.values),
             "settings": dict(s.settings), "undo": s.undo.value, "fallback": s.fallback,

@@ -51,6 +51,7 @@ class _Vanished(Exception):
 class KernelSource:
     def __init__(self, root: str = "/"):
         self.root = root
+        self._mounted: Optional[Tuple[Tuple[str, str], ...]] = None  # _hierarchies(), read once
 
     # -- paths --------------------------------------------------------------------------------
     def _path(self, path: str) -> str:
@@ -249,8 +250,7 @@ class KernelSource:
             raise ValueError("not a unit name: %r" % (unit,))
         if not is_unit_name(slice_name) or not slice_name.endswith(".slice"):
             raise ValueError("not a slice name: %r" % (slice_name,))
-        subsystems = {row[0] for row in self._proc_cgroups([])}  # names as facts() gives them
-        hierarchies = self._layout([], subsystems)[1]
+        hierarchies = self._hierarchies()
         if not hierarchies:
             return None
         slices = [(name, os.path.join(mount, slice_name)) for name, mount in hierarchies]
@@ -261,6 +261,14 @@ class KernelSource:
         if sibling is None:
             return None
         return UnitCgroupNodes(unit, sibling[0], sibling[1])
+
+    def _hierarchies(self) -> Tuple[Tuple[str, str], ...]:
+        """The mounted hierarchies, read once per source: `churn --measure` counts a unit's
+        directories 50 times a second, and mounts do not change under it."""
+        if self._mounted is None:
+            subsystems = {row[0] for row in self._proc_cgroups([])}  # names as facts() gives them
+            self._mounted = self._layout([], subsystems)[1]
+        return self._mounted
 
     def _count(self, unit: str, slices) -> Tuple[Tuple[str, str, int], ...]:
         """(hierarchy, directory, nodes) where `unit` has a directory; retried when a directory
