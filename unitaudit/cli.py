@@ -89,6 +89,11 @@ def scan(
                                               help="Read unit states from this D-Bus address instead of the system bus."),
     root: str = typer.Option("/", "--root", metavar="DIR",
                              help="The scanned machine's root file system, for the diagnosis (a container: /proc/PID/root)."),
+    incremental: bool = typer.Option(False, "--incremental", help="Read only the journal entries after the last "
+                                     "incremental run, and record this run in the history."),
+    prometheus: Optional[str] = typer.Option(None, "--prometheus", metavar="FILE",
+                                             help="Also write the findings as a node_exporter textfile (atomically)."),
+    journal_summary: bool = typer.Option(False, "--journal-summary", help="Also log one structured summary entry to the journal."),
 ) -> None:
     """Report restart loops, activation loops and units failing on every run.
 
@@ -96,21 +101,37 @@ def scan(
     unit states over D-Bus, and checks each cause on the live system.
 
     Exit status: 0 nothing found, 1 findings, 2 usage error, 3 could not complete."""
-    result = _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root)
+    started = time.time()
+    if incremental and (journal_file or syslog or boot):
+        raise UsageError("--incremental reads a journal by its cursor: not with --journal-file, --syslog or --boot")
+    info = None
+    if incremental:
+        result, info = _incremental(journal_dir, since, until, threshold, bus_address, root)
+    else:
+        result = _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root)
     if json_out:
         from unitaudit.report import json_report
 
-        json_report.write(result, sys.stdout)
+        json_report.write(result, sys.stdout, incremental=info)
     else:
         from unitaudit.report import table
 
-        table.write(result, verbose=verbose)
+        table.write(result, verbose=verbose, incremental=info)
+    if prometheus or journal_summary:
+        from unitaudit.watch import fleet_run, write_outputs
+
+        for e in write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary):
+            raise UnitauditError(e)
     raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
 
 
-def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root):
-    from unitaudit.detectors import Thresholds
-    from unitaudit.scan import scan as run_scan
+def _config():
+    from unitaudit.config import load_config
+
+    return load_config()
+
+
+def _window(since, until):
     from unitaudit.timeparse import parse_time
 
     now = time.time()
@@ -118,7 +139,15 @@ def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_
     t_until = parse_time(until, now, "--until") if until else None
     if t_since is not None and t_until is not None and t_since > t_until:
         raise UsageError("--since is after --until")
-    thresholds = Thresholds.parse(threshold or [])
+    return now, t_since, t_until
+
+
+def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root):
+    from unitaudit.detectors import Thresholds
+    from unitaudit.scan import scan as run_scan
+
+    now, t_since, t_until = _window(since, until)
+    thresholds = Thresholds.parse(threshold or [], base=_config().thresholds)
     sources = _sources(journal_dir, journal_file or [], syslog or [], t_since, t_until, boot)
     live_source = diagnose = kernel = None
     if bus_address or not (journal_dir or journal_file or syslog):  # this machine, or one whose bus we were given
@@ -127,6 +156,22 @@ def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_
         live_source, diagnose, kernel = live_parts(bus_address, root)
     return run_scan(sources, thresholds, now=t_until if t_until is not None else now,
                     since=t_since, until=t_until, live_source=live_source, diagnose=diagnose, kernel=kernel)
+
+
+def _incremental(journal_dir, since, until, threshold, bus_address, root):
+    from unitaudit.detectors import Thresholds
+    from unitaudit.incremental import run_incremental
+
+    config = _config()
+    now, t_since, t_until = _window(since, until)
+    live_source = diagnose = kernel = None
+    if bus_address or not journal_dir:
+        from unitaudit.live import live_parts
+
+        live_source, diagnose, kernel = live_parts(bus_address, root)
+    return run_incremental(Thresholds.parse(threshold or [], base=config.thresholds), now, config.window,
+                           config.retention, journal_dir=journal_dir, since=t_since, until=t_until,
+                           live_source=live_source, diagnose=diagnose, kernel=kernel)
 
 
 @app.command()
@@ -152,22 +197,16 @@ def fix(
     failed or did not stop its loop."""
     import os
 
-    from unitaudit.remediation.backends import RecordingBackend, execute, expand
-    from unitaudit.remediation.planner import plan as make_plan
-    from unitaudit.remediation.protected import load_protected
-    from unitaudit.remediation.recipes import load_recipes
+    from unitaudit.remediation.run import make_plan
     from unitaudit.report import plan as plan_report
-    from unitaudit.sources.system import SystemProbe
 
     if not dry_run and os.geteuid() != 0:
         raise UnitauditError("fix changes the system and needs root (sudo unitaudit fix); "
                              "`unitaudit fix --dry-run` shows the plan as any user")
     result = _scan(journal_dir, None, syslog, since, None, False, None, bus_address, root)
-    plan = make_plan(result.findings, load_recipes(), load_protected(), named_units=unit or (),
-                     finding_ids=finding or (), recipe_ids=recipe or ())
-    plan = expand(plan, SystemProbe(root))
-    recording = RecordingBackend()
-    execute(plan, recording)  # the dry run, and what a real run is asked to confirm
+    # the recording backend's run is the dry run, and what a real run is asked to confirm
+    plan, recording = make_plan(result.findings, root, named_units=unit or (), finding_ids=finding or (),
+                                recipe_ids=recipe or (), protected_extra=_config().protected)
     if dry_run or not plan.steps:
         if json_out:
             plan_report.write_json(plan, recording.performed, sys.stdout)
@@ -252,6 +291,101 @@ def churn(
     (churn_report.write_json if json_out else churn_report.write_text)(result, sys.stdout, unit)
     churning = [f for f in result.findings if f.churn and f.churn.cgroups_per_hour and (unit is None or f.unit == unit)]
     raise typer.Exit(code=int(ExitStatus.FINDINGS if churning else ExitStatus.OK))
+
+
+@app.command()
+@guarded
+def watch(
+    json_out: bool = typer.Option(False, "--json", help="Write the scan (with the auto-applied fixes) as one JSON document."),
+    bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
+) -> None:
+    """One round of the hourly timer (unitaudit.timer): an incremental scan recorded in the
+    history, the recipes /etc/unitaudit/unitaudit.toml allows applied on their own (none by
+    default), the Prometheus textfile, and one summary entry in the journal.
+
+    Exit status: 0 nothing found, 1 findings, 3 the scan or an output failed, 4 an auto-applied fix failed."""
+    from unitaudit.watch import watch_round
+
+    outcome = watch_round(_config(), bus_address)
+    if json_out and outcome.result is not None:
+        from unitaudit.report import json_report
+
+        doc = json_report.to_document(outcome.result, outcome.incremental)
+        doc["auto_applied"] = None if outcome.fixes is None else [o.__dict__ for o in outcome.fixes.outcomes]
+        import json
+
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif outcome.result is not None:  # the service's journal gets a line per loop, not the table
+        i, result = outcome.incremental, outcome.result
+        typer.echo("read %d journal entries (%s); %d loop(s)" % (i.entries, i.read_from, len(result.findings)))
+        for f in result.findings:
+            typer.echo("  %s %s: %s" % (f.kind.value, f.unit, f.cause.summary if f.cause else f.summary))
+        for w in result.warnings:
+            typer.echo("  warning: %s" % w)
+        if outcome.fixes is not None:
+            from unitaudit.report import fix_report
+
+            fix_report.write_text(outcome.fixes, sys.stdout)
+    for line in outcome.refusals:
+        typer.echo("auto-apply refused: %s" % line, err=True)
+    for line in outcome.output_errors:
+        typer.echo("unitaudit: error: %s" % line, err=True)
+    if outcome.error is not None:
+        raise _fail(outcome.error, ExitStatus.INCOMPLETE)
+    if outcome.fixes is not None and not outcome.fixes.all_fixed:
+        raise typer.Exit(code=int(ExitStatus.FIX_FAILED))
+    if outcome.output_errors:
+        raise typer.Exit(code=int(ExitStatus.INCOMPLETE))
+    raise typer.Exit(code=int(ExitStatus.FINDINGS if outcome.result.findings else ExitStatus.OK))
+
+
+@app.command()
+@guarded
+def history(
+    unit: Optional[str] = typer.Option(None, "--unit", metavar="UNIT", help="Only this unit's loops."),
+    since: str = typer.Option("7d", "--since", metavar="WHEN", help="How far back, as for scan (default 7d)."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document."),
+) -> None:
+    """The trend of every loop from the hourly runs: sightings per hour, rate and churn.
+
+    Exit status: 0 shown, 2 usage error, 3 no history or it cannot be read."""
+    from unitaudit.history import HistoryStore
+    from unitaudit.report import history_report
+
+    now, t_since, _ = _window(since, None)
+    store = HistoryStore(readonly=True)
+    try:
+        scans, hours = store.scans(t_since), store.hours(t_since, unit)
+    finally:
+        store.close()
+    (history_report.write_json if json_out else history_report.write_text)(scans, hours, t_since, now, sys.stdout)
+
+
+config_app = typer.Typer(help="The configuration file (/etc/unitaudit/unitaudit.toml, or $UNITAUDIT_CONFIG).",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+@guarded
+def config_check(path: Optional[str] = typer.Argument(None, metavar="[FILE]", help="The file to check (default: the one in use).")) -> None:
+    """Validate the configuration: every error names the file and the key.
+
+    Exit status: 0 valid, 2 invalid, 3 the recipes it names cannot be loaded."""
+    from unitaudit.config import check_config, load_config
+    from unitaudit.remediation.recipes import load_recipes
+
+    config = load_config(path)
+    problems = check_config(config, [r.id for r in load_recipes()])
+    for p in problems:
+        typer.echo("unitaudit: error: %s" % p, err=True)
+    if problems:
+        raise typer.Exit(code=int(ExitStatus.USAGE))
+    typer.echo("%s: valid%s" % (config.path or "no configuration file", "" if config.path else " (all defaults)"))
+    typer.echo("  window %g h, retention %g days, prometheus %s, auto-apply %s, %d protected addition(s)" % (
+        config.window / 3600, config.retention / 86400, config.prometheus_path or "(off)",
+        " ".join(config.auto_apply) or "(none)", len(config.protected)))
 
 
 @app.command()

@@ -49,3 +49,11 @@ class LockBusy(StateError):
     """Another `unitaudit fix` or `undo` holds the state lock: nothing was changed."""
 
     status = ExitStatus.INCOMPLETE
+
+
+class ConfigError(UnitauditError):
+    """The configuration file (/etc/unitaudit/unitaudit.toml or $UNITAUDIT_CONFIG) is unreadable, not
+    TOML, names an unknown or bad setting, or is not safely owned.  Every message names the file and
+    the key, so the admin knows which line to fix."""
+
+    status = ExitStatus.USAGE

@@ -262,3 +262,6 @@ class Finding:
     host: str = ""  # the machine the evidence came from ("" when it did not say)
     diagnosis: Optional[Diagnosis] = None  # read from the live system (live scans only)
     churn: Optional[Churn] = None  # what the loop costs the kernel (churn.py)
+    # sightings per clock hour, ((hour start, epoch seconds), count), oldest first: what the
+    # history of hourly runs adds up (history.py); () when the loop was seen live only
+    hourly: Tuple[Tuple[int, int], ...] = ()

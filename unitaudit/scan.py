@@ -42,10 +42,12 @@ class ScanResult:
 def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[Mapping[str, UnitState]] = None,
          since: Optional[float] = None, until: Optional[float] = None, live_source=None,
          diagnose: Optional[Callable[[Sequence[Finding], Optional[LiveState]], Sequence[Finding]]] = None,
-         kernel=None) -> ScanResult:
+         kernel=None, keep: Optional[Callable[[Finding], bool]] = None) -> ScanResult:
     """`live_source` has `read() -> LiveState` (sources.dbus.DBusSource); `diagnose` enriches the
     findings from the live system (diagnosis.diagnose_all bound to a probe); `kernel`
-    (sources.kernel.KernelSource) measures churn live, else churn comes from the tables."""
+    (sources.kernel.KernelSource) measures churn live, else churn comes from the tables.
+    `keep` drops findings before they are diagnosed: an incremental run keeps only the loops seen
+    in its new entries (incremental.py)."""
     notes: List[str] = []
     live: Optional[LiveState] = None
     if live_source is not None:
@@ -68,6 +70,8 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
             findings.append(replace(f, host=host, id=finding_id(f.kind.value, f.unit, host)) if host else f)
         starts += [evidence.start] if evidence.start is not None else []
         ends += [evidence.end] if evidence.end is not None else []
+    if keep is not None:
+        findings = [f for f in findings if keep(f)]
     if diagnose is not None and findings:
         findings = list(diagnose(findings, live))
     facts = kernel.facts() if kernel is not None else None

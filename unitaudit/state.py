@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from unitaudit.errors import LockBusy, StateError
 from unitaudit.timefmt import iso_utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the tables of incremental runs and history (history.py)
 # The temporary file of an atomic write sits beside its target.  The trailing "~" is in
 # logrotate's default tabooext, so a leftover in /etc/logrotate.d is never read as a config
 # (systemd reads only *.conf from drop-in directories, and no unit name starts with a dot).
@@ -53,6 +53,46 @@ CREATE TABLE IF NOT EXISTS changes (
     detail TEXT NOT NULL,                  -- JSON, ASCII-escaped (paths may hold any bytes)
     PRIMARY KEY (run, seq)
 );
+-- incremental scans (history.py): where each journal was last read, and what was found per hour
+CREATE TABLE IF NOT EXISTS positions (
+    source TEXT PRIMARY KEY,               -- "local" or the journal directory read
+    cursor TEXT,                           -- the journal cursor of the last entry read
+    realtime REAL,                         -- its time: the fallback when the cursor is gone
+    carry TEXT NOT NULL,                   -- carry.py: the final hour of evidence, as JSON
+    fixed TEXT NOT NULL DEFAULT '{}'       -- finding id -> when the timer fixed it
+);
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    started REAL NOT NULL,
+    seconds REAL NOT NULL,
+    read_from TEXT NOT NULL,               -- cursor | time (cursor gone) | window (first run)
+    entries INTEGER NOT NULL,              -- journal entries read
+    findings INTEGER NOT NULL,
+    error TEXT,
+    summary TEXT NOT NULL                  -- JSON: the findings of this run, compact
+);
+CREATE TABLE IF NOT EXISTS hourly (
+    finding TEXT NOT NULL,
+    hour INTEGER NOT NULL,                 -- UTC hour start, epoch seconds
+    host TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,                -- sightings in that hour
+    rate REAL,                             -- the loop's rate per hour as the run saw it
+    cgroups_per_hour REAL,
+    kernfs_nodes_per_hour REAL,
+    PRIMARY KEY (finding, hour)
+);
+CREATE TABLE IF NOT EXISTS totals (
+    finding TEXT PRIMARY KEY,              -- sightings ever counted: Prometheus's counter
+    host TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    first_seen REAL,
+    last_seen REAL
+);
 """
 
 
@@ -78,6 +118,11 @@ class UndoReport:
 
 
 def default_state_dir() -> str:
+    """$UNITAUDIT_STATE_DIR (tests, a relocated install), else /var/lib/unitaudit as root, else
+    $XDG_STATE_HOME/unitaudit."""
+    override = os.environ.get("UNITAUDIT_STATE_DIR", "")
+    if os.path.isabs(override):
+        return override
     if os.geteuid() == 0:
         return "/var/lib/unitaudit"
     base = os.environ.get("XDG_STATE_HOME", "")
@@ -96,6 +141,23 @@ def check_path(path: str) -> str:
     return path
 
 
+def open_database(directory: str) -> sqlite3.Connection:
+    """state.db in `directory` (already private), created or upgraded to this schema."""
+    db = os.path.join(directory, "state.db")
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    # isolation_level=None: no implicit transactions; each change is its own explicit one.
+    conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the file is touched
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StateError("%s was written by a newer unitaudit (state schema %d)" % (db, version))
+    if version < SCHEMA_VERSION:
+        conn.executescript(_SCHEMA)
+        conn.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+    return conn
+
+
 class StateStore:
     """A fix holds lock() around its whole run.  Every method that changes something takes the
     lock too (re-entrantly), so a call made without it fails with LockBusy while another run
@@ -103,19 +165,9 @@ class StateStore:
 
     def __init__(self, directory: Optional[str] = None):
         self.directory = os.path.abspath(directory or default_state_dir())
-        _make_private_dir(self.directory)
+        make_private_dir(self.directory)
         self._lock_fd: Optional[int] = None
-        db = os.path.join(self.directory, "state.db")
-        os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        # isolation_level=None: no implicit transactions; each change is its own explicit one.
-        self._db = sqlite3.connect(db, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the file is touched
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StateError("%s was written by a newer unitaudit (state schema %d)" % (db, version))
-        if version < SCHEMA_VERSION:
-            self._db.executescript(_SCHEMA)
-            self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+        self._db = open_database(self.directory)
 
     def close(self) -> None:
         self._db.close()
@@ -419,7 +471,7 @@ class StateStore:
 # -- files -------------------------------------------------------------------------------------
 
 
-def _make_private_dir(directory: str) -> None:
+def make_private_dir(directory: str) -> None:
     """Created 0700; an existing one must be ours and writable by us alone, because undo
     restores what its database and backups say, as root, anywhere."""
     if not os.path.isdir(directory):

@@ -3,8 +3,8 @@
 Loop detectors run first; `failure` then reports units that failed with a
 known cause but did not loop.  No detector reads a file, a clock or the bus.
 """
-from dataclasses import dataclass, fields
-from typing import Dict, List, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Dict, List, Mapping, Optional
 
 from unitaudit.errors import UsageError
 from unitaudit.evidence import Evidence
@@ -21,8 +21,9 @@ class Thresholds:
     repeated_failures: int = 3  # failed runs in a row, no success between
 
     @classmethod
-    def parse(cls, items: List[str]) -> "Thresholds":
-        """`NAME=VALUE` pairs from the command line; unknown names are usage errors."""
+    def parse(cls, items: List[str], base: Optional["Thresholds"] = None) -> "Thresholds":
+        """`NAME=VALUE` pairs from the command line over `base` (the config file's); unknown
+        names are usage errors."""
         known = {f.name: f.type for f in fields(cls)}
         values: Dict[str, object] = {}
         for item in items:
@@ -39,7 +40,7 @@ class Thresholds:
             if value <= 0:
                 raise UsageError("--threshold %s: must be positive" % name)
             values[name] = value
-        return cls(**values)  # type: ignore[arg-type]
+        return replace(base, **values) if base is not None else cls(**values)  # type: ignore[arg-type]
 
 
 def run_all(evidence: Evidence, units: Mapping[str, UnitState], now: float, th: Thresholds) -> List[Finding]:

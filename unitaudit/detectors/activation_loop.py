@@ -9,7 +9,7 @@ from typing import List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import missing_unit
-from unitaudit.detectors.common import evidence_lines, finding_id, has_burst, period, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, has_burst, hourly, period, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Finding, FindingKind, Kind, UnitState
 
@@ -28,7 +28,7 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
                 rate_per_hour=None, first_seen=first, last_seen=last, trusted=s.all_trusted, evidence=lines,
                 cause=missing_unit(ev, unit), detector=ID,
                 summary="missing activation target (dbus-broker logs it once per name: retries are not counted)",
-                facts=(("countable", False),),
+                facts=(("countable", False),), hourly=hourly(s.times),
             ))
             continue
         if not (has_burst(s.times, th.activation_window, th.activation_burst) or s.undated >= th.activation_burst):
@@ -39,6 +39,6 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             id=finding_id(ID, unit), kind=FindingKind.ACTIVATION_LOOP, unit=unit, count=s.count,
             rate_per_hour=rate, first_seen=first, last_seen=last, trusted=s.all_trusted, evidence=lines,
             cause=missing_unit(ev, unit), detector=ID, summary=summary, period_seconds=period(s.times),
-            facts=(("undated", s.undated),),
+            facts=(("undated", s.undated),), hourly=hourly(s.times),
         ))
     return out

@@ -36,6 +36,18 @@ def period(times: Sequence[float]) -> Optional[float]:
     return round(median(times[i + 1] - times[i] for i in range(0, n - 1, step)), 1)
 
 
+def hourly(times: Sequence[float]) -> Tuple[Tuple[int, int], ...]:
+    """Sightings per clock hour (UTC hour start in epoch seconds), oldest first."""
+    out: List[List[int]] = []
+    for t in times:  # sorted: one pass, no dict
+        h = int(t // 3600) * 3600
+        if out and out[-1][0] == h:
+            out[-1][1] += 1
+        else:
+            out.append([h, 1])
+    return tuple((h, n) for h, n in out)
+
+
 def span(times: Sequence[float]) -> Tuple[Optional[float], Optional[float]]:
     return (times[0], times[-1]) if times else (None, None)
 

@@ -6,7 +6,7 @@ from typing import Collection, List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import exec_failure, logrotate_config
-from unitaudit.detectors.common import evidence_lines, finding_id, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, hourly, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Finding, FindingKind, Kind, UnitState
 
@@ -34,6 +34,7 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             evidence=evidence_lines([failed, ev.get(unit, Kind.LOGROTATE_ERROR), ev.get(unit, Kind.CONTROL_EXITED),
                                      ev.get(unit, Kind.PROGRAM_LINE)]),
             cause=cause, detector=ID, summary="failed %d time(s); the cause will fail it again" % count,
+            hourly=hourly(failed.times if failed is not None else basis.times),
         ))
     return out
 

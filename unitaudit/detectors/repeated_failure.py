@@ -8,7 +8,7 @@ from typing import List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import exec_failure, logrotate_config
-from unitaudit.detectors.common import evidence_lines, finding_id, period, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, hourly, period, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Finding, FindingKind, Kind, UnitState
 
@@ -42,7 +42,7 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             rate_per_hour=rate, first_seen=first, last_seen=last, trusted=s.all_trusted,
             evidence=evidence_lines([s, ev.get(unit, Kind.LOGROTATE_ERROR), ev.get(unit, Kind.CONTROL_EXITED)]),
             cause=logrotate_config(ev, unit) or exec_failure(ev, unit), detector=ID, summary=summary,
-            period_seconds=every, facts=(("failures_in_a_row", streak), ("result", s.top("UNIT_RESULT"))),
+            period_seconds=every, facts=(("failures_in_a_row", streak), ("result", s.top("UNIT_RESULT"))), hourly=hourly(s.times),
         ))
     return out
 

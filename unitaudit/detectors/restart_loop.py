@@ -9,7 +9,7 @@ from typing import List, Mapping, Optional
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import exec_failure, live_exec_failure
-from unitaudit.detectors.common import evidence_lines, finding_id, has_burst, period, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, has_burst, hourly, period, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Cause, Finding, FindingKind, Kind, UnitState
 
@@ -43,6 +43,7 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             cause=exec_failure(ev, unit) or live_exec_failure(live), detector=ID, summary=summary,
             period_seconds=period(s.times),
             facts=(("restart_counter", counter or None), ("burst", burst), ("undated", s.undated)) + _live_facts(live),
+            hourly=hourly(s.times),
         ))
     out.extend(_live_only(units, set(scheduled), th))
     return out

@@ -5,7 +5,7 @@ from typing import List, Mapping
 
 from unitaudit.detectors import Thresholds
 from unitaudit.detectors.causes import exec_failure
-from unitaudit.detectors.common import evidence_lines, finding_id, rate_per_hour, span
+from unitaudit.detectors.common import evidence_lines, finding_id, hourly, rate_per_hour, span
 from unitaudit.evidence import Evidence
 from unitaudit.model import Finding, FindingKind, Kind, UnitState
 
@@ -25,5 +25,6 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             first_seen=first, last_seen=last, trusted=s.all_trusted,
             evidence=evidence_lines([s, ev.get(unit, Kind.CONTROL_EXITED)]), cause=exec_failure(ev, unit),
             detector=ID, summary="start limit hit %d time(s): systemd stopped restarting it" % count,
+            hourly=hourly(s.times),
         ))
     return out

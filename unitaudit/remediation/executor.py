@@ -2,6 +2,7 @@
 verify the loop stopped, fall back when it did not, record the outcome.
 
 The plan is the very one `fix --dry-run` shows; only the backend differs."""
+import errno
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -40,8 +41,8 @@ def apply(plan: Plan, findings: Sequence[Finding], backend,
         fallback = [s for s in steps if s.fallback]
         try:
             _perform(main, backend)
-        except UnitauditError as e:
-            outcomes.append(Outcome(fid, finding.unit, "failed", str(e)))
+        except (UnitauditError, OSError) as e:
+            outcomes.append(Outcome(fid, finding.unit, "failed", _why(e)))
             continue
         fixed, seen = _verified(checks.get(fid, []), finding, verifier)
         used = False
@@ -50,8 +51,8 @@ def apply(plan: Plan, findings: Sequence[Finding], backend,
             try:
                 _perform(fallback, backend)
                 fixed, seen = _verified(checks.get(fid, []), finding, verifier)
-            except UnitauditError as e:
-                seen += "; fallback failed: %s" % e
+            except (UnitauditError, OSError) as e:
+                seen += "; fallback failed: %s" % _why(e)
         outcomes.append(Outcome(fid, finding.unit, "fixed" if fixed else "not-fixed", seen, used))
     return outcomes
 
@@ -60,3 +61,14 @@ def _verified(checks: Sequence[Verify], finding: Finding, verifier) -> Tuple[boo
     started = time.time()
     results = [verifier(v, finding, started) for v in checks]
     return all(ok for ok, _ in results), "; ".join(seen for _, seen in results) or "nothing to verify"
+
+
+def _why(e: Exception) -> str:
+    """One line; a read-only file system is the timer's sandbox (unitaudit.service) more often
+    than a broken disk, so say how to allow it."""
+    if isinstance(e, OSError) and e.errno == errno.EROFS:
+        return "%s: read-only file system (under unitaudit.service, allow it with a ReadWritePaths= drop-in: " \
+               "see README, \"The hourly timer\")" % (e.filename or "a file")
+    if isinstance(e, OSError):
+        return "%s: %s" % (e.filename or "I/O error", e.strerror or e)
+    return str(e)

@@ -1,7 +1,7 @@
 """`unitaudit fix` and `unitaudit undo` on the real system: the lock, the state store, the
 backend, the verification, the reload after an undo.  The CLI only words the result."""
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from unitaudit.errors import UnitauditError
 from unitaudit.remediation.executor import Outcome, apply
@@ -23,6 +23,25 @@ class FixOutcome:
 class UndoOutcome:
     lines: Tuple[str, ...]
     complete: bool
+
+
+def make_plan(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),
+              protected_extra: Sequence[Tuple[str, str]] = ()):
+    """The plan for these findings, worked out on the system under `root`, and what a dry run of
+    it performs (the recording backend): `fix --dry-run`, `fix` and the timer's auto-apply."""
+    from unitaudit.remediation.backends import RecordingBackend, execute, expand
+    from unitaudit.remediation.planner import plan as make
+    from unitaudit.remediation.protected import load_protected
+    from unitaudit.remediation.recipes import load_recipes
+    from unitaudit.sources.system import SystemProbe
+
+    protected = load_protected()
+    protected.update(dict(protected_extra))  # the admin's additions never remove a packaged entry
+    plan = expand(make(findings, load_recipes(), protected, named_units=named_units, finding_ids=finding_ids,
+                       recipe_ids=recipe_ids), SystemProbe(root))
+    recording = RecordingBackend()
+    execute(plan, recording)
+    return plan, recording
 
 
 def run_fix(plan: Plan, result, bus_address: Optional[str], command: str) -> FixOutcome:

@@ -43,7 +43,8 @@ def _live(result: ScanResult):
             "seconds": round(live.seconds, 3)}
 
 
-def to_document(result: ScanResult) -> dict:
+def to_document(result: ScanResult, incremental=None) -> dict:
+    """`incremental`: incremental.Incremental of a `scan --incremental` run, else null."""
     return {
         "schema": SCHEMA,
         "tool": {"name": "unitaudit", "version": __version__},
@@ -55,10 +56,19 @@ def to_document(result: ScanResult) -> dict:
         "live": _live(result),
         "kernel": asdict(result.kernel) if result.kernel is not None else None,
         "warnings": result.warnings,
+        "incremental": _incremental(incremental),
         "findings": [finding_to_dict(f) for f in result.findings],
     }
 
 
-def write(result: ScanResult, out: IO[str]) -> None:
-    json.dump(to_document(result), out, indent=2, ensure_ascii=False)
+def _incremental(info):
+    if info is None:
+        return None
+    out = info.to_dict()
+    out["previous_end"], out["end"] = iso_utc(info.previous_end), iso_utc(info.end)
+    return out
+
+
+def write(result: ScanResult, out: IO[str], incremental=None) -> None:
+    json.dump(to_document(result, incremental), out, indent=2, ensure_ascii=False)
     out.write("\n")

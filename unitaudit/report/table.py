@@ -38,9 +38,17 @@ def _churn(f) -> str:
     return "%s cg, %s nodes" % (_rate(c.cgroups_per_hour), _rate(c.kernfs_nodes_per_hour))
 
 
-def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False) -> None:
+def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False, incremental=None) -> None:
     console = _console(out)
+    if incremental is not None:
+        i = incremental
+        since = {"cursor": "after the last run's cursor", "time": "from the last run's time (its cursor is gone)",
+                 "window": "over the configured window (first incremental run)"}.get(i.read_from, i.read_from)
+        console.print(Text("incremental: %d journal entries read %s, up to %s; %d sightings carried from the last run"
+                           % (i.entries, since, _when(i.end), i.carried), style="dim"))
     for s in result.sources:
+        if s.kind == "carried" and not any(v for _k, v in s.counts):
+            continue  # a first incremental run: nothing carried, nothing to say
         counts = ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in s.counts if v)
         console.print(Text("%s %s: %s" % (s.kind, s.path, counts or "nothing read"), style="dim"))
     if result.live is not None:

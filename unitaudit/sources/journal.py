@@ -24,13 +24,14 @@ import re
 import stat
 from array import array
 from bisect import bisect_left
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from unitaudit.errors import SourceError
 from unitaudit.messages import classify_bus, classify_logrotate, classify_pid1, is_unit_name, program_line
 from unitaudit.model import Kind, Message, Sightings
 from unitaudit.sources.batch import Batcher
 from unitaudit.sources.stats import SourceStats
+from unitaudit.timefmt import iso_utc
 
 ID_RESTART = b"5eb03494b6584870a536b337290809b3"
 ID_RESULT = b"d9b373ed55a64feb8242e02dbe79a49c"  # since 240
@@ -64,12 +65,22 @@ class JournalSource:
     kind = "journal"
 
     def __init__(self, directory: Optional[str] = None, files: Sequence[str] = (),
-                 since: Optional[float] = None, until: Optional[float] = None, boot: bool = False) -> None:
+                 since: Optional[float] = None, until: Optional[float] = None, boot: bool = False,
+                 incremental: bool = False, after_cursor: Optional[Tuple[str, float]] = None) -> None:
+        """`incremental`: note where this read ends (`end`) for the next run.  `after_cursor`: (cursor, its realtime) of the last entry an earlier run read; only the
+        entries after it are read (incremental runs).  A cursor the journal no longer holds
+        (rotated, vacuumed) falls back to its time, and a warning says so."""
         self.directory = directory
         self.files = list(files)
         self.since = since
         self.until = until
         self.boot = boot
+        self.incremental = incremental or after_cursor is not None
+        self.after_cursor = after_cursor
+        self.read_from = "full" if after_cursor is None else "cursor"
+        # where this read ended: (cursor, realtime) of the last entry it covered, for the next run
+        self.end: Optional[Tuple[str, float]] = None
+        self._skip: Optional[Tuple[str, int]] = None  # the cursor entry itself, read last time
         self.path = directory or (", ".join(self.files) if self.files else "local system journal")
         self._counts = {"entries": 0, "events": 0, "text_fallback": 0, "program_lines": 0}
         self._warnings: List[str] = []
@@ -143,7 +154,9 @@ class JournalSource:
             r.add_conjunction()
             r.add_match(b"_BOOT_ID=" + self._boot_id)
         bounds = [x for x in (self.since, after) if x is not None]
-        if bounds:
+        if self._skip is not None and after is None:
+            _raw_reader().seek_cursor(r, self._skip[0])
+        elif bounds:
             _raw_reader().seek_realtime(r, int(max(max(bounds), 0.0) * 1e6))
         else:
             r.seek_head()
@@ -160,8 +173,42 @@ class JournalSource:
             r.close()
         return None
 
+    # -- where to start and stop ----------------------------------------
+    def _bounds(self) -> None:
+        """Fix this read's end before reading (entries logged meanwhile are the next run's), and
+        check that the earlier run's cursor still names an entry."""
+        r = self._open()
+        raw = _raw_reader()
+        try:
+            if self.until is not None:
+                raw.seek_realtime(r, int(self.until * 1e6) + 1)
+            else:
+                r.seek_tail()
+            if r._previous():
+                self.end = (r._get_cursor(), r._get_realtime() / 1e6)
+            if self.after_cursor is not None:
+                cursor, when = self.after_cursor
+                raw.seek_cursor(r, cursor)
+                if r._next() and raw.test_cursor(r, cursor):
+                    self._skip = (cursor, r._get_realtime())
+                else:
+                    self.read_from = "time"
+                    self.since = max(self.since or when, when)
+                    self._warnings.append("the last run's journal cursor is gone (journal rotated or vacuumed): "
+                                          "read from its time, %s, instead" % iso_utc(when))
+        except OSError as e:
+            raise SourceError("%s: cannot read the journal: %s" % (self.path, e.strerror or e)) from None
+        finally:
+            r.close()
+        if self.end is not None:
+            self.until = self.end[1] if self.until is None else min(self.until, self.end[1])
+        elif self.after_cursor is not None:
+            self.end = self.after_cursor  # an empty journal: keep the old position
+
     # -- reading ---------------------------------------------------------
     def events(self) -> Iterator[Sightings]:
+        if self.incremental:
+            self._bounds()
         if self.boot:
             self._boot_id = self._latest_boot()
             if self._boot_id is None:
@@ -223,6 +270,7 @@ class JournalSource:
             self._restrict(r, after)
             get, nxt, realtime = r._get, r._next, r._get_realtime
             until = int(self.until * 1e6) if self.until is not None else None
+            skip_cursor, skip_us = self._skip if self._skip is not None and after is None else ("", -1)
             while True:  # the hot loop: kept flat, every call here runs once per entry
                 try:
                     if not nxt():
@@ -234,6 +282,8 @@ class JournalSource:
                     break
                 if until is not None and t_us > until:
                     break
+                if t_us == skip_us and _raw_reader().test_cursor(r, skip_cursor):
+                    continue  # the entry the last run ended on
                 entries += 1
                 got = handle(get, t_us)
                 if got is None:

@@ -1,0 +1,183 @@
+"""Incremental runs on the recorded seed journal (examples/seed-loops/journal, captured in the
+lab): the cursor, the carried hour, the history they write."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import export_entries, write_journal
+from paths import ROOT, example
+
+from unitaudit import carry
+from unitaudit.detectors import Thresholds
+from unitaudit.history import HistoryStore
+from unitaudit.incremental import run_incremental
+from unitaudit.model import Kind
+from unitaudit.scan import scan
+from unitaudit.sources.journal import JournalSource
+
+SEED = str(example("seed-loops", "journal"))
+NOW = 2e9  # after the recording; a first run reads everything (window below)
+WINDOW = 1e9
+RETENTION = 90 * 86400.0
+
+
+def _times(kind_unit):
+    """Sorted times of one kind of sighting for one unit in the whole seed journal."""
+    kind, unit = kind_unit
+    out = []
+    for s in JournalSource(directory=SEED).events():
+        if s.message.kind is kind and s.message.unit == unit:
+            out.extend(s.times)
+    return sorted(out)
+
+
+RESTARTS = (Kind.RESTART_SCHEDULED, "deepin-anything-monitor.service")
+
+
+def _run(store, th=Thresholds(), directory=SEED, **kw):
+    return run_incremental(th, NOW, WINDOW, RETENTION, journal_dir=directory, store=store, **kw)
+
+
+def _counts(result):
+    return {(f.kind.value, f.unit): f.count for f in result.findings}
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = HistoryStore(str(tmp_path / "state"))
+    yield s
+    s.close()
+
+
+def test_two_runs_add_up_to_one_full_scan(store):
+    full = scan([JournalSource(directory=SEED)], Thresholds(), now=NOW)
+    restarts = _times(RESTARTS)
+    middle = restarts[len(restarts) // 2]
+    first, info1 = _run(store, until=middle)
+    second, info2 = _run(store)
+    assert info1.read_from == "window" and info2.read_from == "cursor"
+    full_entries = dict(full.sources[0].counts)["entries"]
+    assert info1.entries + info2.entries == full_entries  # no entry read twice, none skipped
+    assert 0 < info2.entries < full_entries
+    # one loop across both runs: the same ids, and the history counts each sighting once
+    assert {f.id for f in first.findings} == {f.id for f in second.findings} == {f.id for f in full.findings}
+    assert store.totals() == {f.id: f.count for f in full.findings}
+    assert sum(n for _f, n in info1.added) + sum(n for _f, n in info2.added) == sum(f.count for f in full.findings)
+    assert [s.read_from for s in store.scans()] == ["window", "cursor"]
+
+
+def test_a_run_with_nothing_new_reads_nothing_and_reports_nothing(store):
+    _run(store)
+    before = store.totals()
+    again, info = _run(store)
+    assert info.entries == 0 and again.findings == ()
+    assert info.carried > 0  # the last hour is still carried for the next run's windows
+    assert store.totals() == before and dict(info.added) == {}
+
+
+def test_a_burst_split_between_two_runs_is_one_loop(store):
+    """Neither half holds a burst of 30 restarts (22 and 23); both runs together do."""
+    restarts = _times(RESTARTS)
+    middle = restarts[len(restarts) // 2 - 1]
+    th = Thresholds(restart_burst=30, restart_counter=10_000, activation_burst=30)
+    first, _ = _run(store, th=th, until=middle)
+    assert not [f for f in first.findings if f.kind.value == "restart-loop"]
+    # the new entries alone do not fire: the carried hour is what makes the loop whole
+    alone = scan([JournalSource(directory=SEED, since=middle + 0.001)], th, now=NOW)
+    assert not [f for f in alone.findings if f.kind.value == "restart-loop"]
+    second, info = _run(store, th=th)
+    loops = [f for f in second.findings if f.kind.value == "restart-loop"]
+    assert len(loops) == 1 and loops[0].count == len(restarts)
+    assert info.carried >= len(restarts) // 2
+
+
+def test_a_cursor_the_journal_no_longer_holds_falls_back_to_its_time(store, tmp_path):
+    entries = export_entries(str(example("seed-loops", "journal.export")))
+    half = len(entries) // 2
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    write_journal(entries[:half], old / "system.journal")
+    _r, first = _run(store, directory=str(old))
+    # the same machine's journal after a vacuum: a new file from the second half only
+    write_journal(entries[half - 5:], new / "system.journal")
+    old_key = first.source
+    store._db.execute("UPDATE positions SET source=? WHERE source=?", (str(new), old_key))
+    result, info = _run(store, directory=str(new))
+    assert info.read_from == "time"
+    assert any("cursor is gone" in w for w in result.warnings)
+    # read from the cursor's time: the five overlapping entries before it are not read again
+    # (entries at the cursor's exact time are: the time bound includes its second)
+    assert info.entries <= len(entries) - half + 1
+
+
+def test_a_loop_the_timer_fixed_is_judged_from_its_fix_time(store):
+    restarts = _times(RESTARTS)
+    middle = restarts[len(restarts) // 2]
+    first, info = _run(store, until=middle)
+    avahi = [f for f in first.findings if f.kind.value == "activation-loop"][0]
+    store.mark_fixed(info.source, {avahi.id: 4e9})  # "fixed" after every entry of the recording
+    second, _ = _run(store)
+    assert avahi.id not in {f.id for f in second.findings}
+    assert {"restart-loop", "repeated-failure"} <= {f.kind.value for f in second.findings}
+
+
+def test_history_merge_is_idempotent_and_pruned_by_retention(store):
+    result = scan([JournalSource(directory=SEED)], Thresholds(), now=NOW)
+    from unitaudit.history import ScanRow
+
+    row = ScanRow(0, "x", 1.0, 0.1, "window", 1, len(result.findings), None, ())
+    end = max(f.last_seen for f in result.findings)
+    first = store.record("x", None, "", {}, row, result.findings, RETENTION, end)
+    assert sum(first.values()) == sum(f.count for f in result.findings)
+    again = store.record("x", None, "", {}, row, result.findings, RETENTION, end)
+    assert sum(again.values()) == 0  # the same hours seen again add nothing
+    assert len(store.hours()) == sum(len(f.hourly) for f in result.findings)
+    store.record("x", None, "", {}, row, (), RETENTION, end + RETENTION + 7200)
+    assert store.hours() == [] and store.totals() == {}
+
+
+def test_carry_keeps_the_window_and_the_last_run_outcomes_only():
+    restarts = _times(RESTARTS)
+    tap = carry.CarryTap(JournalSource(directory=SEED))
+    list(tap.events())
+    end = restarts[-1]
+    kept = carry.load(tap.carry(end, 60.0))
+    assert kept, "the last minute of the loops is carried"
+    for s in kept:
+        if s.message.kind in carry.KEEP_LAST_KINDS:
+            assert len(s.times) <= max(carry.KEEP_LAST, sum(1 for t in s.times if t >= end - 60))
+        else:
+            assert min(s.times) >= end - 60
+    assert carry.load("not json") == [] and carry.load(json.dumps({"version": 99})) == []
+
+
+def _cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "unitaudit", *args], capture_output=True, text=True,
+                          cwd=str(ROOT), env=env)
+
+
+def test_cli_incremental_history_and_errors(tmp_path):
+    import os
+
+    env = dict(os.environ, UNITAUDIT_STATE_DIR=str(tmp_path / "state"), UNITAUDIT_CONFIG=str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("[scan]\nwindow = \"3650d\"\n")
+    r = _cli("history", env=env)
+    assert r.returncode == 3 and "no history" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = _cli("scan", "--incremental", "--syslog", str(example("seed-loops", "journal.short.txt")), env=env)
+    assert r.returncode == 2 and "--incremental" in r.stderr
+    r = _cli("scan", "--incremental", "--journal-dir", SEED, "--json", env=env)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["incremental"]["read_from"] == "window" and len(doc["findings"]) == 3
+    r = _cli("scan", "--incremental", "--journal-dir", SEED, "--json", env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)["incremental"]["entries_read"] == 0
+    r = _cli("history", "--since", "3650d", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    hist = json.loads(r.stdout)
+    assert [run["read_from"] for run in hist["runs"]] == ["window", "cursor"]
+    assert sorted(loop["sightings"] for loop in hist["loops"]) == [9, 45, 48]
+    r = _cli("history", "--since", "3650d", "--unit", "logrotate.service", env=env)
+    assert r.returncode == 0 and "logrotate.service" in r.stdout and "Avahi" not in r.stdout

@@ -1,0 +1,85 @@
+"""`unitaudit history`: the trend of every loop from the recorded runs, for people (a sparkline
+per loop) and for programs (`--json`)."""
+import json
+import math
+from collections import OrderedDict
+from typing import IO, Dict, Sequence, Tuple
+
+from rich.table import Table
+from rich.text import Text
+
+from unitaudit.report.table import _console, _rate, _when
+from unitaudit.timefmt import iso_utc
+
+SCHEMA = "unitaudit.history/1"
+BARS = " ▁▂▃▄▅▆▇█"
+WIDTH = 48  # sparkline characters: a week is 168 hours, so one character may stand for several
+
+
+def _loops(hours) -> "OrderedDict[Tuple[str, str, str, str], list]":
+    out: "OrderedDict[Tuple[str, str, str, str], list]" = OrderedDict()
+    for h in hours:
+        out.setdefault((h.finding, h.unit, h.kind, h.host), []).append(h)
+    return out
+
+
+def sparkline(counts: Dict[int, int], start_hour: int, end_hour: int, width: int = WIDTH) -> str:
+    """One character per `step` hours from start to end; the height is the busiest bucket's share."""
+    n_hours = max(1, (end_hour - start_hour) // 3600 + 1)
+    step = max(1, math.ceil(n_hours / width))
+    buckets = [0] * math.ceil(n_hours / step)
+    for hour, n in counts.items():
+        i = (hour - start_hour) // 3600 // step
+        if 0 <= i < len(buckets):
+            buckets[i] += n
+    top = max(buckets) or 1
+    return "".join(BARS[0] if not n else BARS[max(1, round(n * (len(BARS) - 1) / top))] for n in buckets)
+
+
+def to_document(scans: Sequence, hours: Sequence, since: float, now: float) -> dict:
+    loops = []
+    for (finding, unit, kind, host), rows in _loops(hours).items():
+        loops.append({"id": finding, "unit": unit, "kind": kind, "host": host or None,
+                      "sightings": sum(r.count for r in rows), "hours_seen": len(rows),
+                      "hours": [{"hour": iso_utc(r.hour), "count": r.count, "rate_per_hour": r.rate,
+                                 "cgroups_per_hour": r.cgroups_per_hour,
+                                 "kernfs_nodes_per_hour": r.kernfs_nodes_per_hour} for r in rows]})
+    return {"schema": SCHEMA, "since": iso_utc(since), "generated_at": iso_utc(now),
+            "runs": [{"id": s.id, "source": s.source, "started": iso_utc(s.started), "seconds": s.seconds,
+                      "read_from": s.read_from, "entries_read": s.entries, "findings": s.findings,
+                      "error": s.error} for s in scans],
+            "loops": loops}
+
+
+def write_json(scans, hours, since: float, now: float, out: IO[str]) -> None:
+    json.dump(to_document(scans, hours, since, now), out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
+    console = _console(out)
+    if scans:
+        last = scans[-1]
+        console.print(Text("%d run(s) since %s; the last at %s read %d journal entries in %.2f s (%s)" % (
+            len(scans), _when(since), _when(last.started), last.entries, last.seconds, last.read_from), style="dim"))
+    else:
+        console.print(Text("no runs recorded since %s" % _when(since), style="dim"))
+    loops = _loops(hours)
+    if not loops:
+        console.print("No loops recorded in this period.")
+        return
+    start = int(since // 3600 * 3600)
+    end = max(int(now // 3600 * 3600), max(h.hour for h in hours))
+    step = max(1, math.ceil(((end - start) // 3600 + 1) / WIDTH))
+    table = Table(title="loops per hour since %s (one bar = %d h), UTC" % (_when(since), step), title_justify="left")
+    for name, justify in (("Kind", "left"), ("Unit", "left"), ("Sightings", "right"), ("Hours", "right"),
+                          ("Rate/h", "right"), ("Churn cg/h", "right"), ("Last hour", "left"), ("Trend", "left")):
+        table.add_column(name, justify=justify, no_wrap=name in ("Kind", "Trend"))  # type: ignore[arg-type]
+    several = len({k[3] for k in loops}) > 1
+    for (finding, unit, kind, host), rows in loops.items():
+        latest = rows[-1]
+        table.add_row(kind, unit + (" on %s" % host if several and host else ""), str(sum(r.count for r in rows)),
+                      str(len(rows)), _rate(latest.rate), _rate(latest.cgroups_per_hour), _when(latest.hour),
+                      sparkline({r.hour: r.count for r in rows}, start, end))
+    console.print(table)
+

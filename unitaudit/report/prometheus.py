@@ -1,0 +1,226 @@
+"""The hourly run in node_exporter's textfile collector format (Prometheus text format 0.0.4).
+
+`render` words a scan (or its failure) as metrics; `write_textfile` puts them where
+node_exporter's `--collector.textfile.directory` reads them, atomically.
+
+Metrics (every family has HELP and TYPE; base units; `_total` only on the counter):
+
+per finding, labels `unit`, `kind` and `host` (only when the evidence named one):
+  unitaudit_loop_active                       gauge 1; also carries `cause` when known
+  unitaudit_loop_window_events                gauge: events in this run's window (Finding.count)
+  unitaudit_loop_events_per_second            gauge: Finding.rate_per_hour / 3600
+  unitaudit_loop_events_total                 counter: events seen across all runs (history)
+  unitaudit_loop_cgroups_created_per_second   gauge: churn, cgroup directories created
+  unitaudit_loop_kernfs_nodes_created_per_second  gauge: churn, kernfs nodes created
+  unitaudit_loop_kernfs_bytes_per_second      gauge: churn, kernfs_node_cache bytes allocated
+  unitaudit_loop_trusted                      gauge 1/0: journald's fields prove every line
+unitaudit_loops{kind}                         gauge: findings per kind, every kind, 0 when none
+kernel (each only when read): unitaudit_slab_bytes, unitaudit_slab_reclaimable_bytes,
+  unitaudit_slab_unreclaimable_bytes, unitaudit_kernfs_node_cache_objects,
+  unitaudit_kernfs_node_cache_active_objects, unitaudit_kernfs_node_cache_object_size_bytes,
+  unitaudit_cgroup_dying_descendants, unitaudit_cgroups{controller}, unitaudit_memcg_slab_caches
+run: unitaudit_last_run_timestamp_seconds (start), unitaudit_last_run_duration_seconds,
+  unitaudit_last_run_success, unitaudit_scan_errors, unitaudit_scan_warnings,
+  unitaudit_journal_entries_read, unitaudit_info{version,read_from}
+
+Two choices differ from the obvious names:
+- the window count is `unitaudit_loop_window_events`, not `unitaudit_loop_events`: a gauge
+  `x` beside a counter `x_total` is one family name twice for OpenMetrics and prometheus_client
+  (a counter family is named without `_total`).
+- `cause` labels `unitaudit_loop_active` only: a cause read from the evidence can appear or
+  change between runs, and a label that changes starts a new series, which would break
+  `rate(unitaudit_loop_events_total[...])`.  Join on (unit, kind, host) to get it.
+No sample has a timestamp: node_exporter refuses textfiles with timestamps.
+"""
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from unitaudit import __version__
+from unitaudit.errors import UnitauditError
+from unitaudit.model import FindingKind
+
+READ_FROM = ("cursor", "time", "window", "full")
+
+Labels = Tuple[Tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PromRun:
+    """One timer run as the reporters see it, beside the scan result."""
+
+    started: float  # seconds since the epoch
+    seconds: float  # how long the run took
+    error: Optional[str] = None  # the scan failed: why (one line)
+    entries_read: Optional[int] = None  # journal entries read, when known
+    read_from: str = "full"  # cursor | time | window | full: where the journal read began
+    totals: Tuple[Tuple[str, int], ...] = ()  # finding id -> events seen across all runs (history)
+    version: str = __version__
+
+    def __post_init__(self) -> None:
+        if self.read_from not in READ_FROM:
+            raise ValueError("read_from must be one of %s, not %r" % ("/".join(READ_FROM), self.read_from))
+
+
+class _Family:
+    def __init__(self, name: str, typ: str, help_text: str) -> None:
+        self.name, self.typ, self.help = name, typ, help_text
+        self.samples: List[Tuple[Labels, str]] = []
+
+    def add(self, value, **labels: str) -> None:
+        self.samples.append((tuple((k, v) for k, v in labels.items() if v), _value(value)))
+
+    def lines(self) -> List[str]:
+        out = ["# HELP %s %s" % (self.name, self.help.replace("\\", r"\\").replace("\n", r"\n")),
+               "# TYPE %s %s" % (self.name, self.typ)]
+        for labels, value in self.samples:
+            body = ",".join('%s="%s"' % (k, _escape(v)) for k, v in labels)
+            out.append("%s{%s} %s" % (self.name, body, value) if body else "%s %s" % (self.name, value))
+        return out
+
+
+def _escape(v: str) -> str:
+    # The label value escapes of the text format, backslash first.
+    return v.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(v)  # shortest exact form; Go's ParseFloat reads 1e-05 and 1e+16
+
+
+def render(result, run: PromRun) -> str:
+    """`result`: a scan.ScanResult, or None when the scan failed."""
+    fams: Dict[str, _Family] = {}
+
+    def fam(name: str, typ: str, help_text: str) -> _Family:
+        return fams.setdefault(name, _Family("unitaudit_" + name, typ, help_text))
+
+    findings = result.findings if result is not None else ()
+    totals = dict(run.totals)
+    active = fam("loop_active", "gauge", "A loop or failing unit found by the last run (1); cause when known.")
+    window = fam("loop_window_events", "gauge", "Events of the finding in the last run's window.")
+    rate = fam("loop_events_per_second", "gauge", "The finding's event rate over its evidence.")
+    total = fam("loop_events_total", "counter", "Events of the finding seen across all runs.")
+    cgroups = fam("loop_cgroups_created_per_second", "gauge", "Cgroup directories the loop creates (and removes).")
+    nodes = fam("loop_kernfs_nodes_created_per_second", "gauge", "kernfs nodes the loop creates (and frees).")
+    kbytes = fam("loop_kernfs_bytes_per_second", "gauge", "kernfs_node_cache bytes the loop allocates (and frees).")
+    trusted = fam("loop_trusted", "gauge", "1 when journald's trusted fields prove who logged every line behind the finding.")
+    for f in findings:
+        key = {"unit": f.unit, "kind": f.kind.value, "host": f.host}
+        active.add(1, **key, cause=f.cause.kind.value if f.cause else "")
+        window.add(f.count, **key)
+        if f.rate_per_hour is not None:
+            rate.add(f.rate_per_hour / 3600, **key)
+        if f.id in totals:
+            total.add(totals[f.id], **key)
+        if f.churn is not None:
+            cgroups.add(f.churn.cgroups_per_hour / 3600, **key)
+            nodes.add(f.churn.kernfs_nodes_per_hour / 3600, **key)
+            if f.churn.bytes_per_day is not None:
+                kbytes.add(f.churn.bytes_per_day / 86400, **key)
+        trusted.add(f.trusted, **key)
+
+    # Every kind, 0 included: `unitaudit_loops{kind="restart-loop"} > 0` must have a series to test.
+    loops = fam("loops", "gauge", "Findings of the last run per kind.")
+    for kind in FindingKind:
+        loops.add(sum(1 for f in findings if f.kind is kind), kind=kind.value)
+
+    k = result.kernel if result is not None else None
+    if k is not None:
+        for name, kb, help_text in (("slab_bytes", k.slab_kb, "Slab memory (/proc/meminfo Slab)."),
+                                    ("slab_reclaimable_bytes", k.sreclaimable_kb, "Reclaimable slab (/proc/meminfo SReclaimable)."),
+                                    ("slab_unreclaimable_bytes", k.sunreclaim_kb, "Unreclaimable slab (/proc/meminfo SUnreclaim).")):
+            if kb is not None:
+                fam(name, "gauge", help_text).add(kb * 1024)
+        for name, v, help_text in (
+                ("kernfs_node_cache_objects", k.kernfs_objects, "kernfs_node_cache objects allocated (/proc/slabinfo)."),
+                ("kernfs_node_cache_active_objects", k.kernfs_active_objects, "kernfs_node_cache objects in use (/proc/slabinfo)."),
+                ("kernfs_node_cache_object_size_bytes", k.kernfs_object_size, "Size of one kernfs_node_cache object."),
+                ("cgroup_dying_descendants", k.dying_descendants, "Dying cgroups under the root (cgroup v2 cgroup.stat)."),
+                ("memcg_slab_caches", k.memcg_slab_caches, "Per-memcg slab cache directories (kernels before 5.9).")):
+            if v is not None:
+                fam(name, "gauge", help_text).add(v)
+        per_controller = {sub: n for sub, _hier, n, _enabled in k.cgroups}
+        if per_controller:
+            cg = fam("cgroups", "gauge", "Cgroups per controller (/proc/cgroups num_cgroups).")
+            for sub, n in per_controller.items():
+                cg.add(n, controller=sub)
+
+    failed = run.error is not None or result is None
+    fam("last_run_timestamp_seconds", "gauge", "When the last run started.").add(run.started)
+    fam("last_run_duration_seconds", "gauge", "How long the last run took.").add(run.seconds)
+    fam("last_run_success", "gauge", "1 when the last run's scan completed.").add(not failed)
+    fam("scan_errors", "gauge", "1 when the last run's scan failed.").add(failed)
+    if result is not None:  # a failed scan read no sources: it has no warnings to count
+        fam("scan_warnings", "gauge", "Warnings of the last run's scan.").add(len(result.warnings))
+    if run.entries_read is not None:
+        fam("journal_entries_read", "gauge", "Journal entries the last run read.").add(run.entries_read)
+    fam("info", "gauge", "unitaudit's version and where the last run began reading the journal.").add(
+        1, version=run.version, read_from=run.read_from)
+
+    out: List[str] = []
+    for f in fams.values():
+        if f.samples:  # a family without samples says nothing: left out, HELP and TYPE too
+            out += f.lines()
+    return "\n".join(out) + "\n"
+
+
+def write_textfile(path: str, text: str) -> None:
+    """Replace `path` atomically, mode 0644, creating its directory (0755) when missing.
+
+    The temporary file sits in the same directory (os.replace cannot cross file systems) and does
+    not end in `.prom`: node_exporter reads only *.prom, so it never scrapes a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        _makedirs(directory)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)  # mkstemp makes 0600; node_exporter runs as another user
+            out.write(text.encode("utf-8", "replace"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(directory)
+    except OSError as e:
+        raise UnitauditError("cannot write the Prometheus textfile %s: %s" % (path, e.strerror or e)) from e
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _makedirs(directory: str) -> None:
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue  # made meanwhile (another run): not ours to chmod
+        os.chmod(d, 0o755)  # mkdir's mode is cut by the umask
+
+
+def _fsync_dir(directory: str) -> None:
+    # The rename itself survives a crash only once the directory is synced.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
