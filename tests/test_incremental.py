@@ -181,3 +181,13 @@ def test_cli_incremental_history_and_errors(tmp_path):
     assert sorted(loop["sightings"] for loop in hist["loops"]) == [9, 45, 48]
     r = _cli("history", "--since", "3650d", "--unit", "logrotate.service", env=env)
     assert r.returncode == 0 and "logrotate.service" in r.stdout and "Avahi" not in r.stdout
+
+
+def test_sparkline_scales_to_the_busiest_bar_and_marks_empty_hours():
+    from unitaudit.report.history_report import sparkline
+
+    h = 1_000 * 3600
+    assert sparkline({h: 10, h + 3600: 5, h + 3 * 3600: 1}, h, h + 3 * 3600) == "█▄·▁"  # 5 of 10 is half the bars; 1 of 10 the lowest
+    # a week in at most WIDTH characters: several hours per bar, summed
+    line = sparkline({h + i * 3600: 1 for i in range(168)}, h, h + 167 * 3600)
+    assert len(line) <= 28 and set(line) == {"█"}

@@ -5,15 +5,14 @@ import math
 from collections import OrderedDict
 from typing import IO, Dict, Sequence, Tuple
 
-from rich.table import Table
 from rich.text import Text
 
 from unitaudit.report.table import _console, _rate, _when
 from unitaudit.timefmt import iso_utc
 
 SCHEMA = "unitaudit.history/1"
-BARS = " ▁▂▃▄▅▆▇█"
-WIDTH = 48  # sparkline characters: a week is 168 hours, so one character may stand for several
+BARS = "·▁▂▃▄▅▆▇█"  # · no sighting in that bar's hours
+WIDTH = 28  # sparkline characters at most: a week (168 hours) is one character per 6 hours
 
 
 def _loops(hours) -> "OrderedDict[Tuple[str, str, str, str], list]":
@@ -71,15 +70,13 @@ def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
     start = int(since // 3600 * 3600)
     end = max(int(now // 3600 * 3600), max(h.hour for h in hours))
     step = max(1, math.ceil(((end - start) // 3600 + 1) / WIDTH))
-    table = Table(title="loops per hour since %s (one bar = %d h), UTC" % (_when(since), step), title_justify="left")
-    for name, justify in (("Kind", "left"), ("Unit", "left"), ("Sightings", "right"), ("Hours", "right"),
-                          ("Rate/h", "right"), ("Churn cg/h", "right"), ("Last hour", "left"), ("Trend", "left")):
-        table.add_column(name, justify=justify, no_wrap=name in ("Kind", "Trend"))  # type: ignore[arg-type]
+    console.print("Loops since %s UTC (trend: one bar = %d h, the last bar is the hour of %s)" % (
+        _when(since), step, _when(end)[5:]))
     several = len({k[3] for k in loops}) > 1
     for (finding, unit, kind, host), rows in loops.items():
         latest = rows[-1]
-        table.add_row(kind, unit + (" on %s" % host if several and host else ""), str(sum(r.count for r in rows)),
-                      str(len(rows)), _rate(latest.rate), _rate(latest.cgroups_per_hour), _when(latest.hour),
-                      sparkline({r.hour: r.count for r in rows}, start, end))
-    console.print(table)
+        console.print(Text("\n%-17s %s%s" % (kind, unit, " on %s" % host if several and host else ""), style="bold"))
+        console.print(Text("    %s  %d sightings in %d h, %s/h, churn %s cgroups/h" % (
+            sparkline({r.hour: r.count for r in rows}, start, end), sum(r.count for r in rows), len(rows),
+            _rate(latest.rate), _rate(latest.cgroups_per_hour))), soft_wrap=True)
 

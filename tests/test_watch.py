@@ -1,0 +1,52 @@
+"""`unitaudit watch` off the lab: a round whose scan fails still tells the fleet so, and a round
+on recorded evidence writes a textfile node_exporter can read.  The live round (the service
+under its sandbox, auto-apply) is proven in tests/lab/test_watch_live.py."""
+import os
+
+from paths import example
+
+from unitaudit import watch
+from unitaudit.config import Config
+from unitaudit.detectors import Thresholds
+from unitaudit.errors import SourceError
+from unitaudit.history import HistoryStore
+from unitaudit.incremental import run_incremental
+
+
+def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch):
+    prom = tmp_path / "textfile" / "unitaudit.prom"
+
+    def broken(*_a, **_k):
+        raise SourceError("no journal found on this system")
+
+    monkeypatch.setattr("unitaudit.incremental.run_incremental", broken)
+    monkeypatch.setattr("unitaudit.live.live_parts", lambda *_a: (None, None, None))
+    sent = []
+    monkeypatch.setattr("unitaudit.report.journal_summary.send", sent.append)
+    outcome = watch.watch_round(Config(prometheus_path=str(prom)))
+    assert outcome.result is None and outcome.error == "no journal found on this system"
+    text = prom.read_text()
+    assert "unitaudit_last_run_success 0" in text and "unitaudit_scan_errors 1" in text
+    assert "unitaudit_loop_active{" not in text
+    [fields] = sent
+    assert fields["PRIORITY"] == "3" and fields["UNITAUDIT_ERROR"] == "no journal found on this system"
+
+
+def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
+    store = HistoryStore(str(tmp_path / "state"))
+    result, info = run_incremental(Thresholds(), 2e9, 1e12, 1e12, journal_dir=str(example("seed-loops", "journal")),
+                                   store=store)
+    run = watch.fleet_run(result, info, 1.0, None)
+    assert run.read_from == "window" and run.entries_read == info.entries > 0
+    assert dict(run.totals) == {f.id: f.count for f in result.findings}
+    prom = tmp_path / "out" / "unitaudit.prom"
+    assert watch.write_outputs(result, run, str(prom), False) == []
+    text = prom.read_text()
+    for f in result.findings:
+        assert 'unitaudit_loop_events_total{unit="%s",kind="%s",host="%s"} %d' % (f.unit, f.kind.value, f.host, f.count) in text
+    assert oct(os.stat(prom).st_mode & 0o777) == "0o644"
+    # an output that cannot be written is reported, and the other output is still attempted
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    errors = watch.write_outputs(result, run, str(blocker / "x.prom"), False)
+    assert len(errors) == 1 and str(blocker) in errors[0]
