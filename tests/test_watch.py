@@ -2,6 +2,7 @@
 on recorded evidence writes a textfile node_exporter can read.  The live round (the service
 under its sandbox, auto-apply) is proven in tests/lab/test_watch_live.py."""
 import os
+import time
 
 from paths import example
 
@@ -50,3 +51,24 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
     blocker.write_text("")
     errors = watch.write_outputs(result, run, str(blocker / "x.prom"), False)
     assert len(errors) == 1 and str(blocker) in errors[0]
+
+
+def test_a_loop_auto_apply_did_not_fix_is_not_retried_every_hour(tmp_path, monkeypatch):
+    from unitaudit.scan import scan
+    from unitaudit.sources.journal import JournalSource
+    from unitaudit.state import StateStore
+
+    monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(tmp_path / "state"))
+    result = scan([JournalSource(directory=str(example("seed-loops", "journal")))], Thresholds(), now=2e9)
+    avahi = [f for f in result.findings if f.kind.value == "activation-loop"][0]
+    store = StateStore()
+    run = store.begin_run(watch.AUTO_COMMAND + ": restore-dbus-alias)", {}, {})
+    store.finish_run(run, "not-fixed", {"outcomes": [{"finding_id": avahi.id, "unit": avahi.unit, "status": "not-fixed"}]})
+    other = store.begin_run("unitaudit fix --yes", {}, {})  # a fix by hand does not count
+    store.finish_run(other, "not-fixed", {"outcomes": [{"finding_id": "x", "status": "failed"}]})
+    assert set(store.unfixed_since(0.0, watch.AUTO_COMMAND)) == {avahi.id}
+    store.close()
+    fixes, refusals = watch._auto_apply(Config(auto_apply=("restore-dbus-alias",)), result, None, None, "/", time.time)
+    assert fixes is None
+    assert any(r.startswith(avahi.unit + ": auto-apply did not fix it") for r in refusals), refusals
+    assert not any(r.startswith("logrotate.service: auto-apply") for r in refusals)

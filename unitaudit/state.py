@@ -332,6 +332,18 @@ class StateStore:
                         _shown_status(status, pid, pid_start), n, undone is not None)
                 for i, started, finished, command, status, pid, pid_start, undone, n in rows]
 
+    def unfixed_since(self, since: float, command_prefix: str) -> Dict[str, float]:
+        """Finding id -> when a run whose command starts with `command_prefix` last tried it and
+        did not fix it (not-fixed, failed), since `since`."""
+        out: Dict[str, float] = {}
+        rows = self._db.execute("SELECT started, outcome FROM runs WHERE started >= ? AND command LIKE ? || '%'"
+                                " AND outcome IS NOT NULL", (since, command_prefix))
+        for started, outcome in rows:
+            for o in json.loads(outcome).get("outcomes", []):
+                if o.get("status") != "fixed":
+                    out[o.get("finding_id", "")] = max(started, out.get(o.get("finding_id", ""), 0.0))
+        return out
+
     def last_run(self) -> Optional[int]:
         """The newest run not yet undone (an interrupted one included: undo is what it needs)."""
         row = self._db.execute("SELECT max(id) FROM runs WHERE undone IS NULL").fetchone()

@@ -12,6 +12,7 @@ from typing import Callable, List, Optional, Tuple
 
 from unitaudit import __version__
 from unitaudit.errors import UnitauditError
+from unitaudit.timefmt import iso_utc
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,30 @@ def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
     return WatchOutcome(result, info, error, fixes, refusals, tuple(errors))
 
 
+AUTO_COMMAND = "unitaudit watch (auto-apply"
+
+
 def _auto_apply(config, result, info, bus_address, root, clock):
-    """The allowed recipes only; protected units are refused as in `fix` (no --unit here)."""
+    """The allowed recipes only; protected units are refused as in `fix` (no --unit here).  A
+    loop an earlier round tried and did not fix is not tried again within the retention: an
+    hourly retry would change the system every hour for nothing (`unitaudit fix` still can)."""
     from unitaudit.history import HistoryStore
     from unitaudit.remediation.run import make_plan, run_fix
+    from unitaudit.state import StateStore
 
-    plan, _recording = make_plan(result.findings, root, recipe_ids=config.auto_apply,
-                                 protected_extra=config.protected)
-    refusals = tuple("%s: %s" % (r.unit, r.reason) for r in plan.refusals)
+    store = StateStore()
+    try:
+        tried = store.unfixed_since(clock() - config.retention, AUTO_COMMAND)
+    finally:
+        store.close()
+    findings = [f for f in result.findings if f.id not in tried]
+    refusals = tuple("%s: auto-apply did not fix it at %s; left for the admin (unitaudit fix --dry-run)"
+                     % (f.unit, iso_utc(tried[f.id])) for f in result.findings if f.id in tried)
+    plan, _recording = make_plan(findings, root, recipe_ids=config.auto_apply, protected_extra=config.protected)
+    refusals += tuple("%s: %s" % (r.unit, r.reason) for r in plan.refusals)
     if not plan.steps:
         return None, refusals
-    fixes = run_fix(plan, result, bus_address, "unitaudit watch (auto-apply: %s)" % " ".join(config.auto_apply))
+    fixes = run_fix(plan, result, bus_address, "%s: %s)" % (AUTO_COMMAND, " ".join(config.auto_apply)))
     done = clock()
     fixed = {o.finding_id: done for o in fixes.outcomes if o.status == "fixed"}
     if fixed and info is not None:
