@@ -1,6 +1,7 @@
 """Incremental runs on the recorded seed journal (examples/seed-loops/journal, captured in the
 lab): the cursor, the carried hour, the history they write."""
 import json
+import os
 import subprocess
 import sys
 
@@ -191,3 +192,15 @@ def test_sparkline_scales_to_the_busiest_bar_and_marks_empty_hours():
     # a week in at most WIDTH characters: several hours per bar, summed
     line = sparkline({h + i * 3600: 1 for i in range(168)}, h, h + 167 * 3600)
     assert len(line) <= 28 and set(line) == {"█"}
+
+
+def test_two_incremental_runs_never_read_from_the_same_cursor(store):
+    from unitaudit.errors import LockBusy
+
+    other = HistoryStore(store.directory)
+    with store.lock():
+        with pytest.raises(LockBusy, match=r"another incremental unitaudit run is running \(pid %d\)" % os.getpid()):
+            _run(other)
+    other.close()
+    _r, info = _run(store)  # released: the next run goes ahead
+    assert info.read_from == "window"

@@ -8,7 +8,6 @@ entries adds nothing.  The Prometheus counter `unitaudit_loop_events_total` grow
 what the merge added.  Rows older than the retention are deleted by every run: the database
 never grows without bound.
 """
-import fcntl
 import json
 import os
 import sqlite3
@@ -16,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from unitaudit.errors import LockBusy, StateError
+from unitaudit.errors import StateError
 from unitaudit.model import Finding
-from unitaudit.state import default_state_dir, make_private_dir, open_database
+from unitaudit.state import default_state_dir, make_private_dir, open_database, pid_lock
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,6 @@ class HourRow:
 class HistoryStore:
     def __init__(self, directory: Optional[str] = None, readonly: bool = False) -> None:
         self.directory = os.path.abspath(directory or default_state_dir())
-        self._lock_fd: Optional[int] = None
         if readonly:  # `history` changes nothing, not even by creating the database
             db = os.path.join(self.directory, "state.db")
             if not os.path.exists(db):
@@ -80,20 +78,8 @@ class HistoryStore:
     def lock(self) -> Iterator[None]:
         """One incremental run at a time: two would read from the same cursor and count twice.
         A lock of its own, so a timer run may take the fix lock (state.py) inside it."""
-        fd = os.open(os.path.join(self.directory, "scan.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                raise LockBusy("another incremental unitaudit run is in progress (pid %s)"
-                               % (holder if holder.isdigit() else "unknown")) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        with pid_lock(os.path.join(self.directory, "scan.lock"), "incremental unitaudit run"):
             yield
-            os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)
 
     # -- reading ---------------------------------------------------------------------------
 

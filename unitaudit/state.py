@@ -141,6 +141,26 @@ def check_path(path: str) -> str:
     return path
 
 
+@contextmanager
+def pid_lock(path: str, holder_is: str, wait: bool = False) -> Iterator[int]:
+    """An exclusive flock on `path`, which says the holder's pid while held; LockBusy names it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise LockBusy("another %s is running (pid %s)" % (holder_is, holder if holder.isdigit() else "unknown")) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        try:
+            yield fd
+        finally:
+            os.ftruncate(fd, 0)  # the pid of a holder that is gone would only mislead
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
 def open_database(directory: str) -> sqlite3.Connection:
     """state.db in `directory` (already private), created or upgraded to this schema."""
     db = os.path.join(directory, "state.db")
@@ -180,25 +200,12 @@ class StateStore:
         if self._lock_fd is not None:
             yield
             return
-        path = os.path.join(self.directory, "lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                raise LockBusy("another unitaudit fix or undo is running (pid %s)"
-                               % (holder if holder.isdigit() else "unknown")) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        with pid_lock(os.path.join(self.directory, "lock"), "unitaudit fix or undo", wait) as fd:
             self._lock_fd = fd
             try:
                 yield
             finally:
                 self._lock_fd = None
-                os.ftruncate(fd, 0)  # the pid of a holder that is gone would only mislead
-        finally:
-            os.close(fd)  # closing the descriptor releases the flock
 
     # -- recording a run --------------------------------------------------------------------
 
