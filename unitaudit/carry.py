@@ -56,17 +56,13 @@ class CarryTap:
     def stats(self) -> SourceStats:
         return self.source.stats()
 
-    def carry(self, end: Optional[float], seconds: float, forget: Iterable[Tuple[str, str]] = ()) -> str:
+    def carry(self, end: Optional[float], seconds: float) -> str:
         """The JSON the next run reads: sightings at or after `end - seconds`, and the last
-        KEEP_LAST of each run outcome.  `forget`: (host, unit) pairs whose windows start afresh
-        (a loop this run fixed)."""
+        KEEP_LAST of each run outcome."""
         out = []
-        dropped = set(forget)
         if end is None:  # no journal position: the newest sighting stands for it
             end = max((max(t) for t in self._times.values() if t), default=0.0)
         for (m, host), times in self._times.items():
-            if (host, m.unit) in dropped:
-                continue
             ordered = sorted(times)
             first_in_window = next((i for i, t in enumerate(ordered) if t >= end - seconds), len(ordered))
             cut = first_in_window

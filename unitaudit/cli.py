@@ -120,8 +120,9 @@ def scan(
     if prometheus or journal_summary:
         from unitaudit.watch import fleet_run, write_outputs
 
-        for e in write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary):
-            raise UnitauditError(e)
+        errors = write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary)
+        if errors:
+            raise UnitauditError("; ".join(errors))
     raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
 
 
@@ -306,27 +307,11 @@ def watch(
     Exit status: 0 nothing found, 1 findings, 3 the scan or an output failed, 4 an auto-applied fix failed."""
     from unitaudit.watch import watch_round
 
+    from unitaudit.report import watch_report
+
     outcome = watch_round(_config(), bus_address)
-    if json_out and outcome.result is not None:
-        from unitaudit.report import json_report
-
-        doc = json_report.to_document(outcome.result, outcome.incremental)
-        doc["auto_applied"] = None if outcome.fixes is None else [o.__dict__ for o in outcome.fixes.outcomes]
-        import json
-
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-    elif outcome.result is not None:  # the service's journal gets a line per loop, not the table
-        i, result = outcome.incremental, outcome.result
-        typer.echo("read %d journal entries (%s); %d loop(s)" % (i.entries, i.read_from, len(result.findings)))
-        for f in result.findings:
-            typer.echo("  %s %s: %s" % (f.kind.value, f.unit, f.cause.summary if f.cause else f.summary))
-        for w in result.warnings:
-            typer.echo("  warning: %s" % w)
-        if outcome.fixes is not None:
-            from unitaudit.report import fix_report
-
-            fix_report.write_text(outcome.fixes, sys.stdout)
+    if outcome.result is not None:
+        (watch_report.write_json if json_out else watch_report.write_text)(outcome, sys.stdout)
     for line in outcome.refusals:
         typer.echo("auto-apply refused: %s" % line, err=True)
     for line in outcome.output_errors:

@@ -8,7 +8,7 @@ same cursor.
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from unitaudit import carry
 from unitaudit.history import HistoryStore, ScanRow
@@ -94,8 +94,4 @@ def _summary(f: Finding) -> dict:
     return {"id": f.id, "kind": f.kind.value, "unit": f.unit, "host": f.host, "count": f.count,
             "rate_per_hour": f.rate_per_hour,
             "cgroups_per_hour": f.churn.cgroups_per_hour if f.churn else None}
-
-
-def forget_fixed(store: HistoryStore, journal_dir: Optional[str], fixed: Dict[str, float]) -> None:
-    store.mark_fixed(source_key(journal_dir), fixed)
 
