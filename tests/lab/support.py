@@ -65,6 +65,25 @@ class LiveLab:
         return self.lab.run("systemctl", "show", "-p", prop, "--value", unit, check=False, record=False).stdout.strip()
 
 
+# Where /usr/bin/unitaudit's code lives in a lab whose units run it.  Not the checkout's own path:
+# a unit with PrivateTmp= sees a /tmp of its own, and a CI clone (and its .venv) lives under /tmp.
+LAB_CODE = "/opt/unitaudit-lab"
+LAB_WRAPPER = """\
+#!/bin/sh
+# this checkout's code on Debian's python3 and its packaged libraries: what the .deb runs on
+export PYTHONPATH=%s
+exec /usr/bin/python3 -B -m unitaudit "$@"
+""" % LAB_CODE
+
+
+def install_unitaudit(lab) -> None:
+    """/usr/bin/unitaudit in the lab, as a unit (the timer's service) runs it."""
+    lab.run("rm", "-rf", LAB_CODE)
+    lab.run("mkdir", "-p", LAB_CODE)
+    lab.run("cp", "-r", str(ROOT / "unitaudit"), str(ROOT / "remediations"), LAB_CODE)
+    lab.write("/usr/bin/unitaudit", LAB_WRAPPER, 0o755)
+
+
 def boot_lab(request, name: str):
     """A booted lab torn down when `request`'s scope ends; a failure to boot fails in CI, skips elsewhere."""
     require_lab()

@@ -12,13 +12,12 @@ the start."""
 import datetime
 import json
 import re
-import sys
 import time
 
 import pytest
 
 import scenarios
-from support import ROOT, boot_lab
+from support import LAB_CODE, ROOT, boot_lab, install_unitaudit
 
 PKG = ROOT / "packaging" / "debian"
 UNIT_DIR = "/etc/systemd/system"
@@ -28,13 +27,6 @@ STATE = "/var/lib/unitaudit"
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 SCRIPTS = "/usr/local/lib/unitaudit-lab"
 
-# The lab's /usr/bin/unitaudit: this checkout run by the Python running the tests (the lab binds
-# both read-only at the same paths, like LiveLab.unitaudit).  `make test` runs the suite with the
-# venv's Python and again with Debian's python3, the interpreter the package runs on.
-WRAPPER = """#!/bin/sh
-export PYTHONPATH=%s
-exec %s -B -m unitaudit "$@"
-""" % (ROOT, sys.executable)
 
 # Measured 1.2 ("OK") with systemd 252 when the unit was written; a lost setting raises it.
 EXPOSURE_MAX = 1.5
@@ -72,12 +64,12 @@ WRITABLE_MOUNTS = {STATE, TEXTFILE_DIR, "/tmp", "/var/tmp", "/proc", "/dev/pts",
 # The diagnosis' own module lookup (modinfo), for a module that exists (built in) and one that does not.
 PROBE_MODULES = """#!/bin/sh
 export PYTHONPATH=%s
-exec %s -B -c '
+exec /usr/bin/python3 -B -c '
 from unitaudit.sources.system import SystemProbe
 p = SystemProbe()
 print(p.module_file("uaprobe", "0.0.0-unitaudit-lab"), p.module_file("vfs_monitor", "0.0.0-unitaudit-lab"))
 ' >%s/modules.txt 2>&1
-""" % (ROOT, sys.executable, STATE)
+""" % (LAB_CODE, STATE)
 
 
 def under_unit(name: str, *argv: str) -> str:
@@ -91,7 +83,7 @@ def lab(request):
     lab = boot_lab(request, "ua-timer")
     scenarios.setup_seed_loops(lab.lab, {}, [], scenarios.FAST)  # they loop while the units are checked
     # What the package would install; no state or textfile directory yet (even if this machine has one)
-    lab.write("/usr/bin/unitaudit", WRAPPER, 0o755)
+    install_unitaudit(lab.lab)
     for name in (SERVICE, TIMER):
         lab.write(UNIT_DIR + "/" + name, (PKG / name).read_text())
     lab.run("rm", "-rf", STATE, "/var/lib/prometheus", "/etc/unitaudit")

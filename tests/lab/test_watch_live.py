@@ -11,7 +11,7 @@ import time
 import pytest
 
 import scenarios
-from support import ROOT, boot_lab
+from support import ROOT, boot_lab, install_unitaudit
 
 from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID
 
@@ -19,12 +19,6 @@ PACKAGING = ROOT / "packaging" / "debian"
 PROM = "/var/lib/prometheus/node-exporter/unitaudit.prom"
 AVAHI = "dbus-org.freedesktop.Avahi.service"
 AVAHI_FAILED = "Activation via systemd failed for unit '%s'" % AVAHI
-WRAPPER = """\
-#!/bin/sh
-# this checkout's unitaudit, run by the lab's systemd as the package's /usr/bin/unitaudit would be
-export PYTHONPATH=%s
-exec %s -B -m unitaudit "$@"
-"""
 # Inside the lab: the positions and totals the runs recorded, and the journal's own count of
 # Avahi activation failures up to a cursor (what the history must add up to).
 READ_STATE = """\
@@ -50,7 +44,7 @@ print(json.dumps({"cursor": cursor, "totals": totals, "scans": scans, "avahi_in_
 def watch_lab(request):
     lab = boot_lab(request, "ua-watch")
     scenarios.setup_seed_loops(lab.lab, {}, [], scenarios.FAST)
-    lab.lab.write("/usr/bin/unitaudit", WRAPPER % (ROOT, sys.executable), mode=0o755)
+    install_unitaudit(lab.lab)
     for name in ("unitaudit.service", "unitaudit.timer"):
         lab.lab.write("/etc/systemd/system/" + name, (PACKAGING / name).read_text())
     lab.lab.write("/usr/lib/systemd/catalog/unitaudit.catalog", (PACKAGING / "unitaudit.catalog").read_text())
