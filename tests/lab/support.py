@@ -80,7 +80,8 @@ def install_unitaudit(lab) -> None:
     """/usr/bin/unitaudit in the lab, as a unit (the timer's service) runs it."""
     lab.run("rm", "-rf", LAB_CODE)
     lab.run("mkdir", "-p", LAB_CODE)
-    lab.run("cp", "-r", str(ROOT / "unitaudit"), str(ROOT / "remediations"), LAB_CODE)
+    # pyproject.toml: the recipe loader reads remediations/ of a checkout only beside one
+    lab.run("cp", "-r", str(ROOT / "unitaudit"), str(ROOT / "remediations"), str(ROOT / "pyproject.toml"), LAB_CODE)
     lab.write("/usr/bin/unitaudit", LAB_WRAPPER, 0o755)
 
 
