@@ -17,6 +17,7 @@ from unitaudit.sources.dbus import DBusSource
 from unitaudit.sources.journal import JournalSource
 
 POLL = 1.0
+_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}  # systemctl from the system, as the backend runs it
 
 
 def journal_count(unit: str, kind: Kind, since: float) -> int:
@@ -40,7 +41,7 @@ def verify(check: Verify, finding: Finding, bus: DBusSource, started: float,
     unit = finding.unit
     if check.check is Check.UNIT_RUN_SUCCEEDS:
         before = clock()
-        r = subprocess.run(["systemctl", "start", unit], capture_output=True, text=True, timeout=300)
+        r = subprocess.run(["systemctl", "start", unit], capture_output=True, text=True, timeout=300, env=_ENV)
         if r.returncode == 0:
             return True, "%s ran again and succeeded" % unit
         return False, "%s ran again and failed: %s" % (unit, _why(unit, before) or (
