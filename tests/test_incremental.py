@@ -204,3 +204,16 @@ def test_two_incremental_runs_never_read_from_the_same_cursor(store):
     other.close()
     _r, info = _run(store)  # released: the next run goes ahead
     assert info.read_from == "window"
+
+
+def test_the_carried_hour_is_carried_on_through_every_run(store):
+    """Three runs over thirds of the recording: the third sees the first run's sightings too
+    (they are still inside the hour), so its restart loop is all 45 restarts."""
+    restarts = _times(RESTARTS)
+    thirds = [restarts[len(restarts) // 3], restarts[2 * len(restarts) // 3]]
+    th = Thresholds(restart_burst=40, restart_counter=10_000)
+    _run(store, th=th, until=thirds[0])
+    _run(store, th=th, until=thirds[1])
+    third, info = _run(store, th=th)
+    loops = [f for f in third.findings if f.kind.value == "restart-loop"]
+    assert len(loops) == 1 and loops[0].count == len(restarts), [f.count for f in loops]

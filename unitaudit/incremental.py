@@ -63,6 +63,8 @@ def run_incremental(thresholds, now: float, window: float, retention: float, jou
         journal = JournalSource(directory=journal_dir, since=since, until=until, incremental=True, after_cursor=after)
         tap = carry.CarryTap(journal)
         carried = carry.load(pos.carry) if pos is not None else []
+        for s in carried:  # what is still inside the window goes on to the next run too
+            tap.remember(s)
         previous_end = pos.realtime if pos is not None else None
         fixed = dict(pos.fixed) if pos is not None else {}
 
