@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from unitaudit.detectors import Thresholds
 from unitaudit.errors import ConfigError, RecipeError
 from unitaudit.messages import is_unit_name
-from unitaudit.remediation.recipes import _refuse_unsafe
+from unitaudit.remediation.recipes import refuse_unsafe
 
 try:
     import tomllib as _toml  # Python 3.11+
@@ -89,7 +89,7 @@ def load_config(path: Optional[str] = None) -> Config:
             raise ConfigError("%s: cannot read the configuration: not a regular file" % path)
         if os.geteuid() == 0:
             try:
-                _refuse_unsafe(path, info, "configuration file")
+                refuse_unsafe(path, info, "configuration file")
             except RecipeError as e:
                 raise ConfigError(str(e)) from None
         with os.fdopen(fd, "rb", closefd=False) as f:

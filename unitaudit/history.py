@@ -129,7 +129,8 @@ class HistoryStore:
             self._prune(reference - retention)
             db.execute("COMMIT")
         except sqlite3.Error as e:
-            db.execute("ROLLBACK") if db.in_transaction else None
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise StateError("cannot record the run in %s: %s" % (self.directory, e)) from None
         return added
 

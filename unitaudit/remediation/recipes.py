@@ -111,10 +111,10 @@ def _read_toml(path: str, as_root: bool) -> dict:
         if not stat.S_ISREG(info.st_mode):
             raise RecipeError("%s: not a regular file" % path)
         if as_root:
-            _refuse_unsafe(path, info, "recipe file")
+            refuse_unsafe(path, info, "recipe file")
             # the directory that holds the file itself, wherever a symlink led
             real_dir = os.path.dirname(os.path.realpath(path))
-            _refuse_unsafe(real_dir, os.stat(real_dir), "directory")
+            refuse_unsafe(real_dir, os.stat(real_dir), "directory")
         raw = f.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise RecipeError("%s: larger than %d bytes: not a recipe" % (path, MAX_BYTES))
@@ -126,7 +126,7 @@ def _read_toml(path: str, as_root: bool) -> dict:
         raise RecipeError("%s: not valid TOML: %s" % (path, e)) from None  # the message says line and column
 
 
-def _refuse_unsafe(path: str, info: os.stat_result, what: str) -> None:
+def refuse_unsafe(path: str, info: os.stat_result, what: str) -> None:
     if info.st_uid != 0:
         raise RecipeError("%s: refused: the %s is owned by uid %d, not root; unitaudit runs as root and would "
                           "act on what it says (chown root: it, or remove it)" % (path, what, info.st_uid))
