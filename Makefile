@@ -50,9 +50,9 @@ demo-offline: setup
 	@$(VENV)/bin/unitaudit scan --journal-dir examples/seed-loops/journal; test $$? -le 1
 
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -rs
 	@echo "== the same tests on Debian's python3 and its packaged libraries"
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider
+	/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider
 
 bench: setup
 	$(PY) bench/generate.py --out /tmp/unitaudit-bench

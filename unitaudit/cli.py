@@ -126,7 +126,9 @@ def scan(
     raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
 
 
+@functools.lru_cache(maxsize=1)
 def _config():
+    """The configuration file, read once per command (fix reads thresholds and protected units)."""
     from unitaudit.config import load_config
 
     return load_config()

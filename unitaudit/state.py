@@ -262,7 +262,7 @@ class StateStore:
             mode, owner = before["mode"], (before["uid"], before["gid"])
         else:
             owner = None
-        _atomic_write(path, data, mode, owner, None, run, _before_rename)
+        atomic_write(path, data, mode, owner, None, run, _before_rename)
 
     def move_aside(self, run: int, src: str, dst: str) -> None:
         """Rename src to dst (a broken logrotate config to NAME.disabled): never over a file."""
@@ -432,7 +432,7 @@ class StateStore:
                 report.errors.append("%s: its backup %s does not match what was recorded; left as is"
                                      % (path, d["backup"]))
                 return
-            _atomic_write(path, old, before["mode"], (before["uid"], before["gid"]), before["mtime_ns"], run)
+            atomic_write(path, old, before["mode"], (before["uid"], before["gid"]), before["mtime_ns"], run)
             report.restored.append(path)
 
     # -- internals --------------------------------------------------------------------------
@@ -565,9 +565,10 @@ def _write_new(path: str, data: bytes) -> None:
     _fsync_dir(os.path.dirname(path))
 
 
-def _atomic_write(path: str, data: bytes, mode: int, owner: Optional[Tuple[int, int]],
-                  mtime_ns: Optional[int], run: int, before_rename=None) -> None:
-    """Readers see the old file or the new one, never half of it."""
+def atomic_write(path: str, data: bytes, mode: int, owner: Optional[Tuple[int, int]] = None,
+                 mtime_ns: Optional[int] = None, run: int = 0, before_rename=None) -> None:
+    """Readers see the old file or the new one, never half of it.  The temporary name ends in
+    "~" (not read by logrotate, systemd or node_exporter); `run` tags it for undo's clean-up."""
     directory = os.path.dirname(path)
     tmp = _temp_name(directory, run)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

@@ -7,7 +7,7 @@ from typing import IO, Dict, Sequence, Tuple
 
 from rich.text import Text
 
-from unitaudit.report.table import _console, _rate, _when
+from unitaudit.report.table import console_for, fmt_rate, fmt_when
 from unitaudit.timefmt import iso_utc
 
 SCHEMA = "unitaudit.history/1"
@@ -56,13 +56,13 @@ def write_json(scans, hours, since: float, now: float, out: IO[str]) -> None:
 
 
 def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
-    console = _console(out)
+    console = console_for(out)
     if scans:
         last = scans[-1]
         console.print(Text("%d run(s) since %s; the last at %s read %d journal entries in %.2f s (%s)" % (
-            len(scans), _when(since), _when(last.started), last.entries, last.seconds, last.read_from), style="dim"))
+            len(scans), fmt_when(since), fmt_when(last.started), last.entries, last.seconds, last.read_from), style="dim"))
     else:
-        console.print(Text("no runs recorded since %s" % _when(since), style="dim"))
+        console.print(Text("no runs recorded since %s" % fmt_when(since), style="dim"))
     loops = _loops(hours)
     if not loops:
         console.print("No loops recorded in this period.")
@@ -71,12 +71,12 @@ def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
     end = max(int(now // 3600 * 3600), max(h.hour for h in hours))
     step = max(1, math.ceil(((end - start) // 3600 + 1) / WIDTH))
     console.print("Loops since %s UTC (trend: one bar = %d h, the last bar is the hour of %s)" % (
-        _when(since), step, _when(end)[5:]))
+        fmt_when(since), step, fmt_when(end)[5:]))
     several = len({k[3] for k in loops}) > 1
     for (finding, unit, kind, host), rows in loops.items():
         latest = rows[-1]
         console.print(Text("\n%-17s %s%s" % (kind, unit, " on %s" % host if several and host else ""), style="bold"))
         console.print(Text("    %s  %d sightings in %d h, %s/h, churn %s cgroups/h" % (
             sparkline({r.hour: r.count for r in rows}, start, end), sum(r.count for r in rows), len(rows),
-            _rate(latest.rate), _rate(latest.cgroups_per_hour))), soft_wrap=True)
+            fmt_rate(latest.rate), fmt_rate(latest.cgroups_per_hour))), soft_wrap=True)
 

@@ -34,7 +34,6 @@ No sample has a timestamp: node_exporter refuses textfiles with timestamps.
 """
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -177,31 +176,16 @@ def render(result, run: PromRun) -> str:
 
 
 def write_textfile(path: str, text: str) -> None:
-    """Replace `path` atomically, mode 0644, creating its directory (0755) when missing.
+    """Replace `path` atomically, mode 0644, creating its directory (0755) when missing: the
+    state store's atomic write, whose temporary name does not end in `.prom` (node_exporter reads
+    only *.prom, so it never scrapes a half-written file)."""
+    from unitaudit.state import atomic_write
 
-    The temporary file sits in the same directory (os.replace cannot cross file systems) and does
-    not end in `.prom`: node_exporter reads only *.prom, so it never scrapes a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
     try:
-        _makedirs(directory)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o644)  # mkstemp makes 0600; node_exporter runs as another user
-            out.write(text.encode("utf-8", "replace"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(directory)
+        _makedirs(os.path.dirname(os.path.abspath(path)))
+        atomic_write(os.path.abspath(path), text.encode("utf-8", "replace"), 0o644)
     except OSError as e:
         raise UnitauditError("cannot write the Prometheus textfile %s: %s" % (path, e.strerror or e)) from e
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def _makedirs(directory: str) -> None:
@@ -215,12 +199,3 @@ def _makedirs(directory: str) -> None:
         except FileExistsError:
             continue  # made meanwhile (another run): not ours to chmod
         os.chmod(d, 0o755)  # mkdir's mode is cut by the umask
-
-
-def _fsync_dir(directory: str) -> None:
-    # The rename itself survives a crash only once the directory is synced.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

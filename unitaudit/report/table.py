@@ -10,20 +10,20 @@ from unitaudit.scan import ScanResult
 from unitaudit.timefmt import iso_utc
 
 
-def _console(out: Optional[IO[str]]) -> Console:
+def console_for(out: Optional[IO[str]]) -> Console:
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(file=out, highlight=False, width=160)  # a log file or a pipe: do not squeeze to 80
     return console
 
 
-def _rate(value: Optional[float]) -> str:
+def fmt_rate(value: Optional[float]) -> str:
     if value is None:
         return "-"
     return "%.0f" % value if value >= 10 else "%.2g" % value
 
 
-def _when(t: Optional[float]) -> str:
+def fmt_when(t: Optional[float]) -> str:
     s = iso_utc(t)
     return s.replace("T", " ")[:16] if s else "unknown"  # to the minute; --json has the seconds
 
@@ -35,17 +35,17 @@ def _churn(f) -> str:
         return "-"
     if not c.cgroups_per_hour:
         return "0 cg"
-    return "%s cg, %s nodes" % (_rate(c.cgroups_per_hour), _rate(c.kernfs_nodes_per_hour))
+    return "%s cg, %s nodes" % (fmt_rate(c.cgroups_per_hour), fmt_rate(c.kernfs_nodes_per_hour))
 
 
 def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False, incremental=None) -> None:
-    console = _console(out)
+    console = console_for(out)
     if incremental is not None:
         i = incremental
         since = {"cursor": "after the last run's cursor", "time": "from the last run's time (its cursor is gone)",
                  "window": "over the configured window (first incremental run)"}.get(i.read_from, i.read_from)
         console.print(Text("incremental: %d journal entries read %s, up to %s; %d sightings carried from the last run"
-                           % (i.entries, since, _when(i.end), i.carried), style="dim"))
+                           % (i.entries, since, fmt_when(i.end), i.carried), style="dim"))
     for s in result.sources:
         if s.kind == "carried" and not any(v for _k, v in s.counts):
             continue  # a first incremental run: nothing carried, nothing to say
@@ -79,8 +79,8 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
         cause = f.cause.summary if f.cause else f.summary
         if not f.trusted:
             cause += " [untrusted evidence]"
-        cells = [f.kind.value, f.unit, str(f.count), _rate(f.rate_per_hour), _when(f.first_seen),
-                 _when(f.last_seen), _churn(f), Text(cause)]
+        cells = [f.kind.value, f.unit, str(f.count), fmt_rate(f.rate_per_hour), fmt_when(f.first_seen),
+                 fmt_when(f.last_seen), _churn(f), Text(cause)]
         if diagnosed:
             cells.append(Text(f.diagnosis.summary if f.diagnosis else "-"))
         table.add_row(*([f.host or "-"] if several else []) + cells)
