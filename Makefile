@@ -10,16 +10,23 @@ PY     := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
 	systemd-container dbus kmod logrotate avahi-daemon strace util-linux \
-	python3-typer python3-rich python3-dbus-next python3-systemd python3-pytest \
+	python3-systemd debootstrap \
 	groff-base bash-completion \
-	dpkg-dev lintian debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools
-# The python3-* packages: the same tests also run on Debian's own python3 and the
-# library versions Debian 12 ships (typer 0.7, rich 13.3, dbus-next 0.2.3,
-# systemd-python 235), which is what the .deb runs on.  groff-base and bash-completion: the man
-# page and the completion are checked against the CLI; dpkg-dev .. python3-setuptools: `make deb`
-# (tests/lab/test_package_live.py builds the package and installs it in the lab).
+	dpkg-dev lintian debhelper dh-python python3-all python3-pip python3-setuptools python3-wheel
+# python3-systemd: the one library the .deb takes from the distribution (it is compiled); the
+# package lab installs it in an overlay of this machine.  debootstrap: the lab's Debian 11 and 13
+# roots (tests/lab/roots.py).  groff-base and bash-completion: the man page and the completion are
+# checked against the CLI; dpkg-dev .. python3-wheel: `make deb` (tests/lab/test_package_live.py
+# builds the package and installs it in the lab).
 
-.PHONY: all setup system-packages demo demo-offline test bench deb clean
+# The Python 3.7 pass (UOS 20 and Deepin 20 run 3.7.3): pyenv's 3.7 where there is one, else a
+# python3.7 on PATH.  It runs with the library set the package carries (packaging/vendor/requirements.lock)
+# and the oldest systemd-python the fleet has (234, Debian 10 and 11).
+PY37   ?= $(firstword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.7.*/bin/python3.7) $(shell command -v python3.7))
+VENV37 := .venv37
+LOCK   := packaging/vendor/requirements.lock
+
+.PHONY: all setup setup37 vendor system-packages lab-roots demo demo-offline test bench deb clean
 
 all: test
 
@@ -37,7 +44,38 @@ $(VENV)/.ready: pyproject.toml | system-packages
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-setup: system-packages $(VENV)/.ready
+setup: system-packages $(VENV)/.ready vendor
+
+# The libraries the package carries (packaging/vendor/requirements.lock), fetched once: the wheels
+# by their hashes, checked against Python 3.7 too (a release that dropped 3.7 is refused here), in
+# build/vendor/wheels for `make deb`; unpacked in build/vendor/lib for the lab's units, which run
+# this checkout the way the package runs (tests/lab/support.py).  Debian's own python3 and pip.
+VENDOR := build/vendor
+$(VENDOR)/.ready: $(LOCK) | system-packages
+	rm -rf $(VENDOR)
+	$(DEB_ENV) python3 -m pip download --quiet --disable-pip-version-check --require-hashes --no-deps \
+		--only-binary=:all: --python-version 3.7 --implementation py --abi none --platform any \
+		-d $(VENDOR)/wheels -r $(LOCK)
+	$(DEB_ENV) PIP_CONFIG_FILE=/dev/null python3 -m pip install --quiet --disable-pip-version-check \
+		--no-index --find-links=$(VENDOR)/wheels --require-hashes --no-deps --no-compile \
+		--no-warn-script-location --target=$(VENDOR)/lib -r $(LOCK)
+	touch $@
+
+vendor: $(VENDOR)/.ready
+
+$(VENV37)/.ready: pyproject.toml $(LOCK) | system-packages
+	@test -n "$(PY37)" || { echo "no Python 3.7 found (pyenv's versions/3.7.*, or python3.7 on PATH)"; exit 1; }
+	$(PY37) -m venv $(VENV37)
+	$(VENV37)/bin/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(VENV37)/bin/python -m pip install -q 'systemd-python==234' 'pytest==7.4.4'
+	$(VENV37)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+setup37: $(VENV37)/.ready
+
+# The lab's Debian 11 and 13 roots, debootstrapped once per machine into /var/cache/unitaudit-lab.
+lab-roots: system-packages
+	@if [ "$$(id -u)" = 0 ]; then $(PYTHON) tests/lab/roots.py; else $(PYTHON) tests/lab/roots.py --check || echo "(run make as root to build them)"; fi
 
 # The main job: boot the lab (a real systemd in systemd-nspawn), reproduce the seed's
 # three loops, scan it live from inside, print the report, tear the lab down.
@@ -49,16 +87,21 @@ demo: setup
 demo-offline: setup
 	@$(VENV)/bin/unitaudit scan --journal-dir examples/seed-loops/journal; test $$? -le 1
 
-test: setup
+# The suite twice: the newest PyPI libraries, then Python 3.7 with the set the package carries
+# (the version-matrix labs test the installed package, whatever runs pytest: once is enough).
+# Without a Python 3.7 the second pass is left out with a message, except in CI, where it fails.
+test: setup lab-roots
 	$(VENV)/bin/pytest -q -rs
-	@echo "== the same tests on Debian's python3 and its packaged libraries"
-	/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider
+	@if [ -z "$(PY37)" ] && [ "$$CI" != true ]; then echo "== no Python 3.7 here: the 3.7 pass is left out"; exit 0; fi; \
+	$(MAKE) --no-print-directory setup37 && \
+	echo "== the same tests on Python 3.7 with the library set the package carries" && \
+	$(VENV37)/bin/pytest -q -rs -p no:cacheprovider -m 'not matrix'
 
 bench: setup
 	$(PY) bench/generate.py --out /tmp/unitaudit-bench
 	UNITAUDIT=$(CURDIR)/$(VENV)/bin/unitaudit $(PY) bench/run.py --data /tmp/unitaudit-bench
 
-# The Debian package (packaging/debian: dh + pybuild), built from what a fresh clone of this
+# The Debian package (packaging/debian: plain dh, the carried libraries from build/vendor/wheels), built from what a fresh clone of this
 # working tree holds: the files git tracks or would track (untracked ones not ignored, so
 # uncommitted work is in it; .venv, build/, caches and egg-info are not), copied to
 # build/deb/unitaudit-VERSION/ with packaging/debian as its debian/, so the top level stays as
@@ -68,12 +111,12 @@ bench: setup
 DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog)
 DEB_OUT     := build/deb
 DEB_TREE    := $(DEB_OUT)/unitaudit-$(DEB_VERSION)
-DEB_TOOLS   := dpkg-dev lintian git
-# Debian's own tools and python3 only: pybuild runs the first python3.X on PATH, and a pyenv or
-# virtual environment ahead of /usr/bin would build (and fail) with another interpreter.
+DEB_TOOLS   := dpkg-dev lintian git python3-pip
+# Debian's own tools, python3 and pip only: a pyenv or virtual environment ahead of /usr/bin
+# would run the build (and dh_python3) with another interpreter.
 DEB_ENV     := env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
-deb:
+deb: vendor
 	@missing=$$(for p in $(DEB_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run make as root, or apt-get install them)"; exit 1; fi; \
@@ -88,6 +131,8 @@ deb:
 		| xargs -0 -r sh -c 'for f; do if [ -e "$$f" ] || [ -L "$$f" ]; then printf "%s\0" "$$f"; fi; done' sh \
 		| tar --null -T - -cf - | tar -xf - -C $(DEB_TREE)
 	cp -a $(DEB_TREE)/packaging/debian $(DEB_TREE)/debian
+	@# the libraries the package carries: debian/rules installs them from vendor/wheels (--no-index)
+	mkdir -p $(DEB_TREE)/vendor && cp -r $(VENDOR)/wheels $(DEB_TREE)/vendor/
 	@cd $(DEB_TREE) && if ! dpkg-checkbuilddeps 2>/dev/null; then \
 		if [ "$$(id -u)" != 0 ]; then dpkg-checkbuilddeps; echo "run make as root to install them"; exit 1; fi; \
 		echo "installing the build dependencies (debian/control)"; \
@@ -101,4 +146,4 @@ deb:
 	@echo "built: $(CURDIR)/$(DEB_OUT)/unitaudit_$(DEB_VERSION)_all.deb"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV37) build *.egg-info .pytest_cache

@@ -73,6 +73,8 @@ def write_journal(entries, path) -> str:
         for k, v in e.items():
             if k == "__CURSOR":
                 continue
+            if isinstance(v, list):  # journalctl -o json prints a non-UTF-8 value as a byte array
+                v = bytes(v)
             v = v.encode() if isinstance(v, str) else v
             if b"\n" in v:
                 export += k.encode() + b"\n" + len(v).to_bytes(8, "little") + v + b"\n"

@@ -25,12 +25,17 @@ NOW = calendar.timegm((2024, 1, 16, 12, 0, 0))  # TZ=UTC in tests (conftest)
     ("2024-01-16T05:45:03", calendar.timegm((2024, 1, 16, 5, 45, 3))),
     ("2024-01-16T05:45:03+08:00", calendar.timegm((2024, 1, 15, 21, 45, 3))),
     ("2024-01-16T05:45:03Z", calendar.timegm((2024, 1, 16, 5, 45, 3))),
+    # the same on Python 3.7 as on 3.13 (datetime.fromisoformat reads these only from 3.11 on)
+    ("2024-01-16T05:45:03+0800", calendar.timegm((2024, 1, 15, 21, 45, 3))),
+    ("2024-01-16 05:45:03.5-05", calendar.timegm((2024, 1, 16, 10, 45, 3)) + 0.5),
+    ("2024-01-16 05:45:03,123456789", calendar.timegm((2024, 1, 16, 5, 45, 3)) + 0.123456),
 ])
 def test_forms(value, expected):
     assert parse_time(value, NOW) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("value", ["last tuesday", "2024-13-01", "-2x", "", "@abc"])
+@pytest.mark.parametrize("value", ["last tuesday", "2024-13-01", "-2x", "", "@abc", "2024-02-30",
+                                   "2024-01-16 24:00", "2024-01-16T05:45+24:00", "20240116", "2024-01-16 5:45"])
 def test_bad_values_are_usage_errors(value):
     with pytest.raises(UsageError, match="--until"):
         parse_time(value, NOW, "--until")

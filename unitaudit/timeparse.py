@@ -9,6 +9,11 @@ from datetime import datetime, timedelta, timezone
 from unitaudit.errors import UsageError
 
 _RELATIVE = re.compile(r"^[-+]?\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|hours|d|day|days|w|week|weeks)$")
+# One date grammar on every Python: datetime.fromisoformat accepts more on 3.11+ (offsets without a
+# colon, any fraction length, compact dates) than on 3.7-3.10, so it is not used.
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})"
+                   r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+                   r"(Z|[+-]\d{2}(?::?\d{2})?)?$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "hours": 3600,
                  "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
 
@@ -30,15 +35,34 @@ def parse_time(value: str, now: float, option: str = "--since") -> float:
             return float(v[1:])
         except ValueError:
             pass
-    iso = v.replace(" ", "T", 1)
-    if iso.endswith("Z"):
-        iso = iso[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
+    dt = _date(v)
+    if dt is None:
         raise UsageError(
             "%s %r: use -2h, 24h, 30m, 7d, today, yesterday, @EPOCH or a date like 2024-01-16 05:45" % (option, value)
-        ) from None
+        )
     if dt.tzinfo is None:
         return time.mktime(dt.timetuple()) + dt.microsecond / 1e6
     return dt.astimezone(timezone.utc).timestamp()
+
+
+def _date(v: str):
+    """`2024-01-16`, `2024-01-16 05:45`, `2024-01-16T05:45:03.25+08:00` (offset `Z`, `+08`,
+    `+0800` or `+08:00`) as a datetime, naive without an offset; None when it is not one."""
+    m = _DATE.match(v)
+    if not m:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    tz = None
+    if offset == "Z":
+        tz = timezone.utc
+    elif offset:
+        digits = offset[1:].replace(":", "")
+        delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        if delta >= timedelta(hours=24):
+            return None
+        tz = timezone(-delta if offset[0] == "-" else delta)
+    try:
+        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                        int((fraction or "0").ljust(6, "0")[:6]), tzinfo=tz)
+    except ValueError:  # a day, hour or month out of range
+        return None

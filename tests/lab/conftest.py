@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scenarios  # noqa: E402
-from support import boot_lab  # noqa: E402
+from support import boot_lab, build_deb  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +33,10 @@ def controls_lab(request):
     scenarios.setup_controls(lab.lab, {}, [])
     scenarios.run_controls(lab.lab)
     return lab
+
+
+@pytest.fixture(scope="session")
+def deb():
+    """The Debian package built once from this checkout (`make deb`, lintian included), for the
+    package lab on this machine's Debian 12 and the labs of other releases."""
+    return build_deb()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -85,12 +86,19 @@ def other_nspawn_running() -> list[int]:
 
 
 class Lab:
-    def __init__(self, name: str, binds: tuple = ()):
+    def __init__(self, name: str, binds: tuple = (), lower: str = "/"):
         self.name = name
+        # The overlay's lower layer: this machine's root (the default), or a root debootstrapped
+        # by tests/lab/roots.py (another Debian release, another systemd).
+        self.lower = str(lower)
         # Host directories shown read-only at the same path inside: the overlay shows the root file
         # system, but nspawn puts a fresh tmpfs on /tmp, so a checkout under /tmp (CI's clone) would
-        # be missing.  The checkout (and the Python running it) is bound by default.
-        self.binds = tuple(dict.fromkeys(str(b) for b in binds + default_binds()))
+        # be missing.  The checkout (and the Python running it) is bound by default.  Over another
+        # release's root the labs run what is installed there, not this checkout: nothing of it is
+        # bound; the host's kernel modules are (read-only), so that modprobe looks where it does on
+        # the host and fails the same way ("not found in directory /lib/modules/<kernel>").
+        own = default_binds() if self.own_root else foreign_binds()
+        self.binds = tuple(dict.fromkeys(str(b) for b in binds + own))
         self.dir: Path | None = None
         self.root: Path | None = None
         self.nspawn: subprocess.Popen | None = None
@@ -100,6 +108,12 @@ class Lab:
         self.commands: list[str] = []  # every command run inside, in order, for the MANIFEST
         self.boot_seconds: float | None = None
         self.system_state: str | None = None
+        self.cgroups: list[str] = []  # the lab's own cgroup in each hierarchy (see own_cgroups)
+
+    @property
+    def own_root(self) -> bool:
+        """Over this machine's own root (not a debootstrapped one)."""
+        return os.path.realpath(self.lower) == "/"
 
     # -- boot ----------------------------------------------------------------------------------
     def boot(self) -> None:
@@ -110,27 +124,37 @@ class Lab:
         self.root = self.dir / "root"
         d = self.dir
         run_host(["mount", "-t", "overlay", "overlay", "-o",
-                  f"lowerdir=/,upperdir={d}/up,workdir={d}/work", str(self.root)])
+                  f"lowerdir={self.lower},upperdir={d}/up,workdir={d}/work", str(self.root)])
         self.mounted = True
         # fresh machine-id, else journald refuses to link journals
         self.machine_id = run_host(["systemd-id128", "new"]).stdout.strip()
         (self.root / "etc/machine-id").write_text(self.machine_id + "\n")
         # The container shares the machine's network namespace: a network service enabled on the
         # machine (postgresql here) would start again inside, find its port taken and hold the
-        # boot for minutes.  Masked in the overlay only.
-        for unit in MASKED_IN_LAB:
+        # boot for minutes.  Masked in the overlay only (a debootstrapped root enables none).
+        for unit in MASKED_IN_LAB if self.own_root else ():
             link = self.root / "etc/systemd/system" / unit
             if not link.exists() and not link.is_symlink():
                 link.symlink_to("/dev/null")
-        log(f"overlay mounted at {self.root}, machine-id {self.machine_id}")
+        log(f"overlay of {self.lower} mounted at {self.root}, machine-id {self.machine_id}")
 
         t0 = time.monotonic()
         logf = open(d / "nspawn.log", "wb")
+        cmd = ["systemd-nspawn", "-D", str(self.root), "--register=no", "--keep-unit",
+               "-M", self.name, "--console=passive", *["--bind-ro=%s" % b for b in self.binds], "--boot"]
+        # With --keep-unit nspawn puts the container in a `payload` cgroup beside its own cgroup:
+        # every lab started from the same cgroup would share one tree (/payload/system.slice/...),
+        # and each container's systemd would kill and remove the others' unit cgroups (seen:
+        # "Failed to kill control group ...: Input/output error", status=219/CGROUP, result
+        # 'resources').  nspawn starts in a cgroup of the lab's own instead (sh moves itself, then execs).
+        self.cgroups = own_cgroups(self.dir.name)
+        (d / "cgroups").write_text("".join(g + "\n" for g in self.cgroups))
+        if self.cgroups:
+            cmd = ["sh", "-c", "".join("echo $$ > %s/cgroup.procs && " % shlex.quote(g) for g in self.cgroups)
+                   + 'exec "$@"', "sh", *cmd]
         # start_new_session=True is `setsid` without the extra fork that setsid(1) may do
         self.nspawn = subprocess.Popen(
-            ["systemd-nspawn", "-D", str(self.root), "--register=no", "--keep-unit",
-             "-M", self.name, "--console=passive", *["--bind-ro=%s" % b for b in self.binds], "--boot"],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, env=HOST_ENV,
         )
         logf.close()
@@ -274,6 +298,9 @@ class Lab:
             if left:
                 log(f"WARNING: mounts left under {self.dir}: {left}; not removing it")
                 return
+            kept = remove_cgroups(self.cgroups)
+            if kept:
+                log(f"WARNING: cgroups left (processes still in them): {kept}")
             shutil.rmtree(self.dir, ignore_errors=True)
             log(f"lab {self.name} torn down; nothing mounted under {self.dir}; removed")
         finally:
@@ -290,6 +317,61 @@ def default_binds() -> tuple:
         if str(p).startswith(("/tmp/", "/var/tmp/")) and checkout not in p.parents and p != checkout:
             out.append(p)
     return tuple(out)
+
+
+def own_cgroups(name: str) -> list[str]:
+    """A new cgroup `name` beside this process's own, in the unified hierarchy and (on a hybrid
+    host) the named `systemd` v1 one: the two systemd uses to track units.  [] where none can be
+    made (then nspawn runs where we are, as before)."""
+    mounts = {}
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields, rfields = left.split(), right.split()
+                if len(fields) < 5 or len(rfields) < 3:
+                    continue
+                if rfields[0] == "cgroup2":
+                    mounts.setdefault("", fields[4])
+                elif rfields[0] == "cgroup" and "name=systemd" in rfields[2].split(","):
+                    mounts.setdefault("name=systemd", fields[4])
+        with open("/proc/self/cgroup") as f:
+            own = {ctrl: path for _, ctrl, path in (line.rstrip("\n").split(":", 2) for line in f)}
+    except (OSError, ValueError):
+        return []
+    made = []
+    for key, mnt in mounts.items():
+        if key not in own:
+            continue
+        g = os.path.join(mnt, own[key].lstrip("/"), name)
+        try:
+            os.mkdir(g)
+        except OSError as e:
+            log(f"no cgroup of its own for the lab ({g}: {e.strerror}): it shares ours")
+            remove_cgroups(made)
+            return []
+        made.append(g)
+    return made
+
+
+def remove_cgroups(cgroups) -> list[str]:
+    """rmdir each lab cgroup and what systemd made under it, deepest first; what could not go."""
+    kept = []
+    for g in cgroups:
+        for top, dirs, _ in os.walk(g, topdown=False):
+            for sub in [os.path.join(top, x) for x in dirs] + ([g] if top == g else []):
+                try:
+                    os.rmdir(sub)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    kept.append(sub)
+    return kept
+
+
+def foreign_binds() -> tuple:
+    """What a lab over another release's root sees of the host: its kernel modules, if any."""
+    return tuple(p for p in ("/lib/modules",) if os.path.isdir(p))
 
 
 def _shquote(s: str) -> str:
@@ -342,6 +424,10 @@ def reap_stale() -> list[str]:
         if mounted_under(root):
             subprocess.run(["umount", "-l", root], capture_output=True)
         if not mounted_under(str(d)):
+            try:
+                remove_cgroups((d / "cgroups").read_text().split())
+            except OSError:
+                pass
             shutil.rmtree(d, ignore_errors=True)
             cleaned.append(str(d))
     return cleaned
@@ -379,10 +465,11 @@ def _interrupt(signum, frame):
 
 
 @contextmanager
-def booted(name: str, binds: tuple = ()):
+def booted(name: str, binds: tuple = (), lower: str = "/"):
     """Boot a lab, yield it, always tear it down: on an exception, on SIGTERM/SIGHUP/SIGINT
-    (turned into KeyboardInterrupt), and at interpreter exit as a last resort."""
-    lab = Lab(name, binds)
+    (turned into KeyboardInterrupt), and at interpreter exit as a last resort.  `lower`: the root
+    the overlay shows (this machine's, or one of tests/lab/roots.py)."""
+    lab = Lab(name, binds, lower)
     _LIVE.add(lab)
     old = {}
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):

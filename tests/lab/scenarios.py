@@ -60,10 +60,12 @@ WantedBy=multi-user.target
 
 LOGROTATE_TIMER_DROPIN = """\
 # Lab only: plays the seed machine's (vendor) hourly logrotate.timer, every {timer_every} s.
+# RandomizedDelaySec=0: Debian 13's logrotate.timer adds up to an hour to every run.
 [Timer]
 OnCalendar=
 OnCalendar=*:*:0/{timer_every}
 AccuracySec=1s
+RandomizedDelaySec=0
 """
 
 # line 8 is "} extra": logrotate 3.21 says "error: clink-agent:8, unexpected text after }"

@@ -1,8 +1,11 @@
 """What lab tests share: may the lab run here, and a booted lab with the test's helpers."""
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,9 @@ import scenarios
 
 LAB_DIR = Path(__file__).resolve().parent
 ROOT = LAB_DIR.parent.parent
+VERSION = re.match(r"unitaudit \(([^)]+)\)", (ROOT / "packaging/debian/changelog").read_text()).group(1)
+DEB = ROOT / "build" / "deb" / ("unitaudit_%s_all.deb" % VERSION)
+BUILD_TIMEOUT = 15 * 60  # a fresh machine first installs debhelper, dh-python, lintian and the wheels
 
 NEEDED = ("systemd-nspawn", "nsenter", "mount", "umount", "findmnt", "systemd-id128", "busctl",
           "dbus-daemon", "dbus-monitor", "avahi-daemon", "logrotate", "modprobe", "journalctl", "strace")
@@ -68,12 +74,17 @@ class LiveLab:
 # Where /usr/bin/unitaudit's code lives in a lab whose units run it.  Not the checkout's own path:
 # a unit with PrivateTmp= sees a /tmp of its own, and a CI clone (and its .venv) lives under /tmp.
 LAB_CODE = "/opt/unitaudit-lab"
+# The libraries the package carries, unpacked by `make vendor` (part of `make setup`).
+VENDOR_LIB = ROOT / "build" / "vendor" / "lib"
+# PYTHONPATH for Debian's /usr/bin/python3 running this checkout inside a lab (an ordinary user
+# cannot enter root's virtual environment): the carried libraries first, as the package has them.
+CHECKOUT_PATH = "%s:%s" % (VENDOR_LIB, ROOT)
 LAB_WRAPPER = """\
 #!/bin/sh
-# this checkout's code on Debian's python3 and its packaged libraries: what the .deb runs on
-export PYTHONPATH=%s
+# this checkout's code on Debian's python3 with the libraries the .deb carries, first on the path
+export PYTHONPATH=%s/lib:%s
 exec /usr/bin/python3 -B -m unitaudit "$@"
-""" % LAB_CODE
+""" % (LAB_CODE, LAB_CODE)
 
 
 def install_unitaudit(lab) -> None:
@@ -82,14 +93,19 @@ def install_unitaudit(lab) -> None:
     lab.run("mkdir", "-p", LAB_CODE)
     # pyproject.toml: the recipe loader reads remediations/ of a checkout only beside one
     lab.run("cp", "-r", str(ROOT / "unitaudit"), str(ROOT / "remediations"), str(ROOT / "pyproject.toml"), LAB_CODE)
+    if not (VENDOR_LIB / "typer").is_dir():
+        pytest.fail("%s is missing: `make vendor` (part of make setup) unpacks the carried libraries" % VENDOR_LIB,
+                    pytrace=False)
+    lab.run("cp", "-r", str(VENDOR_LIB), LAB_CODE + "/lib")
     lab.write("/usr/bin/unitaudit", LAB_WRAPPER, 0o755)
 
 
-def boot_lab(request, name: str):
-    """A booted lab torn down when `request`'s scope ends; a failure to boot fails in CI, skips elsewhere."""
+def boot_lab(request, name: str, lower: str = "/"):
+    """A booted lab torn down when `request`'s scope ends; a failure to boot fails in CI, skips elsewhere.
+    `lower`: the root it overlays (this machine's, or a release's from tests/lab/roots.py)."""
     require_lab()
     machine.reap_stale()
-    ctx = machine.booted("%s-%d" % (name, os.getpid()))
+    ctx = machine.booted("%s-%d" % (name, os.getpid()), lower=lower)
     try:
         lab = ctx.__enter__()
     except Exception as e:  # noqa: BLE001 - a lab that does not boot is a failure in CI, a skip elsewhere
@@ -99,3 +115,36 @@ def boot_lab(request, name: str):
         pytest.skip("lab did not boot: %s" % e)
     request.addfinalizer(lambda: ctx.__exit__(None, None, None))
     return LiveLab(lab)
+
+
+def _cannot_build(why: str):
+    if in_ci():
+        pytest.fail("the package cannot be built in CI: " + why, pytrace=False)
+    pytest.skip(why)
+
+
+def build_deb() -> Path:
+    """`make deb` from the checkout: the .deb's path.  A machine that cannot get the build tools
+    (no root, no network for apt) skips outside CI; any other failure of the build is a failure."""
+    require_lab()  # root: the build installs its dependencies, the lab boots
+    if shutil.which("make") is None:
+        _cannot_build("make is not installed")
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(["make", "-C", str(ROOT), "deb"], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("make deb took more than %d s" % BUILD_TIMEOUT, pytrace=False)
+    out = r.stdout + r.stderr
+    print("make deb -> %d in %.1f s" % (r.returncode, time.monotonic() - t0))
+    print(out[out.find("== lintian"):] if "== lintian" in out else out[-3000:])
+    if r.returncode != 0:
+        tree = ROOT / "build" / "deb" / ("unitaudit-" + VERSION)
+        tools = shutil.which("dpkg-buildpackage") and shutil.which("lintian")
+        deps = tree.is_dir() and subprocess.run(["dpkg-checkbuilddeps"], cwd=str(tree), capture_output=True).returncode == 0
+        if not (tools and deps):
+            _cannot_build("the build tools or build dependencies could not be installed:\n" + out[-3000:])
+        pytest.fail("make deb failed (%d):\n%s" % (r.returncode, out[-6000:]), pytrace=False)
+    assert "built: %s" % DEB in out and DEB.is_file(), out[-2000:]
+    assert not re.search(r"^E: ", out, re.M), "lintian errors:\n" + out
+    return DEB

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import scenarios
-from support import ROOT, boot_lab
+from support import CHECKOUT_PATH, ROOT, boot_lab
 
 WATCHED = ("/etc/systemd/system", "/etc/logrotate.d")
 PROTECTED_LOOP = """\
@@ -48,7 +48,7 @@ def snapshot(lab) -> str:
 
 def unitaudit(lab, *args, timeout=300):
     return lab.run(sys.executable, "-B", "-m", "unitaudit", *args, check=False, timeout=timeout,
-                   env={"PYTHONPATH": str(ROOT)})
+                   env={"PYTHONPATH": CHECKOUT_PATH})
 
 
 def test_forged_lines_and_a_protected_unit_get_no_action(fix_lab):
@@ -130,10 +130,10 @@ def test_kill_9_after_the_first_write_leaves_a_state_undo_restores(fix_lab, fixe
 
 def test_fix_needs_root_and_a_yes_when_nobody_can_answer(fix_lab):
     as_user = fix_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "fix",
-                          check=False, env={"PYTHONPATH": str(ROOT)})
+                          check=False, env={"PYTHONPATH": CHECKOUT_PATH})
     assert as_user.returncode == 3 and "needs root" in as_user.stderr and "Traceback" not in as_user.stderr
     undo_as_user = fix_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "undo",
-                               check=False, env={"PYTHONPATH": str(ROOT)})
+                               check=False, env={"PYTHONPATH": CHECKOUT_PATH})
     assert undo_as_user.returncode == 3 and "needs root" in undo_as_user.stderr
     before = snapshot(fix_lab)
     unasked = unitaudit(fix_lab, "fix")  # stdin is not a terminal: no one can say yes

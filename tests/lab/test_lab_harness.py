@@ -86,3 +86,20 @@ def test_a_pytest_run_with_a_failing_lab_test_leaves_nothing(tmp_path):
     assert r.returncode == 1 and "on purpose" in r.stdout
     lab_dir = (tmp_path / "labdir").read_text()
     assert _leftovers(lab_dir) == ([], [], False)
+
+
+def _cgroup(pid: int) -> str:
+    with open("/proc/%d/cgroup" % pid) as f:
+        return next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))
+
+
+def test_each_lab_has_a_cgroup_tree_of_its_own(seed_lab):
+    """Labs started from one process must not share a cgroup tree: each container's systemd
+    would kill and remove the other's unit cgroups (status=219/CGROUP, result 'resources')."""
+    require_lab()
+    with machine.booted("ua-probe-cgroup") as other:
+        mine, theirs = _cgroup(seed_lab.leader), _cgroup(other.leader)
+        assert seed_lab.dir.name in mine and other.dir.name in theirs, (mine, theirs)
+        assert other.cgroups and all(os.path.isdir(g) for g in other.cgroups)
+        made = list(other.cgroups)
+    assert not [g for g in made if os.path.exists(g)], "cgroups left after teardown: %s" % made

@@ -1,6 +1,7 @@
 """The Debian package (packaging/debian, built by `make deb`) installed on a real systemd: apt
-resolves its dependencies from Debian, /usr/bin/unitaudit runs on Debian's python3 from
-/usr/lib/python3/dist-packages and finds the seed's three loops with the packaged recipes; the
+resolves its dependencies from Debian, /usr/bin/unitaudit runs on Debian's python3 with its code
+and the libraries it carries in /usr/share/unitaudit/lib and finds the seed's three loops with
+the packaged recipes; the same tree runs on Python 3.7 (UOS 20, Deepin 20); the
 postinst enables and starts the timer and does not run the service; a run of the service writes
 the state and the textfile and its journal entry is explained by the packaged catalog; `dpkg -r`
 leaves only the conffile and the state, `dpkg -P` removes those too.
@@ -9,23 +10,26 @@ The .deb is built once for the module from this checkout (`make deb`, lintian in
 installed in one lab whose seed loops run from the start.  Nothing is installed on the host: the
 lab is an overlay of its root, so apt there sees the host's package database and the python3-*
 libraries `make system-packages` installed, and needs no network."""
+import glob
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 
 import scenarios
-from support import ROOT, boot_lab, in_ci, require_lab
+from support import DEB, ROOT, VERSION, boot_lab, in_ci
+
+LIB = "/usr/share/unitaudit/lib"  # the package's private directory: unitaudit and what it carries
+LOCK = ROOT / "packaging" / "vendor" / "requirements.lock"
+CARRIED = dict(re.findall(r"^([\w.-]+)==(\S+)", LOCK.read_text(), re.M))  # name -> pinned version
 
 PKG = ROOT / "packaging" / "debian"
-VERSION = re.match(r"unitaudit \(([^)]+)\)", (PKG / "changelog").read_text()).group(1)
-DEB_NAME = "unitaudit_%s_all.deb" % VERSION
-DEB = ROOT / "build" / "deb" / DEB_NAME
-IN_LAB = "/srv/unitaudit-lab/" + DEB_NAME  # readable by apt's _apt user, unlike /root; not /tmp (nspawn's tmpfs)
+IN_LAB = "/srv/unitaudit-lab/" + DEB.name  # readable by apt's _apt user, unlike /root; not /tmp (nspawn's tmpfs)
 SERVICE, TIMER = "unitaudit.service", "unitaudit.timer"
 STATE = "/var/lib/unitaudit"
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
@@ -35,43 +39,6 @@ SUMMARY_MESSAGE_ID = "763ed56c1fec4f20bedf94e6a954a128"  # unitaudit.catalog's e
 AVAHI = "dbus-org.freedesktop.Avahi.service"
 SEED_LOOPS = {("restart-loop", "deepin-anything-monitor.service"), ("activation-loop", AVAHI),
               ("repeated-failure", "logrotate.service")}
-BUILD_TIMEOUT = 15 * 60  # a fresh machine first installs debhelper, dh-python, lintian
-
-
-def _cannot_build(why: str):
-    if in_ci():
-        pytest.fail("the package cannot be built in CI: " + why, pytrace=False)
-    pytest.skip(why)
-
-
-@pytest.fixture(scope="module")
-def deb():
-    """`make deb` from the checkout: the .deb's path.  A machine that cannot get the build tools
-    (no root, no network for apt) skips outside CI; any other failure of the build is a failure."""
-    require_lab()  # root: the build installs its dependencies, the lab boots
-    if shutil.which("make") is None:
-        _cannot_build("make is not installed")
-    t0 = time.monotonic()
-    try:
-        r = subprocess.run(["make", "-C", str(ROOT), "deb"], stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=BUILD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail("make deb took more than %d s" % BUILD_TIMEOUT, pytrace=False)
-    out = r.stdout + r.stderr
-    print("make deb -> %d in %.1f s" % (r.returncode, time.monotonic() - t0))
-    print(out[out.find("== lintian"):] if "== lintian" in out else out[-3000:])
-    if r.returncode != 0:
-        tree = ROOT / "build" / "deb" / ("unitaudit-" + VERSION)
-        tools = shutil.which("dpkg-buildpackage") and shutil.which("lintian")
-        deps = tree.is_dir() and subprocess.run(["dpkg-checkbuilddeps"], cwd=str(tree), capture_output=True).returncode == 0
-        if not (tools and deps):
-            _cannot_build("the build tools or build dependencies could not be installed:\n" + out[-3000:])
-        pytest.fail("make deb failed (%d):\n%s" % (r.returncode, out[-6000:]), pytrace=False)
-    assert "built: %s" % DEB in out and DEB.is_file(), out[-2000:]
-    assert not re.search(r"^E: ", out, re.M), "lintian errors:\n" + out
-    return DEB
-
-
 @pytest.fixture(scope="module")
 def lab(request, deb):
     lab = boot_lab(request, "ua-pkg")
@@ -116,8 +83,9 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
     files = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     paths = {line.split()[5].lstrip(".") for line in files.splitlines()}
     for path in ("/usr/bin/unitaudit",
-                 "/usr/lib/python3/dist-packages/unitaudit/cli.py",
-                 "/usr/lib/python3/dist-packages/unitaudit/data/protected-units.toml",  # package data
+                 LIB + "/unitaudit/cli.py",
+                 LIB + "/unitaudit/data/protected-units.toml",  # package data
+                 LIB + "/typer/__init__.py", LIB + "/rich/__init__.py", LIB + "/dbus_next/__init__.py",
                  "/usr/share/unitaudit/remediations/restore-dbus-alias.toml",
                  "/etc/unitaudit/unitaudit.toml",
                  "/usr/lib/systemd/catalog/unitaudit.catalog",
@@ -137,9 +105,51 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
     def field(name: str) -> str:
         return subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=True).stdout
     depends = {d.strip().split()[0] for d in field("Depends").replace("\n", " ").split(",")}
-    assert {"python3-dbus-next", "python3-systemd", "python3-typer", "python3-rich", "kmod"} <= depends
+    # only what every base of the fleet has (Debian 10 to 13, Deepin 23/25): no python3-typer & co.
+    assert depends <= {"python3", "python3:any", "python3-systemd", "kmod"} and "python3-systemd" in depends, depends
+    assert "python3 (>= 3.7)" in field("Depends") and field("Architecture").strip() == "all"
+    # every library of the lock file, at its pinned version (the dist-info directory's name),
+    # with its licence in debian/copyright; nothing carried that the lock does not pin
+    carried = {re.match(r"(.+)-([^-]+)\.dist-info$", p.rstrip("/").rsplit("/", 1)[1]).groups()
+               for p in paths if p.startswith(LIB + "/") and p.rstrip("/").endswith(".dist-info")}
+    norm = {(n.lower().replace("_", "-"), v) for n, v in carried}
+    assert norm == {(n.lower(), v) for n, v in CARRIED.items()}
+    copyright_text = (PKG / "copyright").read_text()
+    for name, _ in carried:
+        assert "Files: vendor/wheels/%s-*\n" % name in copyright_text, name
+    # no byte code shipped (py3compile makes it at install, for the machine's python3)
+    assert not [p for p in paths if p.endswith(".pyc")]
     control = subprocess.run(["dpkg-deb", "-I", str(deb), "conffiles"], capture_output=True, text=True, check=True).stdout
     assert control.split() == ["/etc/unitaudit/unitaudit.toml"]
+
+
+def python37():
+    """A Python 3.7 with nothing of unitaudit's installed: pyenv's, as the Makefile's 3.7 pass finds it."""
+    if sys.version_info[:2] == (3, 7):
+        return sys.executable
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found = sorted(glob.glob(os.path.join(pyenv, "versions", "3.7.*", "bin", "python3.7"))) or \
+        [p for p in [shutil.which("python3.7")] if p]
+    return found[-1] if found else None
+
+
+def test_the_package_tree_runs_on_python_37(deb, tmp_path):
+    """UOS 20 and Deepin 20 run Python 3.7.3: the package's own files, unpacked, scan a text log
+    there with nothing but what the package carries (a text log needs no python3-systemd)."""
+    py = python37()
+    if py is None:
+        if in_ci():
+            pytest.fail("no Python 3.7 on this machine", pytrace=False)
+        pytest.skip("no Python 3.7 on this machine")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    log = ROOT / "tests" / "fixtures" / "seed" / "logrotate-hourly.txt"
+    r = subprocess.run([py, "-I", str(tmp_path / "usr/bin/unitaudit"), "scan", "--json", "--syslog", str(log)],
+                       capture_output=True, text=True, cwd="/", timeout=120)
+    assert r.returncode == 1, "scan on %s: %d %s" % (py, r.returncode, r.stderr)  # 1: findings
+    doc = json.loads(r.stdout)
+    assert {(f["kind"], f["unit"]) for f in doc["findings"]} == {("repeated-failure", "logrotate.service")}
+    v = subprocess.run([py, "-I", "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+    assert v.stdout.strip() == "(3, 7)"
 
 
 # -- installed -------------------------------------------------------------------------------------
@@ -148,8 +158,15 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
 def test_the_installed_program_runs_on_debians_python(lab):
     assert lab.run("head", "-n1", "/usr/bin/unitaudit").stdout.strip() == "#!/usr/bin/python3"
     assert sh(lab, "unitaudit --version").stdout.split() == ["unitaudit", VERSION]
-    where = sh(lab, "python3 -c 'import unitaudit; print(unitaudit.__file__)'").stdout.strip()
-    assert where == "/usr/lib/python3/dist-packages/unitaudit/__init__.py"
+    # Debian 12 ships typer, rich and dbus-next too (this machine has them installed): the
+    # launcher must import the carried ones.  python -v names the file of every module imported.
+    trace = sh(lab, "python3 -v /usr/bin/unitaudit scan 2>&1", check=False).stdout  # live: the bus, rich output
+    loaded = re.findall(r"^# code object from '?([^'\s]+)", trace, re.M)
+    for module in ("unitaudit", "typer", "click", "rich", "dbus_next"):
+        found = [f for f in loaded if re.search(r"/%s/(__pycache__/)?__init__\." % module, f)]
+        assert found and all(f.startswith(LIB + "/") for f in found), (module, found)
+    # byte-compiled by postinst for this python3
+    assert exists(lab, LIB + "/unitaudit/__pycache__")
     assert lab.run("dpkg-query", "-W", "-f=${Status} ${Version}", "unitaudit").stdout == "install ok installed " + VERSION
 
 
@@ -231,7 +248,7 @@ def test_remove_leaves_only_the_conffile_and_the_state(lab):
     others = [p for p in listed if p and "unitaudit" not in p and exists(lab, p)
               and lab.run("test", "-d", p, check=False).returncode != 0]
     assert others == [], others  # every file is named unitaudit*; only shared directories remain
-    assert not exists(lab, "/usr/lib/python3/dist-packages/unitaudit")  # py3clean removed the byte code
+    assert not exists(lab, LIB)  # py3clean removed the byte code, so dpkg could remove the directory
     # stopped and its file gone; the enablement link stays until purge (the admin's choice is
     # configuration), so timers.target keeps a "not-found" unit of that name loaded (--all lists it)
     assert TIMER not in timers(lab)
