@@ -67,7 +67,7 @@ $(VENV37)/.ready: pyproject.toml $(LOCK) | system-packages
 	@test -n "$(PY37)" || { echo "no Python 3.7 found (pyenv's versions/3.7.*, or python3.7 on PATH)"; exit 1; }
 	$(PY37) -m venv $(VENV37)
 	$(VENV37)/bin/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
-	$(VENV37)/bin/python -m pip install -q 'systemd-python==234' 'pytest==7.4.4'
+	$(VENV37)/bin/python -m pip install -q 'systemd-python==234' 'pytest==7.4.4' 'hypothesis==6.79.4'
 	$(VENV37)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 

@@ -11,7 +11,7 @@ from typing import Callable, List, Optional
 import typer
 
 from unitaudit import __version__
-from unitaudit.errors import ExitStatus, SourceError, UnitauditError, UsageError
+from unitaudit.errors import ExitStatus, SourceError, UnitauditError, UsageError, describe
 
 app = typer.Typer(
     add_completion=False,
@@ -37,20 +37,16 @@ def guarded(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except typer.Exit:
             raise
-        except UnitauditError as e:
-            if _debug["on"]:
-                raise
-            raise _fail(str(e), e.status) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", ExitStatus.INCOMPLETE) from None
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (| head): nothing left to say
             raise typer.Exit(code=int(ExitStatus.OK))
-        except Exception as e:  # noqa: BLE001 - the last line of defence
+        except Exception as e:  # noqa: BLE001 - the last line of defence; errors.describe words it
             if _debug["on"]:
                 raise
-            raise _fail("internal error: %s: %s (run with --debug for a traceback)" % (type(e).__name__, e),
-                        ExitStatus.INCOMPLETE) from None
+            message, status = describe(e)
+            raise _fail(message, status) from None
 
     return run
 
@@ -104,25 +100,45 @@ def scan(
     started = time.time()
     if incremental and (journal_file or syslog or boot):
         raise UsageError("--incremental reads a journal by its cursor: not with --journal-file, --syslog or --boot")
-    info = None
-    if incremental:
-        result, info = _incremental(journal_dir, since, until, threshold, bus_address, root)
+    if prometheus:  # a device, FIFO or symlink there is refused (exit 2) before anything is scanned
+        from unitaudit.report.prometheus import check_path
+
+        check_path(prometheus)
+    info = pending = None
+    if incremental:  # recorded only once every output below is written (incremental.PendingRun)
+        pending = _incremental(journal_dir, since, until, threshold, bus_address, root)
+        result, info = pending.result, pending.info
     else:
         result = _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root)
-    if json_out:
-        from unitaudit.report import json_report
+    from unitaudit.watch import NOT_RECORDED
 
-        json_report.write(result, sys.stdout, incremental=info)
-    else:
-        from unitaudit.report import table
+    unrecorded = NOT_RECORDED if pending is not None else ""
+    try:
+        try:
+            if json_out:
+                from unitaudit.report import json_report
 
-        table.write(result, verbose=verbose, incremental=info)
-    if prometheus or journal_summary:
-        from unitaudit.watch import fleet_run, write_outputs
+                json_report.write(result, sys.stdout, incremental=info)
+            else:
+                from unitaudit.report import table
 
-        errors = write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary)
-        if errors:
-            raise UnitauditError("; ".join(errors))
+                table.write(result, verbose=verbose, incremental=info)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise UnitauditError("cannot write the report to stdout: %s%s" % (e.strerror or e, unrecorded)) from None
+        if prometheus or journal_summary:
+            from unitaudit.watch import fleet_run, write_outputs
+
+            errors = write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary)
+            if errors:
+                raise UnitauditError("; ".join(errors) + unrecorded)
+        if pending is not None:
+            pending.commit()
+    finally:
+        if pending is not None:
+            pending.abort()  # nothing when committed
     raise typer.Exit(code=int(ExitStatus.FINDINGS if result.findings else ExitStatus.OK))
 
 
@@ -163,7 +179,7 @@ def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_
 
 def _incremental(journal_dir, since, until, threshold, bus_address, root):
     from unitaudit.detectors import Thresholds
-    from unitaudit.incremental import run_incremental
+    from unitaudit.incremental import prepare_incremental
 
     config = _config()
     now, t_since, t_until = _window(since, until)
@@ -172,9 +188,9 @@ def _incremental(journal_dir, since, until, threshold, bus_address, root):
         from unitaudit.live import live_parts
 
         live_source, diagnose, kernel = live_parts(bus_address, root)
-    return run_incremental(Thresholds.parse(threshold or [], base=config.thresholds), now, config.window,
-                           config.retention, journal_dir=journal_dir, since=t_since, until=t_until,
-                           live_source=live_source, diagnose=diagnose, kernel=kernel)
+    return prepare_incremental(Thresholds.parse(threshold or [], base=config.thresholds), now, config.window,
+                               config.retention, journal_dir=journal_dir, since=t_since, until=t_until,
+                               live_source=live_source, diagnose=diagnose, kernel=kernel)
 
 
 @app.command()
@@ -233,6 +249,9 @@ def fix(
     raise typer.Exit(code=int(ExitStatus.OK if outcome.all_fixed else ExitStatus.FIX_FAILED))
 
 
+_MAX_RUN = (1 << 63) - 1
+
+
 @app.command()
 @guarded
 def undo(
@@ -245,13 +264,17 @@ def undo(
     Exit status: 0 undone, 2 usage error, 3 could not complete, 4 partly undone."""
     import os
 
+    if run is not None and not 1 <= run <= _MAX_RUN:  # SQLite's integers end there
+        raise UsageError("RUN %d: no such fix run: a run number is 1 to %d" % (run, _MAX_RUN))
     if os.geteuid() != 0:
         raise UnitauditError("undo changes the system and needs root")
     from unitaudit.remediation.run import run_undo
 
     report = run_undo(run, yes, bus_address)
+    from unitaudit.report.safe_text import safe
+
     for line in report.lines:
-        typer.echo(line)
+        typer.echo(safe(line))
     raise typer.Exit(code=int(ExitStatus.OK if report.complete else ExitStatus.FIX_FAILED))
 
 
@@ -314,8 +337,10 @@ def watch(
     outcome = watch_round(_config(), bus_address)
     if outcome.result is not None:
         (watch_report.write_json if json_out else watch_report.write_text)(outcome, sys.stdout)
+    from unitaudit.report.safe_text import safe
+
     for line in outcome.refusals:
-        typer.echo("auto-apply refused: %s" % line, err=True)
+        typer.echo("auto-apply refused: %s" % safe(line), err=True)
     for line in outcome.output_errors:
         typer.echo("unitaudit: error: %s" % line, err=True)
     if outcome.error is not None:
@@ -418,4 +443,20 @@ def _sources(journal_dir, journal_files, syslogs, since, until, boot) -> list:
 
 
 def main() -> None:
-    app(prog_name="unitaudit")
+    """The entry point.  click's own errors (an unknown option, a missing or bad value) are one line
+    too, worded and given their status by errors.describe, not typer's boxed panel."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="unitaudit", standalone_mode=False)
+    except Exception as e:  # noqa: BLE001 - only click's errors get here: every command is guarded
+        names = {c.__name__ for c in type(e).__mro__}
+        if "ClickException" not in names and "Abort" not in names:
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":  # click 8.2+: the help, already printed by typer's rich
+            if e.format_message().strip():  # type: ignore[attr-defined]
+                e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        message, status = describe(e)
+        typer.echo("unitaudit: error: %s" % message, err=True)
+        sys.exit(int(status))
+    sys.exit(code if isinstance(code, int) else int(ExitStatus.OK))

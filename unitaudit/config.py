@@ -57,6 +57,9 @@ _TABLES: Dict[str, Optional[Tuple[str, ...]]] = {
 # the relative forms --since takes, without the sign: "24h", "7d", "90min", "30m", "1.5h"
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h|d|w)\s*")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+# The longest duration: "36500d" (100 years) keeps everything a machine ever logged, and `now`
+# minus it is still a time every part of unitaudit can print, store and hand to the journal.
+MAX_DURATION = 36500 * 86400.0
 
 
 def config_path() -> Tuple[str, bool]:
@@ -102,10 +105,15 @@ def load_config(path: Optional[str] = None) -> Config:
         raise ConfigError("%s: cannot read it: neither tomllib (Python 3.11+) nor tomli is installed" % path)
     try:
         data = _toml.loads(raw.decode("utf-8"))
+    except RecursionError:  # tomllib and tomli recurse once per nested array or inline table
+        raise ConfigError("%s: %snot valid TOML: arrays or inline tables nested too deeply (a configuration "
+                          "nests none)" % (path, _deep_key(raw.decode("utf-8", "replace")))) from None
     except UnicodeDecodeError as e:
         raise ConfigError("%s: not UTF-8 text (byte %d)" % (path, e.start)) from None
     except _toml.TOMLDecodeError as e:
         raise ConfigError("%s: not valid TOML: %s" % (path, e)) from None  # the message says line and column
+    except ValueError as e:  # Python 3.11+: an integer of more than 4300 digits, refused by int() itself
+        raise ConfigError("%s: not valid TOML: %s" % (path, str(e).split(":")[0])) from None
     return parse_config(data, path)
 
 
@@ -163,18 +171,32 @@ def parse_config(data: Dict[str, Any], where: str) -> Config:
 
 def parse_duration(value: Any, where_key: str) -> float:
     """Seconds from "24h", "7d", "90min", "30s" (units s, sec, m, min, h, d, w) or a bare number of
-    seconds (a TOML integer or float); positive and finite, else a ConfigError starting `where_key`."""
+    seconds (a TOML integer or float); positive and at most MAX_DURATION, else a ConfigError starting
+    `where_key`."""
     seconds = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # TOML true is no duration
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else (1e300 if value > 0 else -1e300)  # float(10**400) overflows
     elif isinstance(value, str):
         m = _DURATION.fullmatch(value)
         if m:
             seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+    if seconds is None or math.isnan(seconds) or seconds <= 0:
         raise ConfigError('%s: must be a positive duration such as "24h", "7d", "90min" or a number of seconds, '
                           'got %s' % (where_key, _show(value)))
+    if seconds > MAX_DURATION:  # inf included
+        raise ConfigError('%s: must be a positive duration of at most 100 years ("36500d"), got %s'
+                          % (where_key, _show(value)))
     return seconds
+
+
+def _deep_key(text: str) -> str:
+    """ "line N, key K: " for the first run of a hundred opening brackets, where the parser gave up."""
+    run = re.search(r"[\[{](?:\s*[\[{]){99}", text)
+    if run is None:
+        return ""
+    line = text.count("\n", 0, run.start()) + 1
+    keys = re.findall(r"(?m)^\s*([A-Za-z0-9_.\"'-]+?)\s*=", text[:run.start()])
+    return "line %d%s: " % (line, ", key %s" % keys[-1] if keys else "")
 
 
 def _positive_int(value: Any, where_key: str) -> int:
@@ -216,4 +238,7 @@ def _show(value: Any) -> str:
     """A value as the TOML file spells it, so the message quotes what the admin wrote."""
     if isinstance(value, (str, bool)):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int) and abs(value) >= 10 ** 40:  # repr() refuses past 4300 digits (3.11+)
+        return "%san integer of %s digits" % ("minus " if value < 0 else "",
+                                              len(str(abs(value))) if abs(value) < 10 ** 4000 else "more than 4000")
     return repr(value)

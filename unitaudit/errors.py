@@ -1,10 +1,13 @@
 """Every exit code of unitaudit, and the errors that map to them.
 
-The CLI catches `UnitauditError` and turns it into one line on stderr plus
-its exit status; anything else is an internal error (traceback only with
---debug).
+The CLI turns every exception that ends a command into one line on stderr plus
+its exit status through `describe` (below): a `UnitauditError` says its own
+line, click's command-line errors are usage errors, a fault of the state
+database names the file and the remedy, anything else is an internal error
+(traceback only with --debug).
 """
 from enum import IntEnum
+from typing import Tuple
 
 
 class ExitStatus(IntEnum):
@@ -57,3 +60,57 @@ class ConfigError(UnitauditError):
     the key, so the admin knows which line to fix."""
 
     status = ExitStatus.USAGE
+
+
+def describe(error: BaseException) -> "Tuple[str, ExitStatus]":
+    """The one line (without the "unitaudit: error: " prefix) and the exit status for an exception
+    that ended a command: the whole mapping, so the CLI holds none of its own.
+
+    A UnitauditError says its own line.  A command-line error of click (the one typer carries, or
+    typer's own copy of it) is a usage error, with a pointer to the command's --help.  A fault of
+    the state database (sqlite3) names the state directory and the remedy.  Anything else is an
+    internal error: the traceback is for --debug."""
+    if isinstance(error, UnitauditError):
+        return str(error), error.status
+    names = {c.__name__ for c in type(error).__mro__}
+    if "ClickException" in names:  # click's own, or typer's vendored copy: not imported by name
+        message = error.format_message()  # type: ignore[attr-defined]
+        if "UsageError" not in names:
+            return message, ExitStatus.INCOMPLETE
+        ctx = getattr(error, "ctx", None)
+        if ctx is not None and getattr(ctx, "command_path", None):
+            message += " (see %s --help)" % ctx.command_path
+        return message, ExitStatus.USAGE
+    if "Abort" in names:  # click's: a prompt got end of file or ^C
+        return "aborted", ExitStatus.INCOMPLETE
+    import sqlite3
+
+    if isinstance(error, sqlite3.Error):
+        from unitaudit.state import default_state_dir
+
+        return state_fault(default_state_dir(), error), ExitStatus.INCOMPLETE
+    if isinstance(error, RecursionError):
+        return ("input nested too deeply to be read (a file or value with thousands of nested brackets?) "
+                "(run with --debug for a traceback)"), ExitStatus.INCOMPLETE
+    return ("internal error: %s: %s (run with --debug for a traceback)" % (type(error).__name__, error),
+            ExitStatus.INCOMPLETE)
+
+
+def state_fault(directory: str, error: BaseException) -> str:
+    """One line for a state database in `directory` that SQLite or the file system refuses, with
+    what to do about it."""
+    import sqlite3
+
+    text = str(error) if isinstance(error, sqlite3.Error) else (getattr(error, "strerror", None) or str(error))
+    low = text.lower()
+    where = "state database %s/state.db" % directory.rstrip("/")
+    if "readonly" in low or "read-only" in low or "permission" in low or "not permitted" in low or \
+            "unable to open" in low:
+        return ("%s cannot be written: %s: run as root, or as the user that owns %s (a read-only file "
+                "system or an immutable file: make it writable)" % (where, text, directory))
+    if "locked" in low or "busy" in low:
+        return "%s is locked by another process: %s: try again once it is done" % (where, text)
+    if "disk is full" in low or "no space" in low:
+        return "%s: %s: free some space in %s" % (where, text, directory)
+    return ("%s is damaged or not unitaudit's: %s: move it aside (mv %s/state.db %s/state.db.bad); "
+            "unitaudit starts a new one" % (where, text, directory.rstrip("/"), directory.rstrip("/")))

@@ -112,7 +112,20 @@ class HistoryStore:
                scan: ScanRow, findings: Sequence[Finding], retention: float, reference: float) -> Dict[str, int]:
         """One transaction: the new position, the run, the merged hours, the totals, the pruning.
         Returns what the merge added per finding."""
+        return self._record(source, end, carry, fixed, scan, findings, retention, reference, False)[0]
+
+    def preview(self, source: str, end: Optional[Tuple[str, float]], carry: str, fixed: Dict[str, float],
+                scan: ScanRow, findings: Sequence[Finding], retention: float,
+                reference: float) -> Tuple[Dict[str, int], Dict[str, int]]:
+        """What `record` would add per finding, and the totals after it, recording nothing: the
+        same transaction, rolled back.  An incremental run's outputs are written from this, and
+        the run is recorded only once they are (incremental.PendingRun)."""
+        return self._record(source, end, carry, fixed, scan, findings, retention, reference, True)
+
+    def _record(self, source, end, carry, fixed, scan, findings, retention, reference,
+                dry_run: bool) -> Tuple[Dict[str, int], Dict[str, int]]:
         db = self._db
+        totals: Dict[str, int] = {}
         added: Dict[str, int] = {}
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -127,12 +140,20 @@ class HistoryStore:
             for f in findings:
                 added[f.id] = self._merge(f)
             self._prune(reference - retention)
-            db.execute("COMMIT")
+            if dry_run:
+                totals = self.totals()
+                db.execute("ROLLBACK")
+            else:
+                db.execute("COMMIT")
         except sqlite3.Error as e:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StateError("cannot record the run in %s: %s" % (self.directory, e)) from None
-        return added
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return added, totals
 
     def mark_fixed(self, source: str, fixed: Dict[str, float]) -> None:
         """A timer run fixed these loops after its scan: the next run judges them from then on."""

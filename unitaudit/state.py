@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from unitaudit.errors import LockBusy, StateError
+from unitaudit.errors import LockBusy, StateError, state_fault
 from unitaudit.timefmt import iso_utc
 
 SCHEMA_VERSION = 2  # 2: the tables of incremental runs and history (history.py)
@@ -162,20 +162,83 @@ def pid_lock(path: str, holder_is: str, wait: bool = False) -> Iterator[int]:
 
 
 def open_database(directory: str) -> sqlite3.Connection:
-    """state.db in `directory` (already private), created or upgraded to this schema."""
+    """state.db in `directory` (already private), created or upgraded to this schema.  A file that
+    cannot be opened, is not a database, is some other program's or a newer unitaudit's is a
+    StateError of one line: the file and what to do about it."""
     db = os.path.join(directory, "state.db")
-    os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-    # isolation_level=None: no implicit transactions; each change is its own explicit one.
-    conn = sqlite3.connect(db, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the file is touched
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        conn.close()
-        raise StateError("%s was written by a newer unitaudit (state schema %d)" % (db, version))
-    if version < SCHEMA_VERSION:
-        conn.executescript(_SCHEMA)
-        conn.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+    try:
+        os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    except OSError as e:
+        raise StateError(_open_fault(directory, db, e)) from None
+    aside = "move it aside (mv %s %s.bad); unitaudit starts a new one" % (db, db)
+    conn = None
+    try:
+        # isolation_level=None: no implicit transactions; each change is its own explicit one.
+        conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the file is touched
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+            raise StateError("state database %s was written by a newer unitaudit (state schema %d, this one reads "
+                             "up to %d): upgrade unitaudit (moving the file aside loses the record of its fix runs)"
+                             % (db, version, SCHEMA_VERSION))
+        if version < SCHEMA_VERSION:
+            conn.executescript(_SCHEMA)
+            conn.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+        missing = _missing_columns(conn)
+        if missing is not None:
+            raise StateError("state database %s is not unitaudit's (%s): %s" % (db, missing, aside))
+    except StateError:
+        if conn is not None:
+            conn.close()
+        raise
+    except sqlite3.Error as e:
+        if conn is not None:
+            conn.close()
+        raise StateError(state_fault(directory, e)) from None
     return conn
+
+
+def _missing_columns(conn: sqlite3.Connection) -> Optional[str]:
+    """What a database lacks of this schema ("table runs: no column pid"), None when nothing: one
+    created by other software passes CREATE TABLE IF NOT EXISTS and fails on the first query."""
+    want = sqlite3.connect(":memory:")
+    try:
+        want.executescript(_SCHEMA)
+        for (table,) in want.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"):
+            have = {r[1] for r in conn.execute("PRAGMA table_info(%s)" % table)}
+            if not have:
+                return "no table %s" % table
+            lacking = [r[1] for r in want.execute("PRAGMA table_info(%s)" % table) if r[1] not in have]
+            if lacking:
+                return "table %s: no column %s" % (table, ", ".join(lacking))
+    finally:
+        want.close()
+    return None
+
+
+def _open_fault(directory: str, db: str, e: OSError) -> str:
+    """Why state.db cannot be opened for writing, and the remedy."""
+    if e.errno == errno.EISDIR:
+        return "state database %s is not a file: move it aside (mv %s %s.bad); unitaudit starts a new one" % (db, db, db)
+    if e.errno == errno.ELOOP:
+        return ("state database %s is a symbolic link, which unitaudit does not follow: move it aside "
+                "(mv %s %s.bad); unitaudit starts a new one" % (db, db, db))
+    if e.errno == errno.EROFS:
+        return "state database %s cannot be written: the file system of %s is read-only" % (db, directory)
+    if e.errno in (errno.EACCES, errno.EPERM):
+        try:
+            owner = os.lstat(db).st_uid
+        except OSError:
+            owner = os.geteuid()
+        if owner != os.geteuid():
+            return ("state database %s cannot be written: it belongs to uid %d: run as root (or as that user)"
+                    % (db, owner))
+        if os.geteuid() == 0:
+            return ("state database %s cannot be written (%s): it is immutable or append-only (lsattr %s; "
+                    "chattr -i -a %s)" % (db, e.strerror, db, db))
+        return ("state database %s cannot be written: it is read-only: run as root, or make it writable "
+                "(chmod 600 %s)" % (db, db))
+    return "state database %s cannot be opened: %s (in %s)" % (db, e.strerror or e, directory)
 
 
 class StateStore:
@@ -493,16 +556,26 @@ class StateStore:
 def make_private_dir(directory: str) -> None:
     """Created 0700; an existing one must be ours and writable by us alone, because undo
     restores what its database and backups say, as root, anywhere."""
-    if not os.path.isdir(directory):
-        os.makedirs(os.path.dirname(directory), exist_ok=True)
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            pass
-    st = os.stat(directory)
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(os.path.dirname(directory), exist_ok=True)
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass
+        st = os.stat(directory)
+    except OSError as e:
+        raise StateError("state directory %s cannot be created or read: %s: %s" % (
+            directory, e.strerror or e, "run as root" if os.geteuid() != 0 and e.errno in (errno.EACCES, errno.EPERM)
+            else "make its parent a writable directory, or set UNITAUDIT_STATE_DIR to another")) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateError("state directory %s is not a directory: move it aside; unitaudit creates a new one" % directory)
     if st.st_uid != os.geteuid() or st.st_mode & 0o022:
         raise StateError("state directory %s must be owned by uid %d and writable by it alone"
-                         " (it is uid %d, mode %o)" % (directory, os.geteuid(), st.st_uid, stat.S_IMODE(st.st_mode)))
+                         " (it is uid %d, mode %o): %s" % (
+                             directory, os.geteuid(), st.st_uid, stat.S_IMODE(st.st_mode),
+                             "run as root" if st.st_uid == 0 and os.geteuid() != 0
+                             else "chown %d %s; chmod go-w %s" % (os.geteuid(), directory, directory)))
 
 
 def _missing_parents(path: str) -> List[str]:
@@ -590,6 +663,59 @@ def atomic_write(path: str, data: bytes, mode: int, owner: Optional[Tuple[int, i
         _unlink_quietly(tmp)
         raise
     _fsync_dir(directory)
+
+
+def check_output_path(path: str, what: str) -> str:
+    """The absolute path an output (`what`: "the Prometheus textfile") may be written to, or a
+    UsageError naming the path and what is there.  Allowed: an existing regular file or a new
+    name.  Refused: a symlink at the path (never written through: name the file itself), a
+    device node, FIFO, socket or directory (`--prometheus /dev/null` as root must not replace
+    the host's /dev/null with a regular file).  Symlinks among the parent directories are
+    followed: the path is the admin's (a textfile directory relocated by a symlink is common),
+    and the temporary file and the rename then land in the one directory they resolve to."""
+    from unitaudit.errors import UsageError
+
+    if not path or "\0" in path:
+        raise UsageError("%s: not a file name: %r" % (what, path))
+    if path.endswith("/"):
+        raise UsageError("refusing to write %s to %s: the name ends in / (a directory)" % (what, path))
+    path = os.path.abspath(path)
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return path  # a new name (a parent that is no directory fails at the write, naming it)
+    if stat.S_ISREG(st.st_mode):
+        return path
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            there = "a symlink to %s" % os.readlink(path)
+        except OSError:
+            there = "a symlink"
+        raise UsageError("refusing to write %s to %s: it is %s; unitaudit does not write through a "
+                         "symlink (name the file itself)" % (what, path, there))
+    raise UsageError("refusing to write %s to %s: it is %s, not a regular file; unitaudit replaces only "
+                     "a regular file or creates a new one" % (what, path, file_kind(st.st_mode)))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"), (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return words
+    return "a file of unknown type %o" % stat.S_IFMT(mode)
+
+
+def write_output(path: str, data: bytes, what: str, mode: int = 0o644) -> None:
+    """The atomic write of every output unitaudit writes to a path it was given (--prometheus,
+    [prometheus] path): check_output_path's rules, then a temporary file in the same directory,
+    fsync, rename, fsync of the directory.  The path is checked again just before the rename,
+    so a symlink, FIFO or device put there meanwhile is refused too (rename would replace the
+    entry, never write into it, but the admin asked for a regular file).  UsageError for a
+    refused path, OSError for a failed write."""
+    path = check_output_path(path, what)
+    atomic_write(path, data, mode, None, None, 0, lambda: check_output_path(path, what))
 
 
 def _atomic_symlink(path: str, target: str, owner: Optional[Tuple[int, int]], run: int) -> None:

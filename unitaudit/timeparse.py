@@ -14,11 +14,29 @@ _RELATIVE = re.compile(r"^[-+]?\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|hours|d|
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})"
                    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
                    r"(Z|[+-]\d{2}(?::?\d{2})?)?$")
+# The times a date can name (datetime's years 1 to 9999, UTC): a value outside is a usage error here,
+# not an OverflowError wherever it is first printed, stored or handed to the journal.
+_EARLIEST = -62135596800.0  # 0001-01-01T00:00:00Z
+_LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
+_EPOCH = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")  # @EPOCH: no inf, nan or 1_000
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "hours": 3600,
                  "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
 
 
 def parse_time(value: str, now: float, option: str = "--since") -> float:
+    """Seconds since the epoch; a UsageError naming `option` for a value that is no time, or a
+    time before the year 1 or after 9999."""
+    try:
+        t = _parse(value, now, option)
+    except (OverflowError, ValueError, OSError):  # mktime or astimezone at the edge of the range
+        t = float("nan")
+    if not (_EARLIEST <= t <= _LATEST):  # NaN fails this too
+        raise UsageError("%s %r: out of range: a time between the years 1 and 9999, such as -2h, 7d or a date "
+                         "like 2024-01-16 05:45" % (option, value))
+    return t
+
+
+def _parse(value: str, now: float, option: str) -> float:
     v = value.strip()
     m = _RELATIVE.match(v)
     if m:
@@ -30,11 +48,8 @@ def parse_time(value: str, now: float, option: str = "--since") -> float:
         if v == "yesterday":
             midnight -= timedelta(days=1)
         return time.mktime(midnight.timetuple())
-    if v.startswith("@"):
-        try:
-            return float(v[1:])
-        except ValueError:
-            pass
+    if v.startswith("@") and _EPOCH.match(v[1:]):
+        return float(v[1:])
     dt = _date(v)
     if dt is None:
         raise UsageError(

@@ -4,7 +4,9 @@ An incremental scan of this machine (history recorded), then the recipes the con
 allows applied on their own (`[auto_apply] recipes`: none by default) with the same lock,
 backups and verification as `fix`, then the fleet outputs: the Prometheus textfile at the
 configured path and one structured journal entry.  A failed scan still writes both outputs
-(saying it failed): a fleet must see a machine whose audit broke, not stale figures.
+(saying it failed): a fleet must see a machine whose audit broke, not stale figures.  The
+incremental run is recorded (cursor, carry, history) only after both outputs were written: a
+round whose textfile or journal entry failed leaves the next round to report the same loops.
 """
 import time
 from dataclasses import dataclass
@@ -62,28 +64,49 @@ def write_outputs(result, run, prometheus_path: Optional[str], journal_summary: 
 
 def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
                 clock: Callable[[], float] = time.time) -> WatchOutcome:
-    from unitaudit.incremental import run_incremental
+    from unitaudit import incremental
     from unitaudit.live import live_parts
 
     started = clock()
-    result = info = fixes = None
+    result = info = fixes = pending = None
     error: Optional[str] = None
     refusals: Tuple[str, ...] = ()
+    fixed: dict = {}
     try:
-        live_source, diagnose, kernel = live_parts(bus_address, root)
-        result, info = run_incremental(config.thresholds, started, config.window, config.retention,
-                                       live_source=live_source, diagnose=diagnose, kernel=kernel)
-    except UnitauditError as e:
-        error = str(e)
-    if result is not None and result.findings and config.auto_apply:
-        fixes, refusals = _auto_apply(config, result, info, bus_address, root, clock)
-    run = fleet_run(result, info, started, error, clock)
-    extra = {}
-    if fixes is not None:
-        extra["UNITAUDIT_AUTO_APPLIED"] = " ".join("%s:%s" % (o.unit, o.status) for o in fixes.outcomes)
-        extra["UNITAUDIT_FIX_RUN"] = str(fixes.run)
-    errors = write_outputs(result, run, config.prometheus_path, True, extra)
+        try:
+            live_source, diagnose, kernel = live_parts(bus_address, root)
+            pending = incremental.run_incremental(config.thresholds, started, config.window, config.retention,
+                                                  live_source=live_source, diagnose=diagnose, kernel=kernel,
+                                                  defer=True)
+            result, info = pending.result, pending.info
+        except UnitauditError as e:
+            error = str(e)
+        if result is not None and result.findings and config.auto_apply:
+            fixes, refusals = _auto_apply(config, result, info, bus_address, root, clock)
+            if fixes is not None:  # recorded with the run (incremental.PendingRun), which holds the scan lock
+                done = clock()
+                fixed = {o.finding_id: done for o in fixes.outcomes if o.status == "fixed"}
+        run = fleet_run(result, info, started, error, clock)
+        extra = {}
+        if fixes is not None:
+            extra["UNITAUDIT_AUTO_APPLIED"] = " ".join("%s:%s" % (o.unit, o.status) for o in fixes.outcomes)
+            extra["UNITAUDIT_FIX_RUN"] = str(fixes.run)
+        errors = write_outputs(result, run, config.prometheus_path, True, extra)
+        if pending is not None:
+            if errors:
+                errors[-1] += NOT_RECORDED
+            else:
+                try:
+                    pending.commit(fixed)
+                except UnitauditError as e:
+                    errors.append(str(e))
+    finally:
+        if pending is not None:
+            pending.abort(fixed)  # nothing when committed
     return WatchOutcome(result, info, error, fixes, refusals, tuple(errors))
+
+
+NOT_RECORDED = "; this run was not recorded: the next run reports its loops again"
 
 
 AUTO_COMMAND = "unitaudit watch (auto-apply"
@@ -93,7 +116,6 @@ def _auto_apply(config, result, info, bus_address, root, clock):
     """The allowed recipes only; protected units are refused as in `fix` (no --unit here).  A
     loop an earlier round tried and did not fix is not tried again within the retention: an
     hourly retry would change the system every hour for nothing (`unitaudit fix` still can)."""
-    from unitaudit.history import HistoryStore
     from unitaudit.remediation.run import make_plan, run_fix
     from unitaudit.state import StateStore
 
@@ -109,13 +131,4 @@ def _auto_apply(config, result, info, bus_address, root, clock):
     refusals += tuple("%s: %s" % (r.unit, r.reason) for r in plan.refusals)
     if not plan.steps:
         return None, refusals
-    fixes = run_fix(plan, result, bus_address, "%s: %s)" % (AUTO_COMMAND, " ".join(config.auto_apply)))
-    done = clock()
-    fixed = {o.finding_id: done for o in fixes.outcomes if o.status == "fixed"}
-    if fixed and info is not None:
-        store = HistoryStore(info.state_dir)
-        try:
-            store.mark_fixed(info.source, fixed)
-        finally:
-            store.close()
-    return fixes, refusals
+    return run_fix(plan, result, bus_address, "%s: %s)" % (AUTO_COMMAND, " ".join(config.auto_apply))), refusals

@@ -3,6 +3,7 @@
 Loop detectors run first; `failure` then reports units that failed with a
 known cause but did not loop.  No detector reads a file, a clock or the bus.
 """
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Dict, List, Mapping, Optional
 
@@ -37,6 +38,8 @@ class Thresholds:
                 value = float(raw) if "window" in name else int(raw)
             except ValueError:
                 raise UsageError("--threshold %s: %r is not a number" % (name, raw)) from None
+            if not math.isfinite(value):  # float() reads nan, inf and 1e400: no window is that long
+                raise UsageError("--threshold %s: %r is not a finite number" % (name, raw))
             if value <= 0:
                 raise UsageError("--threshold %s: must be positive" % name)
             values[name] = value

@@ -124,6 +124,8 @@ def _read_toml(path: str, as_root: bool) -> dict:
         raise RecipeError("%s: not UTF-8 text (byte %d)" % (path, e.start)) from None
     except _toml.TOMLDecodeError as e:
         raise RecipeError("%s: not valid TOML: %s" % (path, e)) from None  # the message says line and column
+    except (ValueError, RecursionError) as e:  # an integer past Python's digit limit, nesting past the stack
+        raise RecipeError("%s: not a recipe: %s" % (path, str(e).split("\n", 1)[0] or type(e).__name__)) from None
 
 
 def refuse_unsafe(path: str, info: os.stat_result, what: str) -> None:

@@ -3,7 +3,7 @@ backend, the verification, the reload after an undo.  The CLI only words the res
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from unitaudit.errors import UnitauditError
+from unitaudit.errors import StateError, UnitauditError
 from unitaudit.remediation.executor import Outcome, apply
 from unitaudit.remediation.model import Plan
 
@@ -75,8 +75,13 @@ def run_undo(run: Optional[int], yes: bool, bus_address: Optional[str]) -> UndoO
     store = StateStore()
     with store.lock():
         target = run if run is not None else store.last_run()
-        if target is None:
-            raise UnitauditError("no fix run to undo (unitaudit history lists them)")
+        if target is None:  # no command lists fix runs: say what the state directory holds
+            runs = store.runs()
+            if runs:
+                raise StateError("nothing to undo: every fix run recorded in %s is undone already (the last, run %d, "
+                                 "at %s)" % (store.directory, runs[-1].id, runs[-1].finished or runs[-1].started))
+            raise StateError("nothing to undo: no fix run is recorded in %s (`unitaudit fix` records each run "
+                             "it applies)" % store.directory)
         report = store.undo(target)
         lines = ["undo of fix run %d:" % target]
         lines += ["  restored %s" % p for p in report.restored]

@@ -67,7 +67,7 @@ DROP_IN_SETTINGS: Dict[str, str] = {
 # and ignores them, so the planner drops them there rather than write a file that lies.
 SETTING_MIN_SYSTEMD: Dict[str, int] = {"RestartSteps": 254, "RestartMaxDelaySec": 254}
 COUNT_SETTINGS = ("StartLimitBurst", "RestartSteps")  # counts: a unit suffix would be a mistake
-SETTING_VALUE = re.compile(r"^[0-9]+(ms|s|min|h)?$")
+SETTING_VALUE = re.compile(r"[0-9]+(ms|s|min|h)?\Z")  # \Z: "600\n" is not a value ($ allows a final newline)
 
 # The verdicts each diagnosis gives (unitaudit/diagnosis/*.py), so that a misspelt verdict is a
 # load error instead of a recipe that never applies.  logrotate's combined verdict

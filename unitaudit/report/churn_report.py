@@ -1,8 +1,9 @@
 """`unitaudit churn`: per loop the estimate and the basis of each factor, beside the kernel's live figures."""
-import json
 from dataclasses import asdict
 from typing import IO, Optional
 
+from unitaudit.report import json_out
+from unitaudit.report.safe_text import safe
 from unitaudit.scan import ScanResult
 
 SCHEMA = "unitaudit.churn/1"
@@ -11,7 +12,7 @@ SCHEMA = "unitaudit.churn/1"
 def _kernel_lines(k) -> list:
     if k is None:
         return ["kernel: not read (an offline scan)"]
-    out = ["kernel %s, cgroup layout %s" % (k.release, k.cgroup_layout)]
+    out = ["kernel %s, cgroup layout %s" % (safe(k.release), safe(k.cgroup_layout))]
     if k.slab_kb is not None:
         out.append("  Slab %d kB (SReclaimable %s kB, SUnreclaim %s kB)" % (k.slab_kb, k.sreclaimable_kb, k.sunreclaim_kb))
     if k.kernfs_active_objects is not None:
@@ -23,8 +24,8 @@ def _kernel_lines(k) -> list:
         out.append("  per-memcg slab cache entries %d" % k.memcg_slab_caches)
     for name, _h, n, enabled in k.cgroups:
         if enabled:
-            out.append("  /proc/cgroups %s: %d cgroups" % (name, n))
-    out += ["  not read: %s" % why for why in k.unreadable]
+            out.append("  /proc/cgroups %s: %d cgroups" % (safe(name), n))
+    out += ["  not read: %s" % safe(why) for why in k.unreadable]
     return out
 
 
@@ -32,26 +33,25 @@ def write_text(result: ScanResult, out: IO[str], unit: Optional[str] = None) -> 
     for line in _kernel_lines(result.kernel):
         out.write(line + "\n")
     for w in result.warnings:
-        out.write("warning: %s\n" % w)
+        out.write("warning: %s\n" % safe(w))
     shown = [f for f in result.findings if f.churn is not None and (unit is None or f.unit == unit)]
     if not shown:
-        out.write("\nno loop%s found\n" % (" of %s" % unit if unit else ""))
+        out.write("\nno loop%s found\n" % (" of %s" % safe(unit) if unit else ""))
     for f in shown:
         c = f.churn
         out.write("\n%s %s: %s starts/h -> %s cgroup dirs/h, %s kernfs nodes/h, %s/day of kernfs_node_cache\n" % (
-            f.kind.value, f.unit, _n(c.starts_per_hour), _n(c.cgroups_per_hour), _n(c.kernfs_nodes_per_hour),
+            f.kind.value, safe(f.unit), _n(c.starts_per_hour), _n(c.cgroups_per_hour), _n(c.kernfs_nodes_per_hour),
             _bytes(c.bytes_per_day)))
         for factor, basis in c.basis:
-            out.write("  %-18s %s\n" % (factor, basis))
+            out.write("  %-18s %s\n" % (safe(factor), safe(basis)))
 
 
 def write_json(result: ScanResult, out: IO[str], unit: Optional[str] = None) -> None:
-    json.dump({"schema": SCHEMA, "kernel": asdict(result.kernel) if result.kernel else None,
-               "warnings": result.warnings,
-               "loops": [{"id": f.id, "kind": f.kind.value, "unit": f.unit, "churn": f.churn.to_dict()}
-                         for f in result.findings if f.churn is not None and (unit is None or f.unit == unit)]},
-              out, indent=2)
-    out.write("\n")
+    json_out.write({"schema": SCHEMA, "kernel": asdict(result.kernel) if result.kernel else None,
+                    "warnings": result.warnings,
+                    "loops": [{"id": f.id, "kind": f.kind.value, "unit": f.unit, "churn": f.churn.to_dict()}
+                              for f in result.findings if f.churn is not None and (unit is None or f.unit == unit)]},
+                   out)
 
 
 def write_measurement(m, estimated, out: IO[str], as_json: bool) -> None:
@@ -70,17 +70,16 @@ def write_measurement(m, estimated, out: IO[str], as_json: bool) -> None:
         "dying_descendants": [m.before.dying_descendants, m.after.dying_descendants],
     }
     if as_json:
-        json.dump({"schema": SCHEMA, "unit": m.unit, "measured": measured,
-                   "estimated": estimated.to_dict() if estimated else None}, out, indent=2)
-        out.write("\n")
+        json_out.write({"schema": SCHEMA, "unit": m.unit, "measured": measured,
+                        "estimated": estimated.to_dict() if estimated else None}, out)
         return
-    out.write("%s watched for %.0f s\n" % (m.unit, m.seconds))
+    out.write("%s watched for %.0f s\n" % (safe(m.unit), m.seconds))
     out.write("  measured : %s restarts, its cgroup seen created %d times -> %s starts/h, %s cgroup dirs/h, "
               "%s nodes a start\n" % (m.restarts, m.appearances, _n(starts_h), _n(measured["cgroups_per_hour"]),
                                      measured["nodes_per_start"]))
     if estimated:
         out.write("  estimated: %s starts/h, %s cgroup dirs/h (from the journal and %s)\n" % (
-            _n(estimated.starts_per_hour), _n(estimated.cgroups_per_hour), dict(estimated.basis)["nodes_per_start"]))
+            _n(estimated.starts_per_hour), _n(estimated.cgroups_per_hour), safe(dict(estimated.basis)["nodes_per_start"])))
     out.write("  kernfs_node_cache active objects %s -> %s; dying cgroups %s -> %s\n" % (
         m.before.kernfs_active_objects, m.after.kernfs_active_objects, m.before.dying_descendants, m.after.dying_descendants))
 

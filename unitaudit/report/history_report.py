@@ -1,12 +1,13 @@
 """`unitaudit history`: the trend of every loop from the recorded runs, for people (a sparkline
 per loop) and for programs (`--json`)."""
-import json
 import math
 from collections import OrderedDict
 from typing import IO, Dict, Sequence, Tuple
 
 from rich.text import Text
 
+from unitaudit.report import json_out
+from unitaudit.report.safe_text import safe
 from unitaudit.report.table import console_for, fmt_rate, fmt_when
 from unitaudit.timefmt import iso_utc
 
@@ -51,8 +52,7 @@ def to_document(scans: Sequence, hours: Sequence, since: float, now: float) -> d
 
 
 def write_json(scans, hours, since: float, now: float, out: IO[str]) -> None:
-    json.dump(to_document(scans, hours, since, now), out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    json_out.write(to_document(scans, hours, since, now), out)
 
 
 def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
@@ -60,7 +60,7 @@ def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
     if scans:
         last = scans[-1]
         console.print(Text("%d run(s) since %s; the last at %s read %d journal entries in %.2f s (%s)" % (
-            len(scans), fmt_when(since), fmt_when(last.started), last.entries, last.seconds, last.read_from), style="dim"))
+            len(scans), fmt_when(since), fmt_when(last.started), last.entries, last.seconds, safe(last.read_from)), style="dim"))
     else:
         console.print(Text("no runs recorded since %s" % fmt_when(since), style="dim"))
     loops = _loops(hours)
@@ -75,7 +75,8 @@ def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
     several = len({k[3] for k in loops}) > 1
     for (finding, unit, kind, host), rows in loops.items():
         latest = rows[-1]
-        console.print(Text("\n%-17s %s%s" % (kind, unit, " on %s" % host if several and host else ""), style="bold"))
+        console.print(Text("\n%-17s %s%s" % (safe(kind), safe(unit), " on %s" % safe(host) if several and host else ""),
+                           style="bold"))
         console.print(Text("    %s  %d sightings in %d h, %s/h, churn %s cgroups/h" % (
             sparkline({r.hour: r.count for r in rows}, start, end), sum(r.count for r in rows), len(rows),
             fmt_rate(latest.rate), fmt_rate(latest.cgroups_per_hour))), soft_wrap=True)

@@ -11,6 +11,7 @@ from typing import Dict, List
 
 from unitaudit.errors import UnitauditError
 from unitaudit.model import FindingKind
+from unitaudit.report import json_out
 from unitaudit.report.prometheus import PromRun
 
 SUMMARY_MESSAGE_ID = "763ed56c1fec4f20bedf94e6a954a128"
@@ -41,8 +42,8 @@ def fields(result, run: PromRun) -> Dict[str, str]:
         for kind, name in _KIND_FIELDS:
             out[name] = str(sum(1 for f in found if f.kind is kind))
         out["UNITAUDIT_UNITS"] = " ".join(dict.fromkeys(f.unit for f in found))  # unique, in order
-        out["UNITAUDIT_FINDINGS"] = json.dumps([_finding(f) for f in found], separators=(",", ":"),
-                                               ensure_ascii=False)
+        out["UNITAUDIT_FINDINGS"] = json.dumps(json_out.clean([_finding(f) for f in found]), separators=(",", ":"),
+                                               ensure_ascii=False, allow_nan=False)  # strict JSON, as --json
         churn = [f.churn.cgroups_per_hour for f in found if f.churn is not None]
         if churn or not found:
             out["UNITAUDIT_CHURN_CGROUPS_PER_HOUR"] = _num(round(sum(churn), 2))

@@ -1,11 +1,11 @@
 """The JSON document (`--json`).  Its shape is a contract: bump SCHEMA on any
 incompatible change."""
-import json
 from dataclasses import asdict
 from typing import IO
 
 from unitaudit import __version__
 from unitaudit.model import Finding
+from unitaudit.report import json_out
 from unitaudit.scan import ScanResult
 from unitaudit.timefmt import iso_utc
 
@@ -70,5 +70,4 @@ def _incremental(info):
 
 
 def write(result: ScanResult, out: IO[str], incremental=None) -> None:
-    json.dump(to_document(result, incremental), out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    json_out.write(to_document(result, incremental), out)

@@ -1,11 +1,12 @@
 """A fix plan for people (text with unified diffs) and for programs (JSON, unitaudit.plan/1)."""
 import difflib
-import json
 from typing import IO, Dict, List, Sequence
 
 from unitaudit import __version__
 from unitaudit.model import Finding
 from unitaudit.remediation.model import Operation, Plan
+from unitaudit.report import json_out
+from unitaudit.report.safe_text import safe
 
 SCHEMA = "unitaudit.plan/1"
 
@@ -43,27 +44,29 @@ def write_text(plan: Plan, findings: Sequence[Finding], performed: Sequence[Oper
     for fid, steps in plan.by_finding().items():
         f = by_id.get(fid)
         recipes = list(dict.fromkeys(s.recipe_id for s in steps))
-        out.write("\n%s %s (finding %s): recipe %s\n" % (f.kind.value if f else "?", f.unit if f else "?", fid, " + ".join(recipes)))
+        out.write("\n%s %s (finding %s): recipe %s\n" % (f.kind.value if f else "?", safe(f.unit) if f else "?", safe(fid),
+                                                          safe(" + ".join(recipes))))
         n = 0
         for step in steps:
             if step.fallback:
                 continue
             n += 1
-            out.write("  %d. %s %s   [undo: %s]\n" % (n, step.action.value, " ".join(v for _k, v in step.values), step.undo.value))
+            out.write("  %d. %s %s   [undo: %s]\n" % (n, step.action.value, safe(" ".join(v for _k, v in step.values)),
+                                                     step.undo.value))
             for op in step.operations:
-                out.write("       %s\n" % describe(op))
-                if op.kind == "write":
-                    out.writelines("         " + line for line in diff(op))
+                out.write("       %s\n" % safe(describe(op)))
+                if op.kind == "write":  # a line of the file at a time: its newline is the diff's own
+                    out.writelines("         " + safe(line[:-1]) + "\n" for line in diff(op))
         if fid in verify:
-            out.write("  then verify: %s\n" % "; ".join(verify[fid]))
+            out.write("  then verify: %s\n" % safe("; ".join(verify[fid])))
         fallback = [s for s in steps if s.fallback]
         if fallback:
-            out.write("  if it is not fixed: %s\n" % "; ".join(
-                "%s %s [undo: %s]" % (s.action.value, " ".join(v for _k, v in s.values), s.undo.value) for s in fallback))
+            out.write("  if it is not fixed: %s\n" % safe("; ".join(
+                "%s %s [undo: %s]" % (s.action.value, " ".join(v for _k, v in s.values), s.undo.value) for s in fallback)))
     for r in plan.refusals:
-        out.write("\nnot acted on: %s (finding %s): %s\n" % (r.unit, r.finding_id, r.reason))
+        out.write("\nnot acted on: %s (finding %s): %s\n" % (safe(r.unit), safe(r.finding_id), safe(r.reason)))
         if r.recommendation:
-            out.write("  by hand: %s\n" % r.recommendation)
+            out.write("  by hand: %s\n" % safe(r.recommendation))
     if not plan.steps and not plan.refusals:
         out.write("\nNothing to fix.\n")
 
@@ -99,5 +102,4 @@ def _op(op: Operation) -> dict:
 
 
 def write_json(plan: Plan, performed: Sequence[Operation], out: IO[str]) -> None:
-    json.dump(to_document(plan, performed), out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    json_out.write(to_document(plan, performed), out)

@@ -175,15 +175,29 @@ def render(result, run: PromRun) -> str:
     return "\n".join(out) + "\n"
 
 
+WHAT = "the Prometheus textfile"
+
+
+def check_path(path: str) -> str:
+    """`path` as write_textfile will take it, or the UsageError (exit 2) it would refuse it with:
+    the scan command checks before it scans."""
+    from unitaudit.state import check_output_path
+
+    return check_output_path(path, WHAT)
+
+
 def write_textfile(path: str, text: str) -> None:
     """Replace `path` atomically, mode 0644, creating its directory (0755) when missing: the
-    state store's atomic write, whose temporary name does not end in `.prom` (node_exporter reads
-    only *.prom, so it never scrapes a half-written file)."""
-    from unitaudit.state import atomic_write
+    state store's output write (state.write_output), whose temporary name does not end in
+    `.prom` (node_exporter reads only *.prom, so it never scrapes a half-written file).  Only a
+    regular file or a new name is written: a symlink, device, FIFO or directory at `path` is
+    refused with a UsageError naming it (`--prometheus /dev/null` as root leaves /dev/null be)."""
+    from unitaudit.state import write_output
 
+    full = check_path(path)  # before any directory is made
     try:
-        _makedirs(os.path.dirname(os.path.abspath(path)))
-        atomic_write(os.path.abspath(path), text.encode("utf-8", "replace"), 0o644)
+        _makedirs(os.path.dirname(full))
+        write_output(full, text.encode("utf-8", "replace"), WHAT, 0o644)
     except OSError as e:
         raise UnitauditError("cannot write the Prometheus textfile %s: %s" % (path, e.strerror or e)) from e
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from unitaudit.report.safe_text import safe
 from unitaudit.scan import ScanResult
 from unitaudit.timefmt import iso_utc
 
@@ -45,17 +46,17 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
         since = {"cursor": "after the last run's cursor", "time": "from the last run's time (its cursor is gone)",
                  "window": "over the configured window (first incremental run)"}.get(i.read_from, i.read_from)
         console.print(Text("incremental: %d journal entries read %s, up to %s; %d sightings carried from the last run"
-                           % (i.entries, since, fmt_when(i.end), i.carried), style="dim"))
+                           % (i.entries, safe(since), fmt_when(i.end), i.carried), style="dim"))
     for s in result.sources:
         if s.kind == "carried" and not any(v for _k, v in s.counts):
             continue  # a first incremental run: nothing carried, nothing to say
         counts = ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in s.counts if v)
-        console.print(Text("%s %s: %s" % (s.kind, s.path, counts or "nothing read"), style="dim"))
+        console.print(Text("%s %s: %s" % (s.kind, safe(s.path), safe(counts) or "nothing read"), style="dim"))
     if result.live is not None:
         console.print(Text("dbus %s: %d units, %d unit files in %.2f s" % (
-            result.live.address, len(result.live.units), len(result.live.unit_files), result.live.seconds), style="dim"))
+            safe(result.live.address), len(result.live.units), len(result.live.unit_files), result.live.seconds), style="dim"))
     for w in result.warnings:
-        console.print(Text("warning: " + w, style="yellow"))
+        console.print(Text("warning: " + safe(w), style="yellow"))
     if not result.findings:
         console.print("No loops or recurring failures found.")
         return
@@ -76,18 +77,20 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
     if diagnosed:
         table.add_column("Diagnosis (live)", overflow="fold", ratio=1)
     for f in result.findings:
-        cause = f.cause.summary if f.cause else f.summary
+        cause = safe(f.cause.summary if f.cause else f.summary)
         if not f.trusted:
             cause += " [untrusted evidence]"
-        cells = [f.kind.value, f.unit, str(f.count), fmt_rate(f.rate_per_hour), fmt_when(f.first_seen),
+        # log text goes to rich only as Text: never read as markup
+        cells = [f.kind.value, Text(safe(f.unit)), str(f.count), fmt_rate(f.rate_per_hour), fmt_when(f.first_seen),
                  fmt_when(f.last_seen), _churn(f), Text(cause)]
         if diagnosed:
-            cells.append(Text(f.diagnosis.summary if f.diagnosis else "-"))
-        table.add_row(*([f.host or "-"] if several else []) + cells)
+            cells.append(Text(safe(f.diagnosis.summary) if f.diagnosis else "-"))
+        table.add_row(*([Text(safe(f.host) or "-")] if several else []) + cells)
     console.print(table)
     if verbose:
         for f in result.findings:
-            where = " on %s" % f.host if several and f.host else ""
-            console.print(Text("\n%s  %s%s  %s (id %s)" % (f.kind.value, f.unit, where, f.summary, f.id), style="bold"))
+            where = " on %s" % safe(f.host) if several and f.host else ""
+            console.print(Text("\n%s  %s%s  %s (id %s)" % (f.kind.value, safe(f.unit), where, safe(f.summary), f.id),
+                               style="bold"))
             for line in f.evidence:
-                console.print(Text("    " + line), soft_wrap=True)
+                console.print(Text("    " + safe(line)), soft_wrap=True)

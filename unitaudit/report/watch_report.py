@@ -1,16 +1,18 @@
 """What `unitaudit watch` prints: a line per loop (the service's journal gets this, not the
 table), or the scan's JSON document with the auto-applied fixes."""
-import json
 from typing import IO
+
+from unitaudit.report import json_out
+from unitaudit.report.safe_text import safe
 
 
 def write_text(outcome, out: IO[str]) -> None:
     i, result = outcome.incremental, outcome.result
-    out.write("read %d journal entries (%s); %d loop(s)\n" % (i.entries, i.read_from, len(result.findings)))
+    out.write("read %d journal entries (%s); %d loop(s)\n" % (i.entries, safe(i.read_from), len(result.findings)))
     for f in result.findings:
-        out.write("  %s %s: %s\n" % (f.kind.value, f.unit, f.cause.summary if f.cause else f.summary))
+        out.write("  %s %s: %s\n" % (f.kind.value, safe(f.unit), safe(f.cause.summary if f.cause else f.summary)))
     for w in result.warnings:
-        out.write("  warning: %s\n" % w)
+        out.write("  warning: %s\n" % safe(w))
     if outcome.fixes is not None:
         from unitaudit.report import fix_report
 
@@ -22,5 +24,4 @@ def write_json(outcome, out: IO[str]) -> None:
 
     doc = json_report.to_document(outcome.result, outcome.incremental)
     doc["auto_applied"] = None if outcome.fixes is None else [o.__dict__ for o in outcome.fixes.outcomes]
-    json.dump(doc, out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    json_out.write(doc, out)

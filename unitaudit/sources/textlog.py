@@ -19,14 +19,34 @@ Only lines containing one of `HIT_STRINGS` can be evidence, so the file is
 filtered by `grep -F` (C speed, running on another core) when grep exists, and
 by Python otherwise; the same parser reads the lines either way.  Text logs
 carry no trusted fields: every event from them is untrusted.
+
+Bounds (issue 13): memory is bounded by a constant and time is linear in the
+input, whatever it holds.  A line is read up to `MAX_LINE` bytes (2 MiB); the
+rest of a longer line is skipped, and the source's counts (`lines_cut`) and
+warnings say how many lines were cut.  Of a line that matched, the first
+`_PARSE_MAX` bytes (8 KiB) are parsed and kept as evidence: a batch of
+sightings and the parser's caches stay small whatever the lines hold.
+grep never sees the file itself: a
+thread feeds it the file through that bounded reader (`_bounded_chunks`), since
+grep holds a line without a newline in memory whole.  Input may be a regular
+file (plain or gzip), a FIFO, a pipe or socket, or standard input (`-`); other
+devices (/dev/zero) are refused as not a log.  A stream, and a gzip file
+(decompressing costs more than filtering), is read once, in one pass: the
+request lines are sampled as they come.  A FIFO is opened without
+blocking; the reader then waits up to `FIFO_WAIT` seconds (10) for a writer to
+write or hang up, and without one reads nothing and says so in a warning.
 """
 import calendar
 import gzip
 import os
 import re
+import select
 import shutil
+import stat
 import subprocess
+import threading
 import time
+import zlib
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from unitaudit.errors import SourceError
@@ -64,6 +84,10 @@ _JOURNAL_MAGIC = b"LPKSHHRH"
 _GZIP_MAGIC = b"\x1f\x8b"
 _SECONDS = {b"%02d" % i: i for i in range(61)}  # b"00".."60" -> int, cheaper than int()
 _SKEW = 2 * 86400  # how far after the file's mtime a year-less line may be
+MAX_LINE = 2 << 20  # bytes of a line read (2 MiB); the rest of a longer line is skipped and counted
+_CHUNK = 1 << 20
+_PARSE_MAX = 8 * 1024  # bytes of a matched line parsed and kept as evidence
+FIFO_WAIT = 10.0  # seconds a FIFO may take to get a writer before it is read as empty
 
 
 class LineParser:
@@ -251,7 +275,7 @@ class LineParser:
             message = program_line(text, program, None, False)
         else:
             message = None
-        if len(self._messages) < 4096 and (message is None or message.kind is not Kind.RESTART_SCHEDULED):
+        if len(self._messages) < 4096 and len(msg) < 512 and (message is None or message.kind is not Kind.RESTART_SCHEDULED):
             self._messages[key] = message
         return message
 
@@ -272,12 +296,107 @@ def _widen_pipe(fd: int) -> None:
 
 
 def _fraction(digits: bytes) -> float:
+    digits = digits[:9]  # nanoseconds at most: past them a float cannot hold more, and int() has a digit limit
     return int(digits) / (10 ** len(digits)) if digits.isdigit() else 0.0
 
 
 def _is_noise(line: bytes) -> bool:
     """A line that matched a hit string only by accident, not evidence that failed to parse."""
     return b"logrotate[" in line and b"error: " not in line
+
+
+class _Cut:
+    """How many lines `_bounded_chunks` cut (shared with the thread that feeds grep)."""
+    n = 0
+
+
+def _bounded_chunks(readinto, cut: _Cut, limit: int = MAX_LINE) -> Iterator[memoryview]:
+    """What `readinto(buffer)` reads, as pieces of whole lines each at most `limit`
+    bytes before its newline: a longer line keeps its first `limit` bytes and the
+    rest is skipped (counted in `cut.n`).  The last piece may lack its newline.
+    One buffer of _CHUNK + `limit` bytes, reused: a piece is valid until the next
+    one is asked for.  Each byte is looked at O(1) times."""
+    buf = bytearray(_CHUNK + limit)
+    mv = memoryview(buf)
+    have = 0  # buf[:have]: an unfinished line, at most `limit` bytes
+    skipping = False  # inside an over-long line, past what is kept of it
+    while True:
+        got = readinto(mv[have:have + _CHUNK])
+        if not got:
+            break
+        n = have + got
+        start = pos = 0  # buf[start:pos] is whole lines not yet handed over
+        if skipping:  # have == 0
+            nl = buf.find(b"\n", 0, n)
+            if nl < 0:
+                continue
+            start = pos = nl + 1
+            skipping = False
+        pieces = []
+        while n - pos > limit:
+            q = buf.rfind(b"\n", pos, pos + limit + 1)
+            if q >= 0:
+                pos = q + 1
+                continue
+            pieces += [mv[start:pos + limit], b"\n"]  # the line at pos is too long: keep its head
+            cut.n += 1
+            nl = buf.find(b"\n", pos + limit, n)
+            if nl < 0:
+                skipping = True
+                start = pos = n
+                break
+            start = pos = nl + 1
+        if not skipping:
+            q = buf.rfind(b"\n", pos, n)
+            if q >= 0:
+                pos = q + 1
+        if start < pos:
+            pieces.append(mv[start:pos])
+        for piece in pieces:
+            yield piece
+        del pieces
+        have = n - pos
+        if have:
+            buf[:have] = bytes(mv[pos:n])
+    if have:
+        yield mv[:have]
+
+
+class _Prepended:
+    """A stream whose first bytes were already read (to sniff the format)."""
+
+    def __init__(self, head: bytes, fd: int) -> None:
+        self.head, self.fd = head, fd
+
+    def readinto(self, b) -> int:
+        if self.head:
+            n = len(self.head)
+            b[:n] = self.head
+            self.head = b""
+            return n
+        return os.readv(self.fd, [b])
+
+    def read(self, n: int = -1) -> bytes:  # for GzipFile
+        n = n if n is not None and n > 0 else _CHUNK
+        if self.head:
+            out, self.head = self.head[:n], self.head[n:]
+            return out
+        return os.read(self.fd, n)
+
+
+def _readinto1(read1):
+    """readinto from a read1 (GzipFile: what came before damaged data is kept)."""
+    def readinto(b) -> int:
+        data = read1(len(b))
+        b[:len(data)] = data
+        return len(data)
+    return readinto
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class TextLogSource:
@@ -293,32 +412,95 @@ class TextLogSource:
         self._warnings: List[str] = []
         self._gz = False
         self._reference = 0.0
+        self._cut = _Cut()
+        self._stream_fd: Optional[int] = None  # a FIFO, pipe, socket or stdin: read once
+        self._fifo = False
         self._open_check()
 
     def _open_check(self) -> None:
         p = self.path
+        if p == "-":
+            self._stream_fd = os.dup(0)
+            self._reference = time.time()
+            return
         if os.path.isdir(p):
             raise SourceError("%s is a directory, not a log file (a journal directory? use --journal-dir)" % p)
         try:
+            st = os.stat(p)
+            self._reference = st.st_mtime
+            if not stat.S_ISREG(st.st_mode):
+                self._open_stream(p, st)
+                return
             with open(p, "rb") as f:
                 head = f.read(8)
-            self._reference = os.stat(p).st_mtime
         except FileNotFoundError:
             raise SourceError("%s: no such file" % p) from None
         except PermissionError:
             raise SourceError("%s: permission denied (run as root or copy the file)" % p) from None
         except OSError as e:
             raise SourceError("%s: cannot read: %s" % (p, e.strerror or e)) from None
+        self._sniff(head)
+
+    def _open_stream(self, p: str, st: os.stat_result) -> None:
+        """A FIFO is opened without blocking (no writer yet must not hang); a device
+        that is not a terminal (/dev/zero) is not a log."""
+        fifo = stat.S_ISFIFO(st.st_mode)
+        if not (fifo or stat.S_ISSOCK(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+            raise SourceError("%s is not a regular file, FIFO or terminal: not a log file" % p)
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        if stat.S_ISCHR(st.st_mode) and not os.isatty(fd):
+            os.close(fd)
+            raise SourceError("%s is a character device, not a log file (to read a stream, pipe it: --syslog -)" % p)
+        os.set_blocking(fd, True)
+        self._stream_fd, self._fifo = fd, fifo
+        self._reference = time.time()
+
+    def _sniff(self, head: bytes) -> None:
         if head.startswith(_JOURNAL_MAGIC):
-            raise SourceError("%s is a journal file, not text: use --journal-file" % p)
+            raise SourceError("%s is a journal file, not text: use --journal-file" % self.path)
         self._gz = head.startswith(_GZIP_MAGIC)
 
     def events(self) -> Iterator[Sightings]:
         parser = LineParser(self._reference)
+        if self._stream_fd == -1:
+            return  # a stream already read
+        if self._stream_fd is not None:
+            try:
+                yield from self._read(parser, HIT_STRINGS + (REQUEST_STRING,), None)
+            finally:
+                os.close(self._stream_fd)
+                self._stream_fd = -1  # read once: a second call reads nothing
+            return
+        if self._gz:  # decompressing costs more than the filter: one pass, as a stream
+            yield from self._read(parser, HIT_STRINGS + (REQUEST_STRING,), None)
+            return
         yield from self._read(parser, HIT_STRINGS, None)
         # "Activating via systemd" repeats every failed activation; the requesters
         # (deepin-system-m in the seed) show in the first lines as well as in all.
         yield from self._read(parser, (REQUEST_STRING,), REQUEST_SAMPLE)
+
+    def _stream_reader(self):
+        """The stream's bytes (decompressed when gzip), read once; None when a FIFO
+        got no writer within FIFO_WAIT seconds."""
+        fd = self._stream_fd
+        assert fd is not None
+        if self._fifo:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP)
+            if not poller.poll(int(FIFO_WAIT * 1000)):
+                self._warnings.append("%s: a FIFO with no writer for %g s: nothing read" % (self.path, FIFO_WAIT))
+                return None
+        head = b""
+        while len(head) < 8:
+            more = os.read(fd, 8 - len(head))
+            if not more:
+                break
+            head += more
+        self._sniff(head)
+        stream = _Prepended(head, fd)
+        if self._gz:
+            return _readinto1(gzip.GzipFile(fileobj=stream, mode="rb").read1)  # type: ignore[arg-type]
+        return stream.readinto
 
     def _read(self, parser: "LineParser", strings: Tuple[str, ...],
               max_count: Optional[int]) -> Iterator[Sightings]:
@@ -328,7 +510,7 @@ class TextLogSource:
         since = self.since if self.since is not None else float("-inf")
         until = self.until if self.until is not None else float("inf")
         matched = unparsed = undated = outside = events = 0
-        blocks = self._grep_lines(strings, max_count) if self.use_grep else self._python_lines(strings, max_count)
+        blocks = self._lines(strings, max_count)
         batch = Batcher()
         add = batch.add
         naive = parser._naive
@@ -358,6 +540,8 @@ class TextLogSource:
                                     groups = batch.groups
                                 continue
                     matched += 1
+                    if len(line) > _PARSE_MAX:  # evidence keeps a long line's head (grep saw MAX_LINE)
+                        line = line[:_PARSE_MAX]
                     t, pos = header(line)
                     rest = line[pos:] if t is not None else line.lstrip()
                     known = bodies.get(rest)
@@ -387,44 +571,127 @@ class TextLogSource:
             if max_count is not None:
                 c["requests_sampled"] = matched
 
+    def _sampled(self, blocks: Iterator[List[bytes]]) -> Iterator[List[bytes]]:
+        """One pass over a stream: the request lines past the first REQUEST_SAMPLE are dropped."""
+        kept = 0
+        needle = REQUEST_STRING.encode()
+        for block in blocks:
+            out = []
+            for line in block:
+                if needle in line and not _HIT_RE.search(line):
+                    if kept >= REQUEST_SAMPLE:
+                        continue
+                    kept += 1
+                out.append(line)
+            self._counts["requests_sampled"] = kept
+            yield out
+
+    def _damaged(self, e: BaseException) -> None:
+        self._warnings.append("%s: stopped reading at damaged data (%s); lines before it were read" % (self.path, e))
+
+    def _lines(self, strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[List[bytes]]:
+        blocks = self._grep_lines(strings, max_count) if self.use_grep else self._python_lines(strings, max_count)
+        if REQUEST_STRING in strings and len(strings) > 1:  # one pass: a stream, or gzip
+            blocks = self._sampled(blocks)
+        return blocks
+
+    def _note_cut(self) -> None:
+        n = self._cut.n
+        if n and self._counts.get("lines_cut") != n:
+            self._counts["lines_cut"] = n
+            self._warnings[:] = [w for w in self._warnings if " longer than " not in w]
+            self._warnings.append("%s: %d line(s) longer than %d KiB: only their first %d KiB were read"
+                                  % (self.path, n, MAX_LINE >> 10, MAX_LINE >> 10))
+
     def _python_lines(self, strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[List[bytes]]:
         """Matching lines in blocks, when grep is not there."""
         pattern = _HIT_RE if strings is HIT_STRINGS else re.compile(b"|".join(re.escape(x.encode()) for x in strings))
-        opener = gzip.open if self._gz else open
+        search = pattern.search
         found: List[bytes] = []
         total = 0
+        cut = _Cut() if max_count is not None else self._cut  # the second pass rereads the same lines
+        f = None
         try:
-            with opener(self.path, "rb") as f:  # type: ignore[operator]
-                for line in f:
-                    if pattern.search(line):
-                        found.append(line.rstrip(b"\n"))
+            if self._stream_fd is not None:
+                read = self._stream_reader()
+                if read is None:
+                    return
+            else:
+                f = gzip.open(self.path, "rb") if self._gz else open(self.path, "rb", buffering=0)
+                read = _readinto1(f.read1) if self._gz else f.readinto  # type: ignore[union-attr]
+            limit = max_count if max_count is not None else -1
+            for piece in _bounded_chunks(read, cut):
+                lines = bytes(piece).split(b"\n")
+                if not lines[-1]:
+                    lines.pop()
+                for line in lines:
+                    if search(line):
+                        found.append(line[:_PARSE_MAX])  # all the parser reads of it
                         total += 1
-                        if max_count is not None and total >= max_count:
+                        if total == limit:
                             break
-                        if len(found) >= 4096:
-                            yield found
-                            found = []
-        except (OSError, EOFError) as e:
-            self._warnings.append("%s: stopped reading at damaged data (%s); lines before it were read" % (self.path, e))
+                if total == limit:
+                    break
+                if len(found) >= 4096:
+                    yield found
+                    found = []
+        except (OSError, EOFError, zlib.error) as e:
+            self._damaged(e)
+        finally:
+            if f is not None:
+                f.close()
+            self._note_cut()
         yield found
 
     def _grep_lines(self, strings: Tuple[str, ...], max_count: Optional[int]) -> Iterator[List[bytes]]:
-        """Matching lines from grep, in blocks: one split per read, not one call per line."""
+        """Matching lines from grep, in blocks: one split per read, not one call per line.
+        grep reads what a thread feeds it through `_bounded_chunks`: no line it holds
+        is longer than MAX_LINE."""
         argv = ["grep", "-a", "-h", "-F"] + ["-e" + x for x in strings]
         if max_count is not None:
             argv.append("--max-count=%d" % max_count)
         env = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        unzip = None
-        if self._gz:
+        cut = _Cut() if max_count is not None else self._cut
+        f = unzip = None
+        if self._stream_fd is not None:
+            read = self._stream_reader()
+            if read is None:
+                return
+        elif self._gz:  # gzip on a core of its own, through a wide pipe
             unzip = subprocess.Popen(["gzip", "-dc", "--", self.path], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env)
-            grep = subprocess.Popen(argv + ["-"], stdin=unzip.stdout, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env)
             assert unzip.stdout is not None
-            unzip.stdout.close()  # grep owns it now
+            f = unzip.stdout
+            zfd = f.fileno()
+            _widen_pipe(zfd)
+            read = lambda b: os.readv(zfd, [b])  # noqa: E731
         else:
-            grep = subprocess.Popen(argv + ["--", self.path], stdout=subprocess.PIPE,
+            f = open(self.path, "rb", buffering=0)
+            read = f.readinto
+        rfd, wfd = os.pipe()
+        _widen_pipe(wfd)
+        try:
+            grep = subprocess.Popen(argv + ["-"], stdin=rfd, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env)
+        except BaseException:
+            os.close(wfd)
+            raise
+        finally:
+            os.close(rfd)
+
+        def feed() -> None:
+            try:
+                for piece in _bounded_chunks(read, cut):
+                    _write_all(wfd, piece)
+            except BrokenPipeError:
+                pass  # grep stopped at --max-count, or was stopped
+            except (OSError, EOFError, zlib.error) as e:
+                self._damaged(e)
+            finally:
+                os.close(wfd)
+
+        feeder = threading.Thread(target=feed, name="unitaudit-grep-feed", daemon=True)
+        feeder.start()
         assert grep.stdout is not None
         fd = grep.stdout.fileno()
         _widen_pipe(fd)
@@ -435,7 +702,7 @@ class TextLogSource:
                 if not chunk:
                     break
                 lines = (tail + chunk).split(b"\n")
-                tail = lines.pop()
+                tail = lines.pop()[:MAX_LINE + 1]  # grep's lines are bounded already; never hold more
                 yield lines
             if tail:
                 yield [tail]
@@ -445,13 +712,17 @@ class TextLogSource:
                 if proc is not None and proc.poll() is None:
                     proc.terminate()
             rc = grep.wait()
+            feeder.join(5.0)
+            if f is not None:
+                f.close()
             err = grep.stderr.read().decode("utf-8", "replace").strip() if grep.stderr else ""
             if grep.stderr:
                 grep.stderr.close()
             if rc > 1 and rc != -15:
                 self._warnings.append("%s: grep failed (%s)" % (self.path, err.splitlines()[0] if err else rc))
-            if unzip is not None and unzip.wait() not in (0, -15, -13) and max_count is None:
+            if unzip is not None and unzip.wait() not in (0, -15, -13):
                 self._warnings.append("%s: compressed data is damaged or truncated; lines before the damage were read" % self.path)
+            self._note_cut()
 
     def stats(self) -> SourceStats:
         return SourceStats(kind=self.kind, path=self.path, counts=tuple(self._counts.items()),
