@@ -239,3 +239,36 @@ def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, monkeypatc
     assert len(second.result.findings) == 3 and second.output_errors == ()
     third = watch.watch_round(config)
     assert third.result.findings == () and third.output_errors == ()
+
+
+def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_path, monkeypatch):
+    """`unitaudit watch --json >/dev/full`: the report is written before the run is recorded."""
+    import errno
+
+    from unitaudit import incremental, watch
+    from unitaudit.config import Config
+    from unitaudit.history import HistoryStore
+
+    real = incremental.run_incremental
+    state = str(tmp_path / "state")
+
+    def on_the_seed(*a, **k):
+        k.update(journal_dir=str(SEED.parent), store=HistoryStore(state))
+        return real(*a, **k)
+
+    monkeypatch.setattr(incremental, "run_incremental", on_the_seed)
+    monkeypatch.setattr("unitaudit.live.live_parts", lambda *_a: (None, None, None))
+    monkeypatch.setattr("unitaudit.report.journal_summary.send", lambda *_a: None)
+    config = Config(window=1e10, prometheus_path=str(tmp_path / "x.prom"))
+    shown = []
+
+    def full_disk(outcome):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    first = watch.watch_round(config, emit=full_disk)
+    assert len(first.result.findings) == 3
+    assert first.output_errors and "No space left on device" in first.output_errors[-1]
+    assert "not recorded" in first.output_errors[-1]
+    second = watch.watch_round(config, emit=shown.append)
+    assert len(second.result.findings) == 3 and second.output_errors == ()  # the same loops again
+    assert [len(o.result.findings) for o in shown] == [3]

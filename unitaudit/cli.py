@@ -334,9 +334,11 @@ def watch(
 
     from unitaudit.report import watch_report
 
-    outcome = watch_round(_config(), bus_address)
-    if outcome.result is not None:
+    def emit(outcome) -> None:  # before the run is recorded (watch_round)
         (watch_report.write_json if json_out else watch_report.write_text)(outcome, sys.stdout)
+        sys.stdout.flush()
+
+    outcome = watch_round(_config(), bus_address, emit=emit)
     from unitaudit.report.safe_text import safe
 
     for line in outcome.refusals:

@@ -63,7 +63,10 @@ def write_outputs(result, run, prometheus_path: Optional[str], journal_summary: 
 
 
 def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
-                clock: Callable[[], float] = time.time) -> WatchOutcome:
+                clock: Callable[[], float] = time.time,
+                emit: Optional[Callable[[WatchOutcome], None]] = None) -> WatchOutcome:
+    """`emit` writes the round's own report (the `watch` command's stdout) before the run is
+    recorded: when it cannot be written, the run is not recorded, as for the other outputs."""
     from unitaudit import incremental
     from unitaudit.live import live_parts
 
@@ -92,6 +95,13 @@ def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
             extra["UNITAUDIT_AUTO_APPLIED"] = " ".join("%s:%s" % (o.unit, o.status) for o in fixes.outcomes)
             extra["UNITAUDIT_FIX_RUN"] = str(fixes.run)
         errors = write_outputs(result, run, config.prometheus_path, True, extra)
+        if emit is not None and result is not None:
+            try:
+                emit(WatchOutcome(result, info, error, fixes, refusals, tuple(errors)))
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                errors.append("cannot write the report to stdout: %s" % (e.strerror or e))
         if pending is not None:
             if errors:
                 errors[-1] += NOT_RECORDED
