@@ -223,3 +223,18 @@ def test_every_json_writer_goes_through_json_out(monkeypatch):
 
     for module in (churn_report, fix_report, history_report, json_report, plan, watch_report):
         assert "json_out" in vars(module), module.__name__
+
+
+def test_an_error_line_naming_a_file_shows_its_escape_sequence_escaped(tmp_path):
+    """A log file named with an escape sequence: the one error line must not drive the terminal."""
+    import subprocess
+    import sys
+
+    from paths import ROOT
+
+    name = tmp_path / "evil\x1b]0;owned\x07.log"
+    r = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--syslog", str(name)], capture_output=True,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    assert r.returncode == 3, r.stderr
+    assert b"\x1b" not in r.stderr and b"\x07" not in r.stderr
+    assert b"evil\\x1b]0;owned\\x07.log" in r.stderr, r.stderr

@@ -23,8 +23,16 @@ app = typer.Typer(
 _debug = {"on": False}
 
 
+def _error(message: object) -> None:
+    """The one error line on stderr.  A path or log text inside it is shown escaped, like every
+    human output (a file named with an escape sequence must not drive the terminal)."""
+    from unitaudit.report.safe_text import safe
+
+    typer.echo("unitaudit: error: %s" % safe(str(message)), err=True)
+
+
 def _fail(message: str, status: ExitStatus) -> "typer.Exit":
-    typer.echo("unitaudit: error: %s" % message, err=True)
+    _error(message)
     return typer.Exit(code=int(status))
 
 
@@ -344,7 +352,7 @@ def watch(
     for line in outcome.refusals:
         typer.echo("auto-apply refused: %s" % safe(line), err=True)
     for line in outcome.output_errors:
-        typer.echo("unitaudit: error: %s" % line, err=True)
+        _error(line)
     if outcome.error is not None:
         raise _fail(outcome.error, ExitStatus.INCOMPLETE)
     if outcome.fixes is not None and not outcome.fixes.all_fixed:
@@ -393,7 +401,7 @@ def config_check(path: Optional[str] = typer.Argument(None, metavar="[FILE]", he
     config = load_config(path)
     problems = check_config(config, [r.id for r in load_recipes()])
     for p in problems:
-        typer.echo("unitaudit: error: %s" % p, err=True)
+        _error(p)
     if problems:
         raise typer.Exit(code=int(ExitStatus.USAGE))
     typer.echo("%s: valid%s" % (config.path or "no configuration file", "" if config.path else " (all defaults)"))
@@ -459,6 +467,6 @@ def main() -> None:
                 e.show()  # type: ignore[attr-defined]
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         message, status = describe(e)
-        typer.echo("unitaudit: error: %s" % message, err=True)
+        _error(message)
         sys.exit(int(status))
     sys.exit(code if isinstance(code, int) else int(ExitStatus.OK))
