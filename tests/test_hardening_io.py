@@ -210,9 +210,11 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
     assert p.returncode == ExitStatus.OK and _ids(p) == [], p.stderr  # the run above was recorded
 
 
-def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, monkeypatch):
-    from unitaudit import incremental, watch
-    from unitaudit.config import Config
+@pytest.fixture
+def seed_rounds(tmp_path, monkeypatch):
+    """Timer rounds (watch.watch_round) over the seed's recorded journal, with a state directory of
+    their own, no bus and no journal to send to: the state directory's path."""
+    from unitaudit import incremental
     from unitaudit.history import HistoryStore
 
     real = incremental.run_incremental
@@ -224,8 +226,16 @@ def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, monkeypatc
 
     monkeypatch.setattr(incremental, "run_incremental", on_the_seed)
     monkeypatch.setattr("unitaudit.live.live_parts", lambda *_a: (None, None, None))
-    sent = []
-    monkeypatch.setattr("unitaudit.report.journal_summary.send", sent.append)
+    monkeypatch.setattr("unitaudit.report.journal_summary.send", lambda *_a: None)
+    return state
+
+
+def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, seed_rounds):
+    from unitaudit import incremental, watch
+    from unitaudit.config import Config
+    from unitaudit.history import HistoryStore
+
+    state = seed_rounds
     config = Config(window=1e10, prometheus_path=str(tmp_path / "file" / "x.prom"))
     (tmp_path / "file").write_text("")  # the textfile's directory is a file: the output fails
     first = watch.watch_round(config)
@@ -241,24 +251,13 @@ def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, monkeypatc
     assert third.result.findings == () and third.output_errors == ()
 
 
-def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_path, monkeypatch):
+def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_path, seed_rounds):
     """`unitaudit watch --json >/dev/full`: the report is written before the run is recorded."""
     import errno
 
-    from unitaudit import incremental, watch
+    from unitaudit import watch
     from unitaudit.config import Config
-    from unitaudit.history import HistoryStore
 
-    real = incremental.run_incremental
-    state = str(tmp_path / "state")
-
-    def on_the_seed(*a, **k):
-        k.update(journal_dir=str(SEED.parent), store=HistoryStore(state))
-        return real(*a, **k)
-
-    monkeypatch.setattr(incremental, "run_incremental", on_the_seed)
-    monkeypatch.setattr("unitaudit.live.live_parts", lambda *_a: (None, None, None))
-    monkeypatch.setattr("unitaudit.report.journal_summary.send", lambda *_a: None)
     config = Config(window=1e10, prometheus_path=str(tmp_path / "x.prom"))
     shown = []
 
