@@ -241,3 +241,36 @@ def test_undo_without_fix_runs(tmp_path, monkeypatch):
     with pytest.raises(StateError, match=r"^nothing to undo: every fix run recorded in %s is undone already "
                                          r"\(the last, run %d, at " % (state, r)):
         run_undo(None, True, None)
+
+
+def test_an_error_line_fits_an_80_column_terminal_and_stays_one_line_in_a_pipe():
+    """On a terminal (a pty here) the line wraps at the terminal's width; piped, it stays one line
+    for logs and grep."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from paths import ROOT
+
+    cmd = [sys.executable, "-m", "unitaudit", "scan", "--syslog", "/dev/zero"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COLUMNS": "80", "TERM": "xterm"}
+    piped = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert piped.returncode == 2 or piped.returncode == 3
+    assert len(piped.stderr.splitlines()) == 1 and len(piped.stderr.rstrip("\n")) > 80  # the case worth wrapping
+    leader, follower = pty.openpty()
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    lines = out.decode().replace("\r\n", "\n").rstrip("\n").split("\n")
+    assert p.returncode == piped.returncode and len(lines) == 2, lines
+    assert all(len(x) <= 80 for x in lines) and " ".join(x.strip() for x in lines) == piped.stderr.strip()

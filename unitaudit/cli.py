@@ -28,7 +28,15 @@ def _error(message: object) -> None:
     human output (a file named with an escape sequence must not drive the terminal)."""
     from unitaudit.report.safe_text import safe
 
-    typer.echo("unitaudit: error: %s" % safe(str(message)), err=True)
+    line = "unitaudit: error: %s" % safe(str(message))
+    if sys.stderr.isatty():  # a person reads it: fit the terminal; a log or a pipe keeps one line
+        import shutil
+        import textwrap
+
+        width = min(shutil.get_terminal_size().columns, 100)
+        line = "\n".join(textwrap.wrap(line, width=width, subsequent_indent="  ", break_long_words=False,
+                                        break_on_hyphens=False)) or line
+    typer.echo(line, err=True)
 
 
 def _fail(message: str, status: ExitStatus) -> "typer.Exit":
