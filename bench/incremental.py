@@ -31,10 +31,10 @@ TARGET = 0.02
 # interpreter's start.  Best of REPEAT; the state is restored before each incremental read.
 IN_PROCESS = r"""
 import json, os, shutil, sys, time
-from unitaudit.detectors import Thresholds
-from unitaudit.history import HistoryStore
-from unitaudit.incremental import run_incremental
-from unitaudit.scan import scan
+from unitaudit.model import Thresholds
+from unitaudit.hourly.history import HistoryStore
+from unitaudit.hourly.incremental import run_incremental
+from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 journal, work, saved, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 full, inc = [], []

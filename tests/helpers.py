@@ -2,8 +2,9 @@
 import time
 from typing import List, Optional
 
-from unitaudit.detectors import Thresholds, run_all
-from unitaudit.evidence import Evidence, fold
+from unitaudit.analysis.detectors import run_all
+from unitaudit.model import Thresholds
+from unitaudit.analysis.evidence import Evidence, fold
 from unitaudit.model import Event, Finding
 from unitaudit.sources.textlog import LineParser, TextLogSource
 

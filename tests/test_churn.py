@@ -6,8 +6,8 @@ import pytest
 
 from helpers import findings
 from paths import example
-from unitaudit.churn import NODES_PER_DIRECTORY, estimate
-from unitaudit.evidence import fold
+from unitaudit.analysis.churn import NODES_PER_DIRECTORY, estimate
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import KernelFacts, UnitCgroupNodes
 from unitaudit.sources.journal import JournalSource
 

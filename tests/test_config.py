@@ -10,7 +10,7 @@ import pytest
 from unitaudit import config
 from unitaudit.config import (Config, check_config, config_path, load_config, merged_protected, parse_config,
                               parse_duration)
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, ExitStatus
 from unitaudit.remediation.protected import load_protected
 

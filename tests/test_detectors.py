@@ -2,9 +2,9 @@
 The seed's own loops, recorded from a real systemd, are in test_examples.py."""
 from paths import fixture
 from helpers import by_kind, findings, parse_lines, text_evidence
-from unitaudit.detectors import Thresholds
-from unitaudit.detectors.common import has_burst, rate_per_hour
-from unitaudit.evidence import fold
+from unitaudit.model import Thresholds
+from unitaudit.analysis.detectors.common import has_burst, rate_per_hour
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import ExecStatus, UnitState
 
 
@@ -183,7 +183,7 @@ def test_has_burst_agrees_with_max_in_window():
 
 def test_machines_stay_apart_in_text_logs(tmp_path):
     """One machine's good run does not break another machine's streak of failures."""
-    from unitaudit.scan import scan
+    from unitaudit.services.scan import scan
     from unitaudit.sources.textlog import TextLogSource
 
     seed = fixture("seed", "logrotate-hourly.txt").read_text().splitlines()

@@ -15,11 +15,12 @@ import pytest
 
 from paths import example, fixture
 from helpers import findings
-from unitaudit.diagnosis import diagnose, diagnose_all
-from unitaudit.evidence import fold
+from unitaudit.analysis.diagnosis import diagnose, diagnose_all
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import (Cause, CauseKind, ExecStatus, Finding, FindingKind, LiveState, UnitFile,
                              UnitState)
-from unitaudit.sources.system import (ProbeUnavailable, SystemProbe, is_package_name, is_safe_path)
+from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
+from unitaudit.util.names import is_package_name, is_safe_path
 
 AVAHI = "avahi-daemon.service"
 ALIAS = "dbus-org.freedesktop.Avahi.service"

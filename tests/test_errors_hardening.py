@@ -55,14 +55,14 @@ def test_history_since_out_of_range(tmp_path):
 @pytest.mark.parametrize("value", ["@1e400", "99999999999999999999d", "@nan", "@1_0", "9999-12-31T23:00-05:00",
                                    "0001-01-01T00:00+05:00"])
 def test_parse_time_range(value):
-    from unitaudit.timeparse import parse_time
+    from unitaudit.util.times import parse_time
 
     with pytest.raises(UsageError, match="^--until "):
         parse_time(value, 1.7e9, "--until")
 
 
 def test_parse_time_edges_still_accepted():
-    from unitaudit.timeparse import parse_time
+    from unitaudit.util.times import parse_time
 
     assert parse_time("@0", 1.7e9) == 0.0
     assert parse_time("@1.7e9", 1.7e9) == 1.7e9
@@ -128,7 +128,7 @@ def _directory(d):
 
 
 def _newer(d):
-    from unitaudit.state import open_database
+    from unitaudit.store.state import open_database
 
     open_database(str(d)).close()
     db = sqlite3.connect(str(d / "state.db"))
@@ -174,7 +174,7 @@ def test_state_database_read_only(tmp_path):
     try:
         state = os.path.join(top, "state")
         os.mkdir(state, 0o700)
-        from unitaudit.state import open_database
+        from unitaudit.store.state import open_database
 
         open_database(state).close()
         db = os.path.join(state, "state.db")
@@ -221,8 +221,8 @@ def test_help_and_version_unchanged():
 
 def test_undo_without_fix_runs(tmp_path, monkeypatch):
     from unitaudit.errors import StateError
-    from unitaudit.remediation.run import run_undo
-    from unitaudit.state import StateStore
+    from unitaudit.services.fix import run_undo
+    from unitaudit.store.state import StateStore
 
     state = tmp_path / "state"
     monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(state))

@@ -4,7 +4,7 @@ import pytest
 
 from paths import example
 from helpers import findings, text_evidence
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.sources.journal import JournalSource
 
 

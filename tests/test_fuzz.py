@@ -35,14 +35,15 @@ from hypothesis import strategies as st
 
 from paths import FIXTURES, ROOT, example
 from unitaudit.config import Config, check_config, load_config
-from unitaudit.detectors import Thresholds, run_all
+from unitaudit.analysis.detectors import run_all
+from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, RecipeError, SourceError, UsageError
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import Event, Message
 from unitaudit.remediation.recipes import describe, load_recipes
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.textlog import LineParser
-from unitaudit.timeparse import parse_time
+from unitaudit.util.times import parse_time
 
 try:
     import tomllib as _toml  # Python 3.11+

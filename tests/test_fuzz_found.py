@@ -17,7 +17,7 @@ from unitaudit.errors import ConfigError, RecipeError, SourceError, UsageError
 from unitaudit.remediation.recipes import load_recipes
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.textlog import LineParser
-from unitaudit.timeparse import parse_time
+from unitaudit.util.times import parse_time
 
 HUGE = "1" * 4301  # one digit over CPython's int <-> str limit (sys.get_int_max_str_digits(), 3.7.14+)
 BODY = b" host systemd[1]: foo.service: Failed with result 'exit-code'."

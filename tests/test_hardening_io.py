@@ -14,7 +14,7 @@ from paths import ROOT, example
 from unitaudit.errors import ExitStatus, SourceError, UsageError
 from unitaudit.report.prometheus import write_textfile
 from unitaudit.sources.journal import JournalSource
-from unitaudit.state import check_output_path, write_output
+from unitaudit.store.state import check_output_path, write_output
 
 SEED = example("seed-loops", "journal", "system.journal")
 
@@ -68,7 +68,7 @@ def test_a_regular_file_a_new_name_and_a_symlinked_parent_are_written(tmp_path):
 
 
 def test_a_symlink_put_there_during_the_write_is_refused_before_the_rename(tmp_path, monkeypatch):
-    from unitaudit import state
+    from unitaudit.store import state
 
     path = tmp_path / "unitaudit.prom"
     target = tmp_path / "elsewhere"
@@ -195,9 +195,9 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
     import io
     import time
 
-    from unitaudit.detectors import Thresholds
-    from unitaudit.history import HistoryStore
-    from unitaudit.incremental import run_incremental
+    from unitaudit.model import Thresholds
+    from unitaudit.hourly.history import HistoryStore
+    from unitaudit.hourly.incremental import run_incremental
     from unitaudit.report import json_report
 
     store = HistoryStore(str(tmp_path / "state"))
@@ -214,8 +214,8 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
 def seed_rounds(tmp_path, monkeypatch):
     """Timer rounds (watch.watch_round) over the seed's recorded journal, with a state directory of
     their own, no bus and no journal to send to: the state directory's path."""
-    from unitaudit import incremental
-    from unitaudit.history import HistoryStore
+    from unitaudit.hourly import incremental
+    from unitaudit.hourly.history import HistoryStore
 
     real = incremental.run_incremental
     state = str(tmp_path / "state")
@@ -225,15 +225,16 @@ def seed_rounds(tmp_path, monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(incremental, "run_incremental", on_the_seed)
-    monkeypatch.setattr("unitaudit.live.live_parts", lambda *_a: (None, None, None))
+    monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
     monkeypatch.setattr("unitaudit.report.journal_summary.send", lambda *_a: None)
     return state
 
 
 def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, seed_rounds):
-    from unitaudit import incremental, watch
+    from unitaudit.hourly import incremental
+    from unitaudit.hourly import round as watch
     from unitaudit.config import Config
-    from unitaudit.history import HistoryStore
+    from unitaudit.hourly.history import HistoryStore
 
     state = seed_rounds
     config = Config(window=1e10, prometheus_path=str(tmp_path / "file" / "x.prom"))
@@ -255,7 +256,7 @@ def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_pa
     """`unitaudit watch --json >/dev/full`: the report is written before the run is recorded."""
     import errno
 
-    from unitaudit import watch
+    from unitaudit.hourly import round as watch
     from unitaudit.config import Config
 
     config = Config(window=1e10, prometheus_path=str(tmp_path / "x.prom"))

@@ -10,12 +10,12 @@ import pytest
 from helpers import export_entries, write_journal
 from paths import ROOT, example
 
-from unitaudit import carry
-from unitaudit.detectors import Thresholds
-from unitaudit.history import HistoryStore
-from unitaudit.incremental import run_incremental
+from unitaudit.hourly import carryover as carry
+from unitaudit.model import Thresholds
+from unitaudit.hourly.history import HistoryStore
+from unitaudit.hourly.incremental import run_incremental
 from unitaudit.model import Kind
-from unitaudit.scan import scan
+from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 
 SEED = str(example("seed-loops", "journal"))
@@ -127,7 +127,7 @@ def test_a_loop_the_timer_fixed_is_judged_from_its_fix_time(store):
 
 def test_history_merge_is_idempotent_and_pruned_by_retention(store):
     result = scan([JournalSource(directory=SEED)], Thresholds(), now=NOW)
-    from unitaudit.history import ScanRow
+    from unitaudit.hourly.history import ScanRow
 
     row = ScanRow(0, "x", 1.0, 0.1, "window", 1, len(result.findings), None, ())
     end = max(f.last_seen for f in result.findings)

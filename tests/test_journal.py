@@ -4,7 +4,7 @@ import pytest
 from paths import fixture
 from helpers import by_kind, findings, json_pretty_entries, unbatch, write_journal
 from unitaudit.errors import SourceError
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import Kind
 from unitaudit.sources.journal import JournalSource
 

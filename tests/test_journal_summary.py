@@ -14,12 +14,12 @@ import pytest
 
 from helpers import JOURNAL_REMOTE, write_journal
 from paths import ROOT, example, fixture
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 from unitaudit.errors import UnitauditError
 from unitaudit.report import journal_summary
 from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID, fields, send
 from unitaudit.report.prometheus import PromRun
-from unitaudit.scan import scan
+from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
 

@@ -20,7 +20,7 @@ import typer.main
 
 from paths import ROOT
 import unitaudit.cli
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 
 MAN = ROOT / "packaging" / "debian" / "unitaudit.1"
 COMPLETION = ROOT / "packaging" / "debian" / "unitaudit.bash-completion"

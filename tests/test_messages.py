@@ -1,7 +1,8 @@
 """What each wording means, on lines from real machines (fixtures/*/SOURCES.md)."""
 from paths import fixture
 from helpers import text_events
-from unitaudit.messages import classify_bus, classify_logrotate, classify_pid1, is_unit_name
+from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1
+from unitaudit.util.names import is_unit_name
 from unitaudit.model import Kind
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import write_journal
 from paths import ROOT, fixture
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 from unitaudit.errors import UsageError
 
 # busctl's real stderr as journald recorded it on systemd 247 (a byte array: it holds colour escapes)
@@ -107,7 +107,7 @@ def _assert_safe(out: str):
 
 
 def test_every_human_report_escapes_log_text():
-    from unitaudit.report import churn_report, fix_report, history_report, table, watch_report
+    from unitaudit.report import churn_report, fix_report, history_report, round_report, table
 
     f = _finding(HOSTILE)
     result = SimpleNamespace(sources=[SimpleNamespace(kind="syslog", path="/tmp/" + HOSTILE, counts=[("lines", 1)])],
@@ -126,7 +126,7 @@ def test_every_human_report_escapes_log_text():
 
     outcome = SimpleNamespace(incremental=SimpleNamespace(entries=1, read_from="cursor"), result=result, fixes=None)
     out = io.StringIO()
-    watch_report.write_text(outcome, out)
+    round_report.write_text(outcome, out)
     _assert_safe(out.getvalue())
 
     fixes = SimpleNamespace(run=1, state_dir="/var/lib/unitaudit", outcomes=[
@@ -219,9 +219,9 @@ def test_json_has_no_nan_and_no_invalid_text():
 
 def test_every_json_writer_goes_through_json_out(monkeypatch):
     """A NaN anywhere in a document comes out as null, never as the NaN that JSON does not have."""
-    from unitaudit.report import churn_report, fix_report, history_report, json_report, plan, watch_report
+    from unitaudit.report import churn_report, fix_report, history_report, json_report, plan, round_report
 
-    for module in (churn_report, fix_report, history_report, json_report, plan, watch_report):
+    for module in (churn_report, fix_report, history_report, json_report, plan, round_report):
         assert "json_out" in vars(module), module.__name__
 
 

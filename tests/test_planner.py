@@ -10,7 +10,7 @@ import pytest
 
 from helpers import findings, text_evidence
 from paths import ROOT, example
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import Diagnosis
 from unitaudit.remediation.actions import add_su, drop_in_text
 from unitaudit.remediation.backends import RecordingBackend, execute, expand
@@ -18,7 +18,7 @@ from unitaudit.remediation.planner import plan
 from unitaudit.remediation.protected import load_protected
 from unitaudit.remediation.recipes import load_recipes
 from unitaudit.sources.journal import JournalSource
-from unitaudit.sources.system import SystemProbe
+from unitaudit.sources.probe import SystemProbe
 
 RECIPES = load_recipes([str(ROOT / "remediations")], euid=os.geteuid())
 PROTECTED = load_protected()

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 
 from paths import example, fixture
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 from unitaudit.errors import UnitauditError
 from unitaudit.report import prometheus
 from unitaudit.report.prometheus import PromRun, render, write_textfile
-from unitaudit.scan import scan
+from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
 

@@ -16,12 +16,12 @@ import pytest
 from paths import ROOT, example
 from helpers import findings
 from test_diagnosis import probe, tree  # noqa: F401  (the seed's tree fixture)
-from unitaudit.diagnosis import diagnose_all
+from unitaudit.analysis.diagnosis import diagnose_all
 from unitaudit.errors import ExitStatus, RecipeError
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import Diagnosis, FindingKind
 from unitaudit.remediation import recipes as recipes_module
-from unitaudit.remediation.model import Action
+from unitaudit.model import Action
 from unitaudit.remediation.recipes import SEARCH_PATH, describe, describe_applies, load_recipes
 from unitaudit.remediation.schema import ALLOWED_UNDO, REQUIRED_PARAMS, VERDICTS, applies_to, parse_recipe
 
@@ -85,7 +85,7 @@ def test_the_tables_cover_every_action():
 
 
 def test_the_known_verdicts_are_the_ones_the_diagnoses_give():
-    source = "".join(p.read_text() for p in (ROOT / "unitaudit" / "diagnosis").glob("*.py"))
+    source = "".join(p.read_text() for p in (ROOT / "unitaudit" / "analysis" / "diagnosis").glob("*.py"))
     for cause, verdicts in VERDICTS.items():
         assert '"%s"' % cause in source
         for verdict in verdicts:

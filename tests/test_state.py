@@ -11,7 +11,8 @@ import pytest
 
 from paths import ROOT
 from unitaudit.errors import LockBusy, StateError
-from unitaudit.state import StateStore, check_path, default_state_dir
+from unitaudit.store.state import StateStore, default_state_dir
+from unitaudit.util.names import check_path
 
 AS_ROOT = os.geteuid() == 0
 OTHER_UID, OTHER_GID = 4321, 4322  # an owner that is neither root nor the test's user
@@ -37,7 +38,7 @@ def snapshot(root):
 
 def child(state_dir, code, **kw):
     """Python in a separate process with `store` open on state_dir."""
-    prologue = "import os, sys\nfrom unitaudit.state import StateStore\nstore = StateStore(%r)\n" % str(state_dir)
+    prologue = "import os, sys\nfrom unitaudit.store.state import StateStore\nstore = StateStore(%r)\n" % str(state_dir)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=60, **kw)
@@ -85,7 +86,7 @@ def test_default_state_dir_of_an_ordinary_user(tmp_path):
     if not AS_ROOT:
         pytest.skip("needs root to switch to another uid")
     # imported first: the interpreter's own files may not be readable by the other uid
-    code = "import os; from unitaudit.state import default_state_dir; os.setegid(65534); os.seteuid(65534); print(default_state_dir())"
+    code = "import os; from unitaudit.store.state import default_state_dir; os.setegid(65534); os.seteuid(65534); print(default_state_dir())"
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME="/home/u/.state")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "/home/u/.state/unitaudit"
@@ -352,7 +353,7 @@ def test_the_lock_names_its_holder_and_can_be_waited_for(store, tmp_path):
         """)
         assert r.stdout.strip() == "another unitaudit fix or undo is running (pid %d)" % os.getpid()
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys\nfrom unitaudit.state import StateStore\n"
+            [sys.executable, "-c", "import sys\nfrom unitaudit.store.state import StateStore\n"
              "store = StateStore(%r)\nprint('waiting', flush=True)\n"
              "with store.lock(wait=True):\n    print('acquired', flush=True)\n" % str(tmp_path / "state")],
             env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, text=True)

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from unitaudit.remediation import system_backend
-from unitaudit.remediation.model import Operation
+from unitaudit.model import Operation
 from unitaudit.remediation.system_backend import StepFailed, SystemBackend, dpkg_locked
 
 

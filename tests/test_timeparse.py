@@ -4,7 +4,7 @@ import calendar
 import pytest
 
 from unitaudit.errors import UsageError
-from unitaudit.timeparse import parse_time
+from unitaudit.util.times import parse_time
 
 NOW = calendar.timegm((2024, 1, 16, 12, 0, 0))  # TZ=UTC in tests (conftest)
 

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import by_kind, findings, unbatch, write_journal
 from paths import fixture
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import Kind
 from unitaudit.sources.dbus import SERVICE_PROPERTIES
 from unitaudit.sources.journal import JournalSource

@@ -6,12 +6,12 @@ import time
 
 from paths import example
 
-from unitaudit import watch
+from unitaudit.hourly import round as watch
 from unitaudit.config import Config
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 from unitaudit.errors import SourceError
-from unitaudit.history import HistoryStore
-from unitaudit.incremental import run_incremental
+from unitaudit.hourly.history import HistoryStore
+from unitaudit.hourly.incremental import run_incremental
 
 
 def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch):
@@ -20,8 +20,8 @@ def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch
     def broken(*_a, **_k):
         raise SourceError("no journal found on this system")
 
-    monkeypatch.setattr("unitaudit.incremental.run_incremental", broken)
-    monkeypatch.setattr("unitaudit.live.live_parts", lambda *_a: (None, None, None))
+    monkeypatch.setattr("unitaudit.hourly.incremental.run_incremental", broken)
+    monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
     sent = []
     monkeypatch.setattr("unitaudit.report.journal_summary.send", sent.append)
     outcome = watch.watch_round(Config(prometheus_path=str(prom)))
@@ -54,9 +54,9 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
 
 
 def test_a_loop_auto_apply_did_not_fix_is_not_retried_every_hour(tmp_path, monkeypatch):
-    from unitaudit.scan import scan
+    from unitaudit.services.scan import scan
     from unitaudit.sources.journal import JournalSource
-    from unitaudit.state import StateStore
+    from unitaudit.store.state import StateStore
 
     monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(tmp_path / "state"))
     result = scan([JournalSource(directory=str(example("seed-loops", "journal")))], Thresholds(), now=2e9)

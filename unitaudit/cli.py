@@ -126,7 +126,7 @@ def scan(
         result, info = pending.result, pending.info
     else:
         result = _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root)
-    from unitaudit.watch import NOT_RECORDED
+    from unitaudit.hourly.round import NOT_RECORDED
 
     unrecorded = NOT_RECORDED if pending is not None else ""
     try:
@@ -145,7 +145,7 @@ def scan(
         except OSError as e:
             raise UnitauditError("cannot write the report to stdout: %s%s" % (e.strerror or e, unrecorded)) from None
         if prometheus or journal_summary:
-            from unitaudit.watch import fleet_run, write_outputs
+            from unitaudit.hourly.round import fleet_run, write_outputs
 
             errors = write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary)
             if errors:
@@ -167,7 +167,7 @@ def _config():
 
 
 def _window(since, until):
-    from unitaudit.timeparse import parse_time
+    from unitaudit.util.times import parse_time
 
     now = time.time()
     t_since = parse_time(since, now, "--since") if since else None
@@ -178,15 +178,15 @@ def _window(since, until):
 
 
 def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_address, root):
-    from unitaudit.detectors import Thresholds
-    from unitaudit.scan import scan as run_scan
+    from unitaudit.model import Thresholds
+    from unitaudit.services.scan import scan as run_scan
 
     now, t_since, t_until = _window(since, until)
     thresholds = Thresholds.parse(threshold or [], base=_config().thresholds)
     sources = _sources(journal_dir, journal_file or [], syslog or [], t_since, t_until, boot)
     live_source = diagnose = kernel = None
     if bus_address or not (journal_dir or journal_file or syslog):  # this machine, or one whose bus we were given
-        from unitaudit.live import live_parts
+        from unitaudit.services.live import live_parts
 
         live_source, diagnose, kernel = live_parts(bus_address, root)
     return run_scan(sources, thresholds, now=t_until if t_until is not None else now,
@@ -194,14 +194,14 @@ def _scan(journal_dir, journal_file, syslog, since, until, boot, threshold, bus_
 
 
 def _incremental(journal_dir, since, until, threshold, bus_address, root):
-    from unitaudit.detectors import Thresholds
-    from unitaudit.incremental import prepare_incremental
+    from unitaudit.model import Thresholds
+    from unitaudit.hourly.incremental import prepare_incremental
 
     config = _config()
     now, t_since, t_until = _window(since, until)
     live_source = diagnose = kernel = None
     if bus_address or not journal_dir:
-        from unitaudit.live import live_parts
+        from unitaudit.services.live import live_parts
 
         live_source, diagnose, kernel = live_parts(bus_address, root)
     return prepare_incremental(Thresholds.parse(threshold or [], base=config.thresholds), now, config.window,
@@ -232,7 +232,7 @@ def fix(
     failed or did not stop its loop."""
     import os
 
-    from unitaudit.remediation.run import make_plan
+    from unitaudit.services.fix import make_plan
     from unitaudit.report import plan as plan_report
 
     if not dry_run and os.geteuid() != 0:
@@ -256,7 +256,7 @@ def fix(
             raise UsageError("not a terminal: add --yes to apply this plan")
         if not typer.confirm("Apply this plan?", default=False, err=True):
             raise typer.Exit(code=int(ExitStatus.OK))
-    from unitaudit.remediation.run import run_fix
+    from unitaudit.services.fix import run_fix
 
     outcome = run_fix(plan, result, bus_address, " ".join(sys.argv))
     from unitaudit.report import fix_report
@@ -284,7 +284,7 @@ def undo(
         raise UsageError("RUN %d: no such fix run: a run number is 1 to %d" % (run, _MAX_RUN))
     if os.geteuid() != 0:
         raise UnitauditError("undo changes the system and needs root")
-    from unitaudit.remediation.run import run_undo
+    from unitaudit.services.fix import run_undo
 
     report = run_undo(run, yes, bus_address)
     from unitaudit.report.safe_text import safe
@@ -312,10 +312,10 @@ def churn(
     from unitaudit.report import churn_report
 
     if measure is not None:
-        from unitaudit.messages import is_unit_name
+        from unitaudit.util.names import is_unit_name
         from unitaudit.sources.dbus import DBusSource
         from unitaudit.sources.kernel import KernelSource
-        from unitaudit.sources.kernel_watch import watch
+        from unitaudit.sources.cgroup_watch import watch
 
         if not is_unit_name(measure) or seconds <= 0:
             raise UsageError("--measure needs a unit name and --seconds a positive number")
@@ -327,7 +327,7 @@ def churn(
     try:
         result = _scan(None, None, None, since, None, False, None, bus_address, root)
     except SourceError as e:  # a plain machine without a journal: the kernel's figures still mean something
-        from unitaudit.scan import kernel_only
+        from unitaudit.services.scan import kernel_only
 
         result = kernel_only(root, "no loops: %s" % e)
     (churn_report.write_json if json_out else churn_report.write_text)(result, sys.stdout, unit)
@@ -346,12 +346,12 @@ def watch(
     default), the Prometheus textfile, and one summary entry in the journal.
 
     Exit status: 0 nothing found, 1 findings, 3 the scan or an output failed, 4 an auto-applied fix failed."""
-    from unitaudit.watch import watch_round
+    from unitaudit.hourly.round import watch_round
 
-    from unitaudit.report import watch_report
+    from unitaudit.report import round_report
 
     def emit(outcome) -> None:  # before the run is recorded (watch_round)
-        (watch_report.write_json if json_out else watch_report.write_text)(outcome, sys.stdout)
+        (round_report.write_json if json_out else round_report.write_text)(outcome, sys.stdout)
         sys.stdout.flush()
 
     outcome = watch_round(_config(), bus_address, emit=emit)
@@ -380,7 +380,7 @@ def history(
     """The trend of every loop from the hourly runs: sightings per hour, rate and churn.
 
     Exit status: 0 shown, 2 usage error, 3 no history or it cannot be read."""
-    from unitaudit.history import HistoryStore
+    from unitaudit.hourly.history import HistoryStore
     from unitaudit.report import history_report
 
     now, t_since, _ = _window(since, None)

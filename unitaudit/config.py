@@ -16,9 +16,9 @@ import stat
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from unitaudit.detectors import Thresholds
+from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, RecipeError
-from unitaudit.messages import is_unit_name
+from unitaudit.util.names import is_unit_name
 from unitaudit.remediation.recipes import refuse_unsafe
 
 try:

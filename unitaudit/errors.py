@@ -86,7 +86,7 @@ def describe(error: BaseException) -> "Tuple[str, ExitStatus]":
     import sqlite3
 
     if isinstance(error, sqlite3.Error):
-        from unitaudit.state import default_state_dir
+        from unitaudit.store.state import default_state_dir
 
         return state_fault(default_state_dir(), error), ExitStatus.INCOMPLETE
     if isinstance(error, RecursionError):

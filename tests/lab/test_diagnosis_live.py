@@ -5,12 +5,12 @@ host), each fact checked against what the container itself says (systemctl, modi
 import pytest
 
 from helpers import findings
-from unitaudit.diagnosis import diagnose_all
-from unitaudit.evidence import fold
-from unitaudit.messages import classify_logrotate
+from unitaudit.analysis.diagnosis import diagnose_all
+from unitaudit.analysis.evidence import fold
+from unitaudit.sources.wordings import classify_logrotate
 from unitaudit.sources.dbus import DBusSource
 from unitaudit.sources.journal import JournalSource
-from unitaudit.sources.system import SystemProbe
+from unitaudit.sources.probe import SystemProbe
 
 ALIAS = "dbus-org.freedesktop.Avahi.service"
 MONITOR = "deepin-anything-monitor.service"

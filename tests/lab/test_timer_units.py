@@ -65,7 +65,7 @@ WRITABLE_MOUNTS = {STATE, TEXTFILE_DIR, "/tmp", "/var/tmp", "/proc", "/dev/pts",
 PROBE_MODULES = """#!/bin/sh
 export PYTHONPATH=%s
 exec /usr/bin/python3 -B -c '
-from unitaudit.sources.system import SystemProbe
+from unitaudit.sources.probe import SystemProbe
 p = SystemProbe()
 print(p.module_file("uaprobe", "0.0.0-unitaudit-lab"), p.module_file("vfs_monitor", "0.0.0-unitaudit-lab"))
 ' >%s/modules.txt 2>&1

@@ -8,9 +8,9 @@ import posixpath
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from unitaudit.remediation.model import Action, Operation, PlannedStep
+from unitaudit.model import Action, Operation, PlannedStep
 from unitaudit.remediation.schema import DROP_IN_SETTINGS, SETTING_MIN_SYSTEMD
-from unitaudit.sources.system import SystemProbe
+from unitaudit.sources.probe import SystemProbe
 
 MANAGER = "org.freedesktop.systemd1.Manager"
 DROP_IN_NAME = "50-unitaudit.conf"

@@ -8,8 +8,8 @@ from dataclasses import replace
 from typing import List
 
 from unitaudit.remediation.actions import OPERATIONS
-from unitaudit.remediation.model import Operation, Plan, Refusal
-from unitaudit.sources.system import ProbeUnavailable, SystemProbe
+from unitaudit.model import Operation, Plan, Refusal
+from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
 
 
 class RecordingBackend:

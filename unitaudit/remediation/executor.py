@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from unitaudit.errors import UnitauditError
 from unitaudit.model import Finding
-from unitaudit.remediation.model import Plan, PlannedStep, Verify
+from unitaudit.model import Plan, PlannedStep, Verify
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ admin named it with --unit; a missing value (no package known) refuses that reci
 import fnmatch
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from unitaudit.messages import is_unit_name
+from unitaudit.util.names import is_unit_name
 from unitaudit.model import Finding
-from unitaudit.remediation.model import Action, Plan, PlannedStep, Recipe, Refusal, Step, Verify
+from unitaudit.model import Action, Plan, PlannedStep, Recipe, Refusal, Step, Verify
 from unitaudit.remediation.schema import applies_to, placeholders
-from unitaudit.sources.system import is_module_name, is_package_name, is_safe_path
+from unitaudit.util.names import is_module_name, is_package_name, is_safe_path
 
 # Which template keys name a unit (checked against the protected list) and the grammar of each.
 UNIT_KEYS = ("unit", "alias", "declared_by")

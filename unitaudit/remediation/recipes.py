@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from unitaudit.errors import RecipeError
-from unitaudit.remediation.model import Applies, Recipe, Step
+from unitaudit.model import Applies, Recipe, Step
 from unitaudit.remediation.schema import parse_recipe
 
 try:

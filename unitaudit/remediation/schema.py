@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, NoReturn, Sequence, Tuple
 
 from unitaudit.errors import RecipeError
 from unitaudit.model import CauseKind, Finding, FindingKind
-from unitaudit.remediation.model import Action, Applies, Check, Recipe, Step, Undo, Verify
+from unitaudit.model import Action, Applies, Check, Recipe, Step, Undo, Verify
 
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -6,7 +6,7 @@ import subprocess
 from typing import List, Optional
 
 from unitaudit.errors import UnitauditError
-from unitaudit.remediation.model import Operation
+from unitaudit.model import Operation
 from unitaudit.remediation.systemd_bus import SystemdManager
 
 DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock")

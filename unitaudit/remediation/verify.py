@@ -10,9 +10,9 @@ import subprocess
 import time
 from typing import Callable, Optional, Tuple
 
-from unitaudit.evidence import fold
+from unitaudit.analysis.evidence import fold
 from unitaudit.model import Finding, Kind
-from unitaudit.remediation.model import Check, Verify
+from unitaudit.model import Check, Verify
 from unitaudit.sources.dbus import DBusSource
 from unitaudit.sources.journal import JournalSource
 

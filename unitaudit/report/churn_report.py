@@ -4,7 +4,7 @@ from typing import IO, Optional
 
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
-from unitaudit.scan import ScanResult
+from unitaudit.model import ScanResult
 
 SCHEMA = "unitaudit.churn/1"
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
 from unitaudit.report.table import console_for, fmt_rate, fmt_when
-from unitaudit.timefmt import iso_utc
+from unitaudit.util.times import iso_utc
 
 SCHEMA = "unitaudit.history/1"
 BARS = "·▁▂▃▄▅▆▇█"  # · no sighting in that bar's hours

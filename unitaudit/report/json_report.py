@@ -6,8 +6,8 @@ from typing import IO
 from unitaudit import __version__
 from unitaudit.model import Finding
 from unitaudit.report import json_out
-from unitaudit.scan import ScanResult
-from unitaudit.timefmt import iso_utc
+from unitaudit.model import ScanResult
+from unitaudit.util.times import iso_utc
 
 SCHEMA = "unitaudit.report/1"
 

@@ -4,7 +4,7 @@ from typing import IO, Dict, List, Sequence
 
 from unitaudit import __version__
 from unitaudit.model import Finding
-from unitaudit.remediation.model import Operation, Plan
+from unitaudit.model import Operation, Plan
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
 

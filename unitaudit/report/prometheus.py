@@ -181,7 +181,7 @@ WHAT = "the Prometheus textfile"
 def check_path(path: str) -> str:
     """`path` as write_textfile will take it, or the UsageError (exit 2) it would refuse it with:
     the scan command checks before it scans."""
-    from unitaudit.state import check_output_path
+    from unitaudit.store.state import check_output_path
 
     return check_output_path(path, WHAT)
 
@@ -192,7 +192,7 @@ def write_textfile(path: str, text: str) -> None:
     `.prom` (node_exporter reads only *.prom, so it never scrapes a half-written file).  Only a
     regular file or a new name is written: a symlink, device, FIFO or directory at `path` is
     refused with a UsageError naming it (`--prometheus /dev/null` as root leaves /dev/null be)."""
-    from unitaudit.state import write_output
+    from unitaudit.store.state import write_output
 
     full = check_path(path)  # before any directory is made
     try:

@@ -7,8 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from unitaudit.report.safe_text import safe
-from unitaudit.scan import ScanResult
-from unitaudit.timefmt import iso_utc
+from unitaudit.model import ScanResult
+from unitaudit.util.times import iso_utc
 
 
 def console_for(out: Optional[IO[str]]) -> Console:

@@ -28,11 +28,11 @@ from bisect import bisect_left
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from unitaudit.errors import SourceError
-from unitaudit.messages import classify_bus, classify_logrotate, classify_pid1, is_unit_name, program_line
-from unitaudit.model import Kind, Message, Sightings
+from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1, program_line
+from unitaudit.util.names import is_unit_name
+from unitaudit.model import PROGRAM_LINE_LEAD, Kind, Message, Sightings, SourceStats
 from unitaudit.sources.batch import Batcher
-from unitaudit.sources.stats import SourceStats
-from unitaudit.timefmt import iso_utc
+from unitaudit.util.times import iso_utc
 
 ID_RESTART = b"5eb03494b6584870a536b337290809b3"
 ID_RESULT = b"d9b373ed55a64feb8242e02dbe79a49c"  # since 240
@@ -44,7 +44,6 @@ ID_BROKER_MASKED = b"ee9799dab1e24d81b7bee7759a543e1b"
 PID1_IDS = (ID_RESTART, ID_RESULT, ID_EXITED, ID_SPAWN, ID_SUCCESS)
 BROKER_IDS = (ID_BROKER_MISSING, ID_BROKER_MASKED)
 BUS_UNITS = (b"dbus.service", b"dbus-daemon.service")  # the system bus daemon's unit (Debian, Fedora)
-PROGRAM_LINE_LEAD = 3.0  # seconds before a failure that a program's line belongs to it
 _STATUS_NAME = re.compile(r"status=\d+/(\w+)")
 
 

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
-from unitaudit.messages import is_unit_name
+from unitaudit.util.names import is_unit_name
 from unitaudit.model import KernelFacts, UnitCgroupNodes
 
 CGROUP_ROOT = "/sys/fs/cgroup"

@@ -50,10 +50,11 @@ import zlib
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from unitaudit.errors import SourceError
-from unitaudit.messages import UNIT_RE, classify_bus, classify_logrotate, classify_pid1, program_line
+from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1, program_line
+from unitaudit.util.names import UNIT_RE
 from unitaudit.model import Event, Kind, Message, Sightings
 from unitaudit.sources.batch import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, Batcher
-from unitaudit.sources.stats import SourceStats
+from unitaudit.model import SourceStats
 
 HIT_STRINGS = (  # fewer and longer strings keep grep fast: each one here is needed
     "Activation via systemd failed",  # dbus-daemon

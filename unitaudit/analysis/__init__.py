@@ -1,0 +1,1 @@
+"""Pure analysis: evidence folded from sightings, detectors, the diagnosis of causes, churn."""

@@ -1,0 +1,82 @@
+"""restart-loop: a unit that systemd keeps restarting on its own.
+
+Fires on a burst of "Scheduled restart job" lines, on a single restart counter
+high enough to prove one (the seed's `restart counter is at 394`), or live on
+sub-state auto-restart with a high NRestarts.  A manual `systemctl restart`
+never logs "Scheduled restart job", so it cannot fire this.
+"""
+from typing import List, Mapping, Optional
+
+from unitaudit.model import Thresholds
+from unitaudit.analysis.detectors.causes import exec_failure, live_exec_failure
+from unitaudit.analysis.detectors.common import evidence_lines, finding_id, has_burst, hourly, period, rate_per_hour, span
+from unitaudit.analysis.evidence import Evidence
+from unitaudit.model import Cause, Finding, FindingKind, Kind, UnitState
+
+ID = "restart-loop"
+
+
+def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresholds) -> List[Finding]:
+    out = []
+    scheduled = {s.unit: s for s in ev.of_kind(Kind.RESTART_SCHEDULED)}
+    for s in ev.of_kind(Kind.RESTART_TIMER_EXPIRED):
+        scheduled.setdefault(s.unit, s)  # systemd < 235 logs only this line per restart
+    for unit in sorted(u for u in scheduled if u):
+        s = scheduled[unit]
+        burst = has_burst(s.times, th.restart_window, th.restart_burst) or s.undated >= th.restart_burst
+        counter = s.highest("N_RESTARTS") or 0
+        live = units.get(unit)
+        live_loop = live is not None and _looping_now(live, th)
+        if not burst and counter < th.restart_counter and not live_loop:
+            continue
+        first, last = span(s.times)
+        rate = rate_per_hour(s.times)
+        summary = "restarted %d times" % s.count
+        if rate is not None:
+            summary += " (%.0f/h)" % rate
+        if counter:
+            summary += ", restart counter reached %d" % counter
+        out.append(Finding(
+            id=finding_id(ID, unit), kind=FindingKind.RESTART_LOOP, unit=unit, count=s.count,
+            rate_per_hour=rate, first_seen=first, last_seen=last, trusted=s.all_trusted,
+            evidence=evidence_lines([s, ev.get(unit, Kind.CONTROL_EXITED), ev.get(unit, Kind.PROGRAM_LINE)]),
+            cause=exec_failure(ev, unit) or live_exec_failure(live), detector=ID, summary=summary,
+            period_seconds=period(s.times),
+            facts=(("restart_counter", counter or None), ("burst", burst), ("undated", s.undated)) + _live_facts(live),
+            hourly=hourly(s.times),
+        ))
+    out.extend(_live_only(units, set(scheduled), th))
+    return out
+
+
+def _looping_now(u: UnitState, th: Thresholds) -> bool:
+    """Restarted automatically at least restart_burst times and not settled: waiting to restart
+    (auto-restart) or somewhere in the next start attempt (activating/deactivating)."""
+    return (u.n_restarts or 0) >= th.restart_burst and (
+        u.sub_state.startswith("auto-restart") or u.active_state in ("activating", "deactivating"))
+
+
+def _live_facts(live: Optional[UnitState]) -> tuple:
+    if live is None:
+        return ()
+    return (("live_sub_state", live.sub_state), ("live_n_restarts", live.n_restarts))
+
+
+def _live_only(units: Mapping[str, UnitState], seen: set, th: Thresholds) -> List[Finding]:
+    """A loop the journal does not show (rotated, volatile, filtered by --since) but PID 1 does:
+    sub-state auto-restart and NRestarts at the burst threshold or above."""
+    out = []
+    for name in sorted(units):
+        u = units[name]
+        if name in seen or not _looping_now(u, th):
+            continue
+        cause: Optional[Cause] = live_exec_failure(u)
+        out.append(Finding(
+            id=finding_id(ID, name), kind=FindingKind.RESTART_LOOP, unit=name, count=u.n_restarts or 0,
+            rate_per_hour=None, first_seen=None, last_seen=None, trusted=True,  # PID 1 said so over the bus
+            evidence=("live: SubState=%s NRestarts=%s Result=%s" % (u.sub_state, u.n_restarts, u.result),),
+            cause=cause, detector=ID, summary="restarted %d times since it was last started by hand "
+            "(NRestarts), now waiting to restart again" % (u.n_restarts or 0),
+            facts=(("restart_counter", u.n_restarts), ("burst", False), ("undated", 0)) + _live_facts(u),
+        ))
+    return out

@@ -1,0 +1,1 @@
+"""The hourly run: the incremental scan, the carried hour, the history, the timer's round."""

@@ -1,0 +1,120 @@
+"""What an incremental run hands to the next: the last hour of evidence, so loop windows stay
+right across runs.
+
+An hourly run reads only the journal entries after the last run's cursor.  Alone, that would
+cut every loop at the hour: five restarts split three and two between two runs would be no
+burst, and logrotate failing once an hour would never fail "three times in a row".  So each run
+keeps the sightings of the detectors' longest window (plus the last few of every message,
+whatever their age: the failure streaks) and the next run folds them in before its new entries.
+A loop spanning two runs is then one loop, seen whole.
+"""
+import base64
+import binascii
+import json
+from array import array
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+
+from unitaudit.model import Event, Kind, Message, Sightings
+from unitaudit.model import SourceStats
+
+KEEP_LAST = 8  # sightings of each run outcome kept beyond the window: streaks of failed runs
+KEEP_LAST_KINDS = (Kind.UNIT_FAILED, Kind.UNIT_SUCCEEDED, Kind.LOGROTATE_ERROR, Kind.CONTROL_EXITED,
+                   Kind.MAIN_EXITED, Kind.SPAWN_FAILED)
+MAX_AGE = 7 * 86400.0  # ... but not older than a week: a streak that old is over
+MAX_PER_MESSAGE = 100_000  # a bound on a runaway loop: 28/s for an hour
+SAMPLES = 3
+VERSION = 2  # 2: times as base64 of float64s (a loop carries thousands)
+
+
+class CarryTap:
+    """Passes a source's sightings through unchanged, remembering their times per message."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.kind = source.kind
+        self._times: Dict[Tuple[Message, str], array] = {}
+        self._samples: Dict[Tuple[Message, str], List[Event]] = {}
+
+    def events(self) -> Iterator[Sightings]:
+        for s in self.source.events():
+            self.remember(s)
+            yield s
+
+    def remember(self, s: Sightings) -> None:
+        if not s.times:
+            return  # undated lines have no place in a time window
+        key = (s.message, s.host)
+        times = self._times.get(key)
+        if times is None:
+            times = self._times[key] = array("d")
+            self._samples[key] = []
+        times.extend(s.times)
+        samples = self._samples[key]
+        samples.extend(e for e in s.samples if e.time is not None)
+        del samples[:-SAMPLES]
+
+    def stats(self) -> SourceStats:
+        return self.source.stats()
+
+    def carry(self, end: Optional[float], seconds: float) -> str:
+        """The JSON the next run reads: sightings at or after `end - seconds`, and the last
+        KEEP_LAST of each run outcome."""
+        out = []
+        if end is None:  # no journal position: the newest sighting stands for it
+            end = max((max(t) for t in self._times.values() if t), default=0.0)
+        for (m, host), times in self._times.items():
+            ordered = sorted(times)
+            first_in_window = next((i for i, t in enumerate(ordered) if t >= end - seconds), len(ordered))
+            cut = first_in_window
+            if m.kind in KEEP_LAST_KINDS:
+                young = next((i for i, t in enumerate(ordered) if t >= end - MAX_AGE), len(ordered))
+                cut = min(cut, max(len(ordered) - KEEP_LAST, young))
+            kept = ordered[max(cut, len(ordered) - MAX_PER_MESSAGE):]
+            if not kept:
+                continue
+            samples = [e for e in self._samples[(m, host)] if e.time >= kept[0]] if kept else []
+            out.append({
+                "m": [m.kind.value, m.unit, m.text, m.program, m.trusted, [list(f) for f in m.facts]],
+                "h": host, "t": base64.b64encode(array("d", kept).tobytes()).decode("ascii"),
+                "s": [[e.time, e.pid, e.raw] for e in samples],
+            })
+        return json.dumps({"version": VERSION, "sightings": out}, separators=(",", ":"))
+
+
+def load(text: Optional[str]) -> List[Sightings]:
+    """The sightings an earlier run carried over; a carry this version cannot read is dropped
+    (the next run then starts its windows afresh, as on a first run)."""
+    if not text:
+        return []
+    try:
+        doc = json.loads(text)
+        if doc.get("version") != VERSION:
+            return []
+        out = []
+        for item in doc["sightings"]:
+            kind, unit, msg_text, program, trusted, facts = item["m"]
+            m = Message(Kind(kind), unit, msg_text, program, bool(trusted), tuple((str(k), str(v)) for k, v in facts))
+            samples = tuple(Event(t, m, pid, raw) for t, pid, raw in item["s"])
+            times = array("d")
+            times.frombytes(base64.b64decode(item["t"]))
+            out.append(Sightings(m, tuple(times), 0, samples, item["h"]))
+        return out
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return []
+
+
+class CarriedSource:
+    """The carried sightings as a source of their own, so the report counts them apart."""
+
+    kind = "carried"
+
+    def __init__(self, sightings: Iterable[Sightings], path: str = "the last run's final hour") -> None:
+        self.sightings = list(sightings)
+        self.path = path
+
+    def events(self) -> Iterator[Sightings]:
+        return iter(self.sightings)
+
+    def stats(self) -> SourceStats:
+        n = sum(len(s.times) for s in self.sightings)
+        return SourceStats(kind=self.kind, path=self.path, counts=(("events", n),), warnings=())

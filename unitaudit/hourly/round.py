@@ -1,0 +1,144 @@
+"""`unitaudit watch`: one round of the hourly timer.
+
+An incremental scan of this machine (history recorded), then the recipes the configuration
+allows applied on their own (`[auto_apply] recipes`: none by default) with the same lock,
+backups and verification as `fix`, then the fleet outputs: the Prometheus textfile at the
+configured path and one structured journal entry.  A failed scan still writes both outputs
+(saying it failed): a fleet must see a machine whose audit broke, not stale figures.  The
+incremental run is recorded (cursor, carry, history) only after both outputs were written: a
+round whose textfile or journal entry failed leaves the next round to report the same loops.
+"""
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+
+from unitaudit import __version__
+from unitaudit.errors import UnitauditError
+from unitaudit.util.times import iso_utc
+
+
+@dataclass(frozen=True)
+class WatchOutcome:
+    result: object  # scan.ScanResult, None when the scan failed
+    incremental: object  # incremental.Incremental, None when the scan failed
+    error: Optional[str]  # why the scan failed
+    fixes: object  # remediation.run.FixOutcome when the timer applied recipes, else None
+    refusals: Tuple[str, ...]  # allowed recipes that were not applied, and why
+    output_errors: Tuple[str, ...]  # a textfile or journal entry that could not be written
+
+
+def fleet_run(result, info, started: float, error: Optional[str], clock: Callable[[], float] = time.time):
+    """What the fleet reporters say about the run itself."""
+    from unitaudit.report.prometheus import PromRun
+
+    entries = info.entries if info is not None else None
+    if entries is None and result is not None:
+        entries = sum(dict(s.counts).get("entries", 0) for s in result.sources if s.kind == "journal")
+    return PromRun(started=started, seconds=round(clock() - started, 3), error=error, entries_read=entries,
+                   read_from=info.read_from if info is not None else "full",
+                   totals=info.totals if info is not None else (), version=__version__)
+
+
+def write_outputs(result, run, prometheus_path: Optional[str], journal_summary: bool,
+                  extra_fields: Optional[dict] = None) -> List[str]:
+    """Both fleet outputs; a failure of one is reported, never stops the other."""
+    errors = []
+    if prometheus_path:
+        from unitaudit.report import prometheus
+
+        try:
+            prometheus.write_textfile(prometheus_path, prometheus.render(result, run))
+        except UnitauditError as e:
+            errors.append(str(e))
+    if journal_summary:
+        from unitaudit.report import journal_summary as summary
+
+        fields = summary.fields(result, run)
+        fields.update(extra_fields or {})
+        try:
+            summary.send(fields)
+        except UnitauditError as e:
+            errors.append(str(e))
+    return errors
+
+
+def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
+                clock: Callable[[], float] = time.time,
+                emit: Optional[Callable[[WatchOutcome], None]] = None) -> WatchOutcome:
+    """`emit` writes the round's own report (the `watch` command's stdout) before the run is
+    recorded: when it cannot be written, the run is not recorded, as for the other outputs."""
+    from unitaudit.hourly import incremental
+    from unitaudit.services.live import live_parts
+
+    started = clock()
+    result = info = fixes = pending = None
+    error: Optional[str] = None
+    refusals: Tuple[str, ...] = ()
+    fixed: dict = {}
+    try:
+        try:
+            live_source, diagnose, kernel = live_parts(bus_address, root)
+            pending = incremental.run_incremental(config.thresholds, started, config.window, config.retention,
+                                                  live_source=live_source, diagnose=diagnose, kernel=kernel,
+                                                  defer=True)
+            result, info = pending.result, pending.info
+        except UnitauditError as e:
+            error = str(e)
+        if result is not None and result.findings and config.auto_apply:
+            fixes, refusals = _auto_apply(config, result, info, bus_address, root, clock)
+            if fixes is not None:  # recorded with the run (incremental.PendingRun), which holds the scan lock
+                done = clock()
+                fixed = {o.finding_id: done for o in fixes.outcomes if o.status == "fixed"}
+        run = fleet_run(result, info, started, error, clock)
+        extra = {}
+        if fixes is not None:
+            extra["UNITAUDIT_AUTO_APPLIED"] = " ".join("%s:%s" % (o.unit, o.status) for o in fixes.outcomes)
+            extra["UNITAUDIT_FIX_RUN"] = str(fixes.run)
+        errors = write_outputs(result, run, config.prometheus_path, True, extra)
+        if emit is not None and result is not None:
+            try:
+                emit(WatchOutcome(result, info, error, fixes, refusals, tuple(errors)))
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                errors.append("cannot write the report to stdout: %s" % (e.strerror or e))
+        if pending is not None:
+            if errors:
+                errors[-1] += NOT_RECORDED
+            else:
+                try:
+                    pending.commit(fixed)
+                except UnitauditError as e:
+                    errors.append(str(e))
+    finally:
+        if pending is not None:
+            pending.abort(fixed)  # nothing when committed
+    return WatchOutcome(result, info, error, fixes, refusals, tuple(errors))
+
+
+NOT_RECORDED = "; this run was not recorded: the next run reports its loops again"
+
+
+AUTO_COMMAND = "unitaudit watch (auto-apply"
+
+
+def _auto_apply(config, result, info, bus_address, root, clock):
+    """The allowed recipes only; protected units are refused as in `fix` (no --unit here).  A
+    loop an earlier round tried and did not fix is not tried again within the retention: an
+    hourly retry would change the system every hour for nothing (`unitaudit fix` still can)."""
+    from unitaudit.services.fix import make_plan, run_fix
+    from unitaudit.store.state import StateStore
+
+    store = StateStore()
+    try:
+        tried = store.unfixed_since(clock() - config.retention, AUTO_COMMAND)
+    finally:
+        store.close()
+    findings = [f for f in result.findings if f.id not in tried]
+    refusals = tuple("%s: auto-apply did not fix it at %s; left for the admin (unitaudit fix --dry-run)"
+                     % (f.unit, iso_utc(tried[f.id])) for f in result.findings if f.id in tried)
+    plan, _recording = make_plan(findings, root, recipe_ids=config.auto_apply, protected_extra=config.protected)
+    refusals += tuple("%s: %s" % (r.unit, r.reason) for r in plan.refusals)
+    if not plan.steps:
+        return None, refusals
+    return run_fix(plan, result, bus_address, "%s: %s)" % (AUTO_COMMAND, " ".join(config.auto_apply))), refusals

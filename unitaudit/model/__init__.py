@@ -1,0 +1,21 @@
+"""Every type that crosses a package boundary, frozen: import them from here.
+
+sources --> Event/Sightings --> analysis (evidence, detectors, diagnosis) --> Finding --> reporters
+Finding --> remediation (Recipe, Plan) --> a fix run (runs.py) --> reporters
+
+The definitions live in the submodules by subject; this module only gathers them.
+"""
+from unitaudit.model.events import PROGRAM_LINE_LEAD, Event, Kind, Message, Sightings
+from unitaudit.model.findings import Cause, CauseKind, Churn, Diagnosis, Finding, FindingKind
+from unitaudit.model.plans import (Action, Applies, Check, Operation, Plan, PlannedStep, Recipe, Refusal, Step,
+                                   Undo, Verify)
+from unitaudit.model.scans import ScanResult, SourceStats, Thresholds
+from unitaudit.model.system import ExecStatus, KernelFacts, LiveState, UnitCgroupNodes, UnitFile, UnitState
+
+__all__ = [
+    "PROGRAM_LINE_LEAD", "Event", "Kind", "Message", "Sightings",
+    "Cause", "CauseKind", "Churn", "Diagnosis", "Finding", "FindingKind",
+    "Action", "Applies", "Check", "Operation", "Plan", "PlannedStep", "Recipe", "Refusal", "Step", "Undo", "Verify",
+    "ScanResult", "SourceStats", "Thresholds",
+    "ExecStatus", "KernelFacts", "LiveState", "UnitCgroupNodes", "UnitFile", "UnitState",
+]

@@ -1,0 +1,1 @@
+"""What the commands do, composed from sources, analysis, remediation and the store."""

@@ -1,0 +1,1 @@
+"""The state directory: the database, the fix runs and their lock, undo."""
