@@ -19,7 +19,8 @@ from unitaudit.analysis.diagnosis import diagnose, diagnose_all
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import (Cause, CauseKind, ExecStatus, Finding, FindingKind, LiveState, UnitFile,
                              UnitState)
-from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
+from unitaudit.sources.probe import SystemProbe
+from unitaudit.errors import ProbeUnavailable
 from unitaudit.util.names import is_package_name, is_safe_path
 
 AVAHI = "avahi-daemon.service"

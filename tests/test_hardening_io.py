@@ -14,7 +14,7 @@ from paths import ROOT, example
 from unitaudit.errors import ExitStatus, SourceError, UsageError
 from unitaudit.report.prometheus import write_textfile
 from unitaudit.sources.journal import JournalSource
-from unitaudit.store.state import check_output_path, write_output
+from unitaudit.util.files import check_output_path, write_output
 
 SEED = example("seed-loops", "journal", "system.journal")
 
@@ -68,7 +68,7 @@ def test_a_regular_file_a_new_name_and_a_symlinked_parent_are_written(tmp_path):
 
 
 def test_a_symlink_put_there_during_the_write_is_refused_before_the_rename(tmp_path, monkeypatch):
-    from unitaudit.store import state
+    from unitaudit.util import files as state
 
     path = tmp_path / "unitaudit.prom"
     target = tmp_path / "elsewhere"

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, RecipeError
 from unitaudit.util.names import is_unit_name
-from unitaudit.remediation.recipes import refuse_unsafe
+from unitaudit.util.files import refuse_unsafe
 
 try:
     import tomllib as _toml  # Python 3.11+

@@ -62,6 +62,11 @@ class ConfigError(UnitauditError):
     status = ExitStatus.USAGE
 
 
+class ProbeUnavailable(Exception):
+    """The probe (sources/probe.py) cannot answer: a tool or database is missing, or the tool
+    failed.  Never ends a command: a diagnosis or a plan says "unknown" instead."""
+
+
 def describe(error: BaseException) -> "Tuple[str, ExitStatus]":
     """The one line (without the "unitaudit: error: " prefix) and the exit status for an exception
     that ended a command: the whole mapping, so the CLI holds none of its own.

@@ -17,7 +17,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from unitaudit.errors import StateError
 from unitaudit.model import Finding
-from unitaudit.store.state import default_state_dir, make_private_dir, open_database, pid_lock
+from unitaudit.store.state import default_state_dir, open_database
+from unitaudit.util.files import make_private_dir
+from unitaudit.util.locks import pid_lock
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import List
 
 from unitaudit.remediation.actions import OPERATIONS
 from unitaudit.model import Operation, Plan, Refusal
-from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
+from unitaudit.sources.probe import SystemProbe
+from unitaudit.errors import ProbeUnavailable
 
 
 class RecordingBackend:

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from unitaudit.errors import RecipeError
 from unitaudit.model import Applies, Recipe, Step
 from unitaudit.remediation.schema import parse_recipe
+from unitaudit.util.files import refuse_unsafe
 
 try:
     import tomllib as _toml  # Python 3.11+
@@ -126,14 +127,3 @@ def _read_toml(path: str, as_root: bool) -> dict:
         raise RecipeError("%s: not valid TOML: %s" % (path, e)) from None  # the message says line and column
     except (ValueError, RecursionError) as e:  # an integer past Python's digit limit, nesting past the stack
         raise RecipeError("%s: not a recipe: %s" % (path, str(e).split("\n", 1)[0] or type(e).__name__)) from None
-
-
-def refuse_unsafe(path: str, info: os.stat_result, what: str) -> None:
-    if info.st_uid != 0:
-        raise RecipeError("%s: refused: the %s is owned by uid %d, not root; unitaudit runs as root and would "
-                          "act on what it says (chown root: it, or remove it)" % (path, what, info.st_uid))
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        who = "group and others" if info.st_mode & stat.S_IWGRP and info.st_mode & stat.S_IWOTH else (
-            "its group" if info.st_mode & stat.S_IWGRP else "others")
-        raise RecipeError("%s: refused: the %s is writable by %s (mode %04o); unitaudit runs as root and would "
-                          "act on what it says (chmod go-w it)" % (path, what, who, stat.S_IMODE(info.st_mode)))

@@ -181,18 +181,18 @@ WHAT = "the Prometheus textfile"
 def check_path(path: str) -> str:
     """`path` as write_textfile will take it, or the UsageError (exit 2) it would refuse it with:
     the scan command checks before it scans."""
-    from unitaudit.store.state import check_output_path
+    from unitaudit.util.files import check_output_path
 
     return check_output_path(path, WHAT)
 
 
 def write_textfile(path: str, text: str) -> None:
     """Replace `path` atomically, mode 0644, creating its directory (0755) when missing: the
-    state store's output write (state.write_output), whose temporary name does not end in
+    output write (util.files.write_output), whose temporary name does not end in
     `.prom` (node_exporter reads only *.prom, so it never scrapes a half-written file).  Only a
     regular file or a new name is written: a symlink, device, FIFO or directory at `path` is
     refused with a UsageError naming it (`--prometheus /dev/null` as root leaves /dev/null be)."""
-    from unitaudit.store.state import write_output
+    from unitaudit.util.files import write_output
 
     full = check_path(path)  # before any directory is made
     try:

@@ -21,6 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from unitaudit.errors import ProbeUnavailable
 from unitaudit.util.names import is_kernel_release, is_module_name, is_package_name, is_safe_path
 
 # dpkg-query -S reads these as a glob pattern, not a path
@@ -36,10 +37,6 @@ _MERGED_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 def _require(ok: bool, what: str, value: object) -> None:
     if not ok:
         raise ValueError("refused %s: %r" % (what, value))
-
-
-class ProbeUnavailable(Exception):
-    """The probe cannot answer: a tool or database is missing, or the tool failed."""
 
 
 @dataclass(frozen=True)

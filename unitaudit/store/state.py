@@ -9,26 +9,23 @@ of a write that never reached its rename.
 import dataclasses
 import enum
 import errno
-import fcntl
 import hashlib
 import json
 import os
-import secrets
 import sqlite3
 import stat
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from unitaudit.errors import LockBusy, StateError, state_fault
+from unitaudit.errors import StateError, state_fault
+from unitaudit.util.files import (atomic_symlink, atomic_write, fsync_dir, make_private_dir,
+                                  remove_temp_leftovers, unlink_quietly, write_new)
+from unitaudit.util.locks import pid_lock
 from unitaudit.util.names import check_path
 from unitaudit.util.times import iso_utc
 
 SCHEMA_VERSION = 2  # 2: the tables of incremental runs and history (history.py)
-# The temporary file of an atomic write sits beside its target.  The trailing "~" is in
-# logrotate's default tabooext, so a leftover in /etc/logrotate.d is never read as a config
-# (systemd reads only *.conf from drop-in directories, and no unit name starts with a dot).
-TEMP_PREFIX = ".unitaudit-tmp-"
 FINISHED = ("fixed", "not-fixed", "partial", "failed", "interrupted")
 NEW_DIR_MODE = 0o755  # what systemctl and dpkg give /etc/systemd/system/*.d
 
@@ -130,26 +127,6 @@ def default_state_dir() -> str:
     if not os.path.isabs(base):  # the XDG spec: a relative value is invalid and ignored
         base = os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "unitaudit")
-
-
-@contextmanager
-def pid_lock(path: str, holder_is: str, wait: bool = False) -> Iterator[int]:
-    """An exclusive flock on `path`, which says the holder's pid while held; LockBusy names it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            raise LockBusy("another %s is running (pid %s)" % (holder_is, holder if holder.isdigit() else "unknown")) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
-        try:
-            yield fd
-        finally:
-            os.ftruncate(fd, 0)  # the pid of a holder that is gone would only mislead
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock
 
 
 def open_database(directory: str) -> sqlite3.Connection:
@@ -294,13 +271,13 @@ class StateStore:
         backup = os.path.join(self._backup_dir(run), str(seq))
         # One backup file per write, even for a link or an absent file (then empty): its
         # appearance is the sign that a run has started changing things.
-        _write_new(backup, old or b"")
+        write_new(backup, old or b"")
         record = {"path": path, "before": before, "new_sha256": _sha256(data), "backup": backup,
                   "created_dirs": missing}
         try:
             self._record(run, [("mkdir", {"path": d}) for d in missing] + [("file", record)])
         except BaseException:
-            _unlink_quietly(backup)  # no row names it; the next write of this run takes its number
+            unlink_quietly(backup)  # no row names it; the next write of this run takes its number
             raise
         return record
 
@@ -311,7 +288,7 @@ class StateStore:
             if not os.path.isdir(d):
                 os.mkdir(d, NEW_DIR_MODE)
                 os.chmod(d, NEW_DIR_MODE)  # not narrowed by the umask
-                _fsync_dir(os.path.dirname(d))
+                fsync_dir(os.path.dirname(d))
         if before["kind"] == "file":
             mode, owner = before["mode"], (before["uid"], before["gid"])
         else:
@@ -331,7 +308,7 @@ class StateStore:
             self._record(run, [("move", {"src": src, "dst": dst})])
             os.rename(src, dst)
             for d in {os.path.dirname(src), os.path.dirname(dst)}:
-                _fsync_dir(d)
+                fsync_dir(d)
 
     def record_links(self, run: int, changes: Sequence[Tuple[str, str, str]]) -> None:
         """systemd's link changes, as ReenableUnitFiles/MaskUnitFiles answer them: (type, file,
@@ -463,7 +440,7 @@ class StateStore:
 
     def _undo_file(self, run: int, d: dict, report: UndoReport) -> None:
         path, before = d["path"], d["before"]
-        report.removed.extend(_remove_temp_leftovers(os.path.dirname(path)))
+        report.removed.extend(remove_temp_leftovers(os.path.dirname(path)))
         now = _file_state(path)
         if _same(now, before):  # the write never happened (killed between backup and rename)
             (report.removed if before["kind"] == "absent" else report.restored).append(path)
@@ -474,10 +451,10 @@ class StateStore:
             return
         if before["kind"] == "absent":
             os.unlink(path)
-            _fsync_dir(os.path.dirname(path))
+            fsync_dir(os.path.dirname(path))
             report.removed.append(path)
         elif before["kind"] == "link":
-            _atomic_symlink(path, before["target"], (before["uid"], before["gid"]), run)
+            atomic_symlink(path, before["target"], (before["uid"], before["gid"]), run)
             report.restored.append(path)
         else:
             with open(d["backup"], "rb") as f:
@@ -537,36 +514,11 @@ class StateStore:
         for p in (os.path.dirname(d), d):
             if not os.path.isdir(p):
                 os.mkdir(p, 0o700)
-                _fsync_dir(os.path.dirname(p))
+                fsync_dir(os.path.dirname(p))
         return d
 
 
 # -- files -------------------------------------------------------------------------------------
-
-
-def make_private_dir(directory: str) -> None:
-    """Created 0700; an existing one must be ours and writable by us alone, because undo
-    restores what its database and backups say, as root, anywhere."""
-    try:
-        if not os.path.isdir(directory):
-            os.makedirs(os.path.dirname(directory), exist_ok=True)
-            try:
-                os.mkdir(directory, 0o700)
-            except FileExistsError:
-                pass
-        st = os.stat(directory)
-    except OSError as e:
-        raise StateError("state directory %s cannot be created or read: %s: %s" % (
-            directory, e.strerror or e, "run as root" if os.geteuid() != 0 and e.errno in (errno.EACCES, errno.EPERM)
-            else "make its parent a writable directory, or set UNITAUDIT_STATE_DIR to another")) from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise StateError("state directory %s is not a directory: move it aside; unitaudit creates a new one" % directory)
-    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        raise StateError("state directory %s must be owned by uid %d and writable by it alone"
-                         " (it is uid %d, mode %o): %s" % (
-                             directory, os.geteuid(), st.st_uid, stat.S_IMODE(st.st_mode),
-                             "run as root" if st.st_uid == 0 and os.geteuid() != 0
-                             else "chown %d %s; chmod go-w %s" % (os.geteuid(), directory, directory)))
 
 
 def _missing_parents(path: str) -> List[str]:
@@ -619,153 +571,6 @@ def _same(now: dict, before: dict) -> bool:
     return now["kind"] == before["kind"] and all(now[k] == before[k] for k in ("sha256", "target") if k in now)
 
 
-def _write_new(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(os.path.dirname(path))
-
-
-def atomic_write(path: str, data: bytes, mode: int, owner: Optional[Tuple[int, int]] = None,
-                 mtime_ns: Optional[int] = None, run: int = 0, before_rename=None) -> None:
-    """Readers see the old file or the new one, never half of it.  The temporary name ends in
-    "~" (not read by logrotate, systemd or node_exporter); `run` tags it for undo's clean-up."""
-    directory = os.path.dirname(path)
-    tmp = _temp_name(directory, run)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            _write_all(fd, data)
-            if owner is not None and owner != (os.geteuid(), os.getegid()):
-                os.fchown(fd, *owner)
-            os.fchmod(fd, mode)  # after fchown, which clears set-id bits
-            if mtime_ns is not None:
-                os.utime(fd, ns=(mtime_ns, mtime_ns))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if before_rename is not None:  # tests: a crash with the temp file written, not renamed
-            before_rename()
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def check_output_path(path: str, what: str) -> str:
-    """The absolute path an output (`what`: "the Prometheus textfile") may be written to, or a
-    UsageError naming the path and what is there.  Allowed: an existing regular file or a new
-    name.  Refused: a symlink at the path (never written through: name the file itself), a
-    device node, FIFO, socket or directory (`--prometheus /dev/null` as root must not replace
-    the host's /dev/null with a regular file).  Symlinks among the parent directories are
-    followed: the path is the admin's (a textfile directory relocated by a symlink is common),
-    and the temporary file and the rename then land in the one directory they resolve to."""
-    from unitaudit.errors import UsageError
-
-    if not path or "\0" in path:
-        raise UsageError("%s: not a file name: %r" % (what, path))
-    if path.endswith("/"):
-        raise UsageError("refusing to write %s to %s: the name ends in / (a directory)" % (what, path))
-    path = os.path.abspath(path)
-    try:
-        st = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return path  # a new name (a parent that is no directory fails at the write, naming it)
-    if stat.S_ISREG(st.st_mode):
-        return path
-    if stat.S_ISLNK(st.st_mode):
-        try:
-            there = "a symlink to %s" % os.readlink(path)
-        except OSError:
-            there = "a symlink"
-        raise UsageError("refusing to write %s to %s: it is %s; unitaudit does not write through a "
-                         "symlink (name the file itself)" % (what, path, there))
-    raise UsageError("refusing to write %s to %s: it is %s, not a regular file; unitaudit replaces only "
-                     "a regular file or creates a new one" % (what, path, file_kind(st.st_mode)))
-
-
-def file_kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
-    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
-                        (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                        (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"), (stat.S_ISREG, "a regular file")):
-        if test(mode):
-            return words
-    return "a file of unknown type %o" % stat.S_IFMT(mode)
-
-
-def write_output(path: str, data: bytes, what: str, mode: int = 0o644) -> None:
-    """The atomic write of every output unitaudit writes to a path it was given (--prometheus,
-    [prometheus] path): check_output_path's rules, then a temporary file in the same directory,
-    fsync, rename, fsync of the directory.  The path is checked again just before the rename,
-    so a symlink, FIFO or device put there meanwhile is refused too (rename would replace the
-    entry, never write into it, but the admin asked for a regular file).  UsageError for a
-    refused path, OSError for a failed write."""
-    path = check_output_path(path, what)
-    atomic_write(path, data, mode, None, None, 0, lambda: check_output_path(path, what))
-
-
-def _atomic_symlink(path: str, target: str, owner: Optional[Tuple[int, int]], run: int) -> None:
-    directory = os.path.dirname(path)
-    tmp = _temp_name(directory, run)
-    try:
-        os.symlink(target, tmp)
-        if owner is not None and owner != (os.geteuid(), os.getegid()):
-            os.lchown(tmp, *owner)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _temp_name(directory: str, run: int) -> str:
-    return os.path.join(directory, "%s%d-%s~" % (TEMP_PREFIX, run, secrets.token_hex(6)))
-
-
-def _remove_temp_leftovers(directory: str) -> List[str]:
-    """Temp files of writes killed before their rename.  Under the lock no write is in flight,
-    so every one there is a leftover."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    removed = []
-    for name in sorted(names):
-        p = os.path.join(directory, name)
-        if name.startswith(TEMP_PREFIX) and not stat.S_ISDIR(os.lstat(p).st_mode):
-            os.unlink(p)
-            removed.append(p)
-    if removed:
-        _fsync_dir(directory)
-    return removed
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -783,7 +588,7 @@ def _undo_mkdir(run: int, path: str, report: UndoReport) -> None:
             raise
         report.cannot_undo.append("%s: created by fix run %d, left in place: no longer empty" % (path, run))
         return
-    _fsync_dir(os.path.dirname(path))
+    fsync_dir(os.path.dirname(path))
     report.removed.append(path)
 
 
@@ -793,7 +598,7 @@ def _undo_move(run: int, d: dict, report: UndoReport) -> None:
     if at_dst and not at_src:
         os.rename(dst, src)
         for p in {os.path.dirname(src), os.path.dirname(dst)}:
-            _fsync_dir(p)
+            fsync_dir(p)
         report.moved_back.append(src)
     elif at_src and not at_dst:
         report.moved_back.append(src)  # the rename never happened
@@ -826,9 +631,9 @@ def _undo_link(run: int, d: dict, report: UndoReport) -> None:
         return
     elif before["kind"] == "absent":
         os.unlink(file)
-        _fsync_dir(os.path.dirname(file))
+        fsync_dir(os.path.dirname(file))
     else:
-        _atomic_symlink(file, before["target"], None, run)
+        atomic_symlink(file, before["target"], None, run)
     if file not in report.links_restored:
         report.links_restored.append(file)
 

@@ -14,19 +14,23 @@ cause kind:
 
 and `diagnosis-failed` when the probe itself broke.  A diagnosis never stops a scan.
 """
+from __future__ import annotations
 import subprocess
 from dataclasses import replace
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, Iterable, Optional, TYPE_CHECKING, Tuple
 
 from unitaudit.analysis.diagnosis.exec_start_pre import diagnose_exec_start_pre
 from unitaudit.analysis.diagnosis.logrotate import diagnose_logrotate
 from unitaudit.analysis.diagnosis.missing_unit import Links, diagnose_missing_unit
 from unitaudit.model import CauseKind, Diagnosis, Finding, LiveState
-from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
+from unitaudit.errors import ProbeUnavailable
+
+if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
+    from unitaudit.sources.probe import SystemProbe
 
 __all__ = ["diagnose", "diagnose_all", "Links"]
 
-_Diagnose = Callable[[Finding, SystemProbe, Optional[LiveState]], Optional[Diagnosis]]
+_Diagnose = Callable[[Finding, "SystemProbe", Optional[LiveState]], Optional[Diagnosis]]
 _BY_CAUSE: Dict[CauseKind, _Diagnose] = {
     CauseKind.EXECSTARTPRE_FAILED: diagnose_exec_start_pre,
     CauseKind.LOGROTATE_CONFIG: diagnose_logrotate,

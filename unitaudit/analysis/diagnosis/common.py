@@ -1,7 +1,11 @@
 """What the three diagnoses share: who owns a file, and how to say it."""
-from typing import Optional, Tuple
+from __future__ import annotations
+from typing import TYPE_CHECKING, Optional, Tuple
 
-from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
+from unitaudit.errors import ProbeUnavailable
+
+if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
+    from unitaudit.sources.probe import SystemProbe
 
 # package_lookup values
 FOUND = "found"

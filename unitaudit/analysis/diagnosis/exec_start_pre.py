@@ -4,14 +4,18 @@ The live ExecStartPre array says which command failed and how; for modprobe the
 question is whether the module exists for the running kernel at all, and if not,
 whether a dkms source that would build it is installed.
 """
+from __future__ import annotations
 import posixpath
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, TYPE_CHECKING
 
 from unitaudit.analysis.diagnosis.common import owning_package, package_words
 from unitaudit.model import Diagnosis, ExecStatus, Finding, LiveState, UnitState
-from unitaudit.sources.probe import ProbeUnavailable, SystemProbe
+from unitaudit.errors import ProbeUnavailable
 from unitaudit.util.names import is_module_name, is_safe_component, is_safe_path
+
+if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
+    from unitaudit.sources.probe import SystemProbe
 
 # si_code of the process's end (waitid(2)), as the service manager reports it
 _CODES = {1: "exited", 2: "killed", 3: "dumped", 4: "trapped", 5: "stopped", 6: "continued"}

@@ -8,14 +8,17 @@ Verdict: the problems still present on the system, joined by "+" in this fixed o
 is gone and every directory is secure now; `unexplained` when the errors name
 nothing that can be looked at.
 """
+from __future__ import annotations
 import posixpath
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, TYPE_CHECKING
 
 from unitaudit.analysis.diagnosis.common import owning_package, package_words
 from unitaudit.model import Diagnosis, Finding, LiveState
-from unitaudit.sources.probe import SystemProbe
 from unitaudit.util.names import is_safe_path
+
+if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
+    from unitaudit.sources.probe import SystemProbe
 
 # a config name as logrotate prints it for a file inside /etc/logrotate.d (logrotate_config_path)
 _CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}")

@@ -4,14 +4,17 @@ The bus service file says "Name=org.freedesktop.Avahi, SystemdService=dbus-org.f
 that name exists only as the Alias= symlink `systemctl enable avahi-daemon.service` creates.
 Enabled with the link gone is broken; disabled or masked on purpose is not a fault of the unit.
 """
+from __future__ import annotations
 import posixpath
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, TYPE_CHECKING, Tuple
 
 from unitaudit.analysis.diagnosis.common import owning_package, package_words
 from unitaudit.util.names import is_unit_name
 from unitaudit.model import Diagnosis, Finding, LiveState, UnitFile
-from unitaudit.sources.probe import SystemProbe
 from unitaudit.util.names import is_safe_path
+
+if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
+    from unitaudit.sources.probe import SystemProbe
 
 # dbus-daemon 1.14 <standard_system_servicedirs/> (dbus-daemon(1)), highest precedence first
 BUS_SERVICE_DIRS = (
