@@ -12,7 +12,7 @@ import pytest
 from paths import ROOT, example
 
 from unitaudit.errors import ExitStatus, SourceError, UsageError
-from unitaudit.report.prometheus import write_textfile
+from unitaudit.hourly.outputs import write_textfile
 from unitaudit.sources.journal import JournalSource
 from unitaudit.util.files import check_output_path, write_output
 
@@ -226,7 +226,7 @@ def seed_rounds(tmp_path, monkeypatch):
 
     monkeypatch.setattr(incremental, "run_incremental", on_the_seed)
     monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
-    monkeypatch.setattr("unitaudit.report.journal_summary.send", lambda *_a: None)
+    monkeypatch.setattr("unitaudit.hourly.outputs.send_summary", lambda *_a: None)
     return state
 
 

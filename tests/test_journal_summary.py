@@ -17,8 +17,9 @@ from paths import ROOT, example, fixture
 from unitaudit.model import Thresholds
 from unitaudit.errors import UnitauditError
 from unitaudit.report import journal_summary
-from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID, fields, send
-from unitaudit.report.prometheus import PromRun
+from unitaudit.hourly.outputs import send_summary as send
+from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID, fields
+from unitaudit.model import RunSummary
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
@@ -34,11 +35,11 @@ def journal(**kw) -> JournalSource:
     return JournalSource(directory=str(example("seed-loops", "journal")), **kw)
 
 
-def a_run(result, **kw) -> PromRun:
+def a_run(result, **kw) -> RunSummary:
     entries = sum(dict(s.counts).get("entries", 0) for s in result.sources) if result is not None else None
     base = dict(started=NOW - 0.4, seconds=0.4, entries_read=entries, read_from="full", version="0.1.0")
     base.update(kw)
-    return PromRun(**base)
+    return RunSummary(**base)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ from paths import example, fixture
 from unitaudit.model import Thresholds
 from unitaudit.errors import UnitauditError
 from unitaudit.report import prometheus
-from unitaudit.report.prometheus import PromRun, render, write_textfile
+from unitaudit.hourly.outputs import write_textfile
+from unitaudit.report.prometheus import render
+from unitaudit.model import RunSummary
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
@@ -120,11 +122,11 @@ def seed():
     return scan([source], Thresholds(), now=NOW, kernel=KernelSource(str(fixture("kernel", "hybrid"))))
 
 
-def a_run(result, **kw) -> PromRun:
+def a_run(result, **kw) -> RunSummary:
     entries = sum(dict(s.counts).get("entries", 0) for s in result.sources) if result is not None else None
     base = dict(started=NOW - 0.4, seconds=0.4, entries_read=entries, read_from="full", version="0.1.0")
     base.update(kw)
-    return PromRun(**base)
+    return RunSummary(**base)
 
 
 def test_the_seed_loops_as_metrics(seed):
@@ -236,7 +238,7 @@ def test_prometheus_client_reads_it(seed):
 
 def test_read_from_is_checked():
     with pytest.raises(ValueError):
-        PromRun(started=0.0, seconds=0.0, read_from="somewhere")
+        RunSummary(started=0.0, seconds=0.0, version="0.1.0", read_from="somewhere")
 
 
 # -- write_textfile ----------------------------------------------------------------------------

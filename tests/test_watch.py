@@ -6,6 +6,7 @@ import time
 
 from paths import example
 
+from unitaudit.hourly import outputs
 from unitaudit.hourly import round as watch
 from unitaudit.config import Config
 from unitaudit.model import Thresholds
@@ -23,7 +24,7 @@ def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch
     monkeypatch.setattr("unitaudit.hourly.incremental.run_incremental", broken)
     monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
     sent = []
-    monkeypatch.setattr("unitaudit.report.journal_summary.send", sent.append)
+    monkeypatch.setattr("unitaudit.hourly.outputs.send_summary", sent.append)
     outcome = watch.watch_round(Config(prometheus_path=str(prom)))
     assert outcome.result is None and outcome.error == "no journal found on this system"
     text = prom.read_text()
@@ -37,11 +38,11 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
     store = HistoryStore(str(tmp_path / "state"))
     result, info = run_incremental(Thresholds(), 2e9, 1e12, 1e12, journal_dir=str(example("seed-loops", "journal")),
                                    store=store)
-    run = watch.fleet_run(result, info, 1.0, None)
+    run = outputs.run_summary(result, info, 1.0, None)
     assert run.read_from == "window" and run.entries_read == info.entries > 0
     assert dict(run.totals) == {f.id: f.count for f in result.findings}
     prom = tmp_path / "out" / "unitaudit.prom"
-    assert watch.write_outputs(result, run, str(prom), False) == []
+    assert outputs.write_outputs(result, run, str(prom), False) == []
     text = prom.read_text()
     for f in result.findings:
         assert 'unitaudit_loop_events_total{unit="%s",kind="%s",host="%s"} %d' % (f.unit, f.kind.value, f.host, f.count) in text
@@ -49,7 +50,7 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
     # an output that cannot be written is reported, and the other output is still attempted
     blocker = tmp_path / "file"
     blocker.write_text("")
-    errors = watch.write_outputs(result, run, str(blocker / "x.prom"), False)
+    errors = outputs.write_outputs(result, run, str(blocker / "x.prom"), False)
     assert len(errors) == 1 and str(blocker) in errors[0]
 
 

@@ -117,9 +117,9 @@ def scan(
     if incremental and (journal_file or syslog or boot):
         raise UsageError("--incremental reads a journal by its cursor: not with --journal-file, --syslog or --boot")
     if prometheus:  # a device, FIFO or symlink there is refused (exit 2) before anything is scanned
-        from unitaudit.report.prometheus import check_path
+        from unitaudit.hourly.outputs import check_textfile_path
 
-        check_path(prometheus)
+        check_textfile_path(prometheus)
     info = pending = None
     if incremental:  # recorded only once every output below is written (incremental.PendingRun)
         pending = _incremental(journal_dir, since, until, threshold, bus_address, root)
@@ -145,9 +145,9 @@ def scan(
         except OSError as e:
             raise UnitauditError("cannot write the report to stdout: %s%s" % (e.strerror or e, unrecorded)) from None
         if prometheus or journal_summary:
-            from unitaudit.hourly.round import fleet_run, write_outputs
+            from unitaudit.hourly.outputs import run_summary, write_outputs
 
-            errors = write_outputs(result, fleet_run(result, info, started, None), prometheus, journal_summary)
+            errors = write_outputs(result, run_summary(result, info, started, None), prometheus, journal_summary)
             if errors:
                 raise UnitauditError("; ".join(errors) + unrecorded)
         if pending is not None:

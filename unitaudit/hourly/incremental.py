@@ -14,35 +14,14 @@ never read from the same cursor.
 import os
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+
+from typing import Callable, Dict, Optional
 
 from unitaudit.hourly import carryover as carry
 from unitaudit.hourly.history import HistoryStore, ScanRow
-from unitaudit.model import Finding
-from unitaudit.model import ScanResult
+from unitaudit.model import Finding, IncrementalRead, ScanResult
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
-
-
-@dataclass(frozen=True)
-class Incremental:
-    """How an incremental run read the journal, for the report."""
-
-    source: str
-    read_from: str  # cursor | time (the cursor was gone) | window (first run)
-    previous_end: Optional[float]  # the time of the last entry the previous run read
-    end: Optional[float]  # ... and of this run's
-    entries: int  # journal entries read by this run
-    carried: int  # sightings carried over from the previous run
-    added: Tuple[Tuple[str, int], ...]  # finding id -> sightings this run added to the history
-    totals: Tuple[Tuple[str, int], ...]  # finding id -> sightings ever recorded (Prometheus's counter)
-    state_dir: str
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "read_from": self.read_from, "previous_end": self.previous_end,
-                "end": self.end, "entries_read": self.entries, "carried_sightings": self.carried,
-                "added": dict(self.added), "state_dir": self.state_dir}  # totals: Prometheus only
 
 
 def source_key(journal_dir: Optional[str]) -> str:
@@ -76,7 +55,7 @@ class PendingRun:
     (nothing recorded: the next run reads the same entries again).  As a context manager it
     aborts whatever was not committed."""
 
-    def __init__(self, store: HistoryStore, lock: ExitStack, result: ScanResult, info: Incremental,
+    def __init__(self, store: HistoryStore, lock: ExitStack, result: ScanResult, info: IncrementalRead,
                  record_args: tuple, close_store: bool) -> None:
         self.store, self.result, self.info = store, result, info
         self._lock, self._args, self._close_store = lock, record_args, close_store
@@ -171,7 +150,7 @@ def prepare_incremental(thresholds, now: float, window: float, retention: float,
         if own_store:
             store.close()
         raise
-    info = Incremental(key, row.read_from, previous_end, end_time, entries, sum(len(s.times) for s in carried),
+    info = IncrementalRead(key, row.read_from, previous_end, end_time, entries, sum(len(s.times) for s in carried),
                        tuple(sorted(added.items())), tuple(sorted(totals.items())), store.directory)
     return PendingRun(store, lock, result, info, args, own_store)
 

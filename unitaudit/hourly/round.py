@@ -9,62 +9,17 @@ incremental run is recorded (cursor, carry, history) only after both outputs wer
 round whose textfile or journal entry failed leaves the next round to report the same loops.
 """
 import time
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
-from unitaudit import __version__
+from unitaudit.model import RoundOutcome
 from unitaudit.errors import UnitauditError
+from unitaudit.hourly.outputs import run_summary, write_outputs
 from unitaudit.util.times import iso_utc
-
-
-@dataclass(frozen=True)
-class WatchOutcome:
-    result: object  # scan.ScanResult, None when the scan failed
-    incremental: object  # incremental.Incremental, None when the scan failed
-    error: Optional[str]  # why the scan failed
-    fixes: object  # remediation.run.FixOutcome when the timer applied recipes, else None
-    refusals: Tuple[str, ...]  # allowed recipes that were not applied, and why
-    output_errors: Tuple[str, ...]  # a textfile or journal entry that could not be written
-
-
-def fleet_run(result, info, started: float, error: Optional[str], clock: Callable[[], float] = time.time):
-    """What the fleet reporters say about the run itself."""
-    from unitaudit.report.prometheus import PromRun
-
-    entries = info.entries if info is not None else None
-    if entries is None and result is not None:
-        entries = sum(dict(s.counts).get("entries", 0) for s in result.sources if s.kind == "journal")
-    return PromRun(started=started, seconds=round(clock() - started, 3), error=error, entries_read=entries,
-                   read_from=info.read_from if info is not None else "full",
-                   totals=info.totals if info is not None else (), version=__version__)
-
-
-def write_outputs(result, run, prometheus_path: Optional[str], journal_summary: bool,
-                  extra_fields: Optional[dict] = None) -> List[str]:
-    """Both fleet outputs; a failure of one is reported, never stops the other."""
-    errors = []
-    if prometheus_path:
-        from unitaudit.report import prometheus
-
-        try:
-            prometheus.write_textfile(prometheus_path, prometheus.render(result, run))
-        except UnitauditError as e:
-            errors.append(str(e))
-    if journal_summary:
-        from unitaudit.report import journal_summary as summary
-
-        fields = summary.fields(result, run)
-        fields.update(extra_fields or {})
-        try:
-            summary.send(fields)
-        except UnitauditError as e:
-            errors.append(str(e))
-    return errors
 
 
 def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
                 clock: Callable[[], float] = time.time,
-                emit: Optional[Callable[[WatchOutcome], None]] = None) -> WatchOutcome:
+                emit: Optional[Callable[[RoundOutcome], None]] = None) -> RoundOutcome:
     """`emit` writes the round's own report (the `watch` command's stdout) before the run is
     recorded: when it cannot be written, the run is not recorded, as for the other outputs."""
     from unitaudit.hourly import incremental
@@ -89,7 +44,7 @@ def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
             if fixes is not None:  # recorded with the run (incremental.PendingRun), which holds the scan lock
                 done = clock()
                 fixed = {o.finding_id: done for o in fixes.outcomes if o.status == "fixed"}
-        run = fleet_run(result, info, started, error, clock)
+        run = run_summary(result, info, started, error, clock)
         extra = {}
         if fixes is not None:
             extra["UNITAUDIT_AUTO_APPLIED"] = " ".join("%s:%s" % (o.unit, o.status) for o in fixes.outcomes)
@@ -97,7 +52,7 @@ def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
         errors = write_outputs(result, run, config.prometheus_path, True, extra)
         if emit is not None and result is not None:
             try:
-                emit(WatchOutcome(result, info, error, fixes, refusals, tuple(errors)))
+                emit(RoundOutcome(result, info, error, fixes, refusals, tuple(errors)))
             except BrokenPipeError:
                 raise
             except OSError as e:
@@ -113,7 +68,7 @@ def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
     finally:
         if pending is not None:
             pending.abort(fixed)  # nothing when committed
-    return WatchOutcome(result, info, error, fixes, refusals, tuple(errors))
+    return RoundOutcome(result, info, error, fixes, refusals, tuple(errors))
 
 
 NOT_RECORDED = "; this run was not recorded: the next run reports its loops again"

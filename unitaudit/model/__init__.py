@@ -9,6 +9,8 @@ from unitaudit.model.events import PROGRAM_LINE_LEAD, Event, Kind, Message, Sigh
 from unitaudit.model.findings import Cause, CauseKind, Churn, Diagnosis, Finding, FindingKind
 from unitaudit.model.plans import (Action, Applies, Check, Operation, Plan, PlannedStep, Recipe, Refusal, Step,
                                    Undo, Verify)
+from unitaudit.model.runs import (FixOutcome, FixStatus, IncrementalRead, Outcome, ReadFrom, RoundOutcome, RunInfo,
+                                  RunOrigin, RunStatus, RunSummary, UndoReport)
 from unitaudit.model.scans import ScanResult, SourceStats, Thresholds
 from unitaudit.model.system import ExecStatus, KernelFacts, LiveState, UnitCgroupNodes, UnitFile, UnitState
 
@@ -16,6 +18,8 @@ __all__ = [
     "PROGRAM_LINE_LEAD", "Event", "Kind", "Message", "Sightings",
     "Cause", "CauseKind", "Churn", "Diagnosis", "Finding", "FindingKind",
     "Action", "Applies", "Check", "Operation", "Plan", "PlannedStep", "Recipe", "Refusal", "Step", "Undo", "Verify",
+    "FixOutcome", "FixStatus", "IncrementalRead", "Outcome", "ReadFrom", "RoundOutcome", "RunInfo", "RunOrigin",
+    "RunStatus", "RunSummary", "UndoReport",
     "ScanResult", "SourceStats", "Thresholds",
     "ExecStatus", "KernelFacts", "LiveState", "UnitCgroupNodes", "UnitFile", "UnitState",
 ]

@@ -4,21 +4,11 @@ verify the loop stopped, fall back when it did not, record the outcome.
 The plan is the very one `fix --dry-run` shows; only the backend differs."""
 import errno
 import time
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from unitaudit.errors import UnitauditError
-from unitaudit.model import Finding
+from unitaudit.model import Finding, Outcome
 from unitaudit.model import Plan, PlannedStep, Verify
-
-
-@dataclass(frozen=True)
-class Outcome:
-    finding_id: str
-    unit: str
-    status: str  # fixed | not-fixed | failed
-    detail: str
-    fallback_used: bool = False
 
 
 def _perform(steps: Sequence[PlannedStep], backend) -> None:

@@ -9,10 +9,9 @@ A failed scan carries UNITAUDIT_ERROR and no counts: a count it did not make wou
 import json
 from typing import Dict, List
 
-from unitaudit.errors import UnitauditError
 from unitaudit.model import FindingKind
 from unitaudit.report import json_out
-from unitaudit.report.prometheus import PromRun
+from unitaudit.model import RunSummary
 
 SUMMARY_MESSAGE_ID = "763ed56c1fec4f20bedf94e6a954a128"
 
@@ -27,7 +26,7 @@ _KIND_FIELDS = (
 _LISTED = 5  # findings named in MESSAGE; the rest are counted ("and 4 more")
 
 
-def fields(result, run: PromRun) -> Dict[str, str]:
+def fields(result, run: RunSummary) -> Dict[str, str]:
     """The entry's fields, all strings.  `result`: a scan.ScanResult, or None when the scan failed."""
     failed = run.error is not None or result is None
     out = {
@@ -50,7 +49,7 @@ def fields(result, run: PromRun) -> Dict[str, str]:
     if run.entries_read is not None:
         out["UNITAUDIT_ENTRIES_READ"] = str(run.entries_read)
     out["UNITAUDIT_DURATION_USEC"] = str(int(round(run.seconds * 1e6)))
-    out["UNITAUDIT_READ_FROM"] = run.read_from
+    out["UNITAUDIT_READ_FROM"] = run.read_from.value
     if failed:
         out["UNITAUDIT_ERROR"] = run.error or "the scan returned no result"
     out["UNITAUDIT_VERSION"] = run.version
@@ -62,16 +61,6 @@ def fields(result, run: PromRun) -> Dict[str, str]:
     return out
 
 
-def send(fields: Dict[str, str]) -> None:
-    """Log the entry to the local journald (the native protocol, via systemd-python)."""
-    from systemd import journal  # imported here: rendering needs no libsystemd
-
-    try:
-        journal.send(**fields)
-    except OSError as e:
-        raise UnitauditError("cannot log the run summary to the journal: %s" % (e.strerror or e)) from e
-
-
 def _finding(f) -> dict:
     out = {"id": f.id, "kind": f.kind.value, "unit": f.unit, "count": f.count, "rate_per_hour": f.rate_per_hour,
            "cgroups_per_hour": f.churn.cgroups_per_hour if f.churn is not None else None}
@@ -80,7 +69,7 @@ def _finding(f) -> dict:
     return out
 
 
-def _message(result, run: PromRun, failed: bool) -> str:
+def _message(result, run: RunSummary, failed: bool) -> str:
     if run.entries_read is not None:
         read = "read %d journal entr%s in %.1f s" % (run.entries_read, "y" if run.entries_read == 1 else "ies", run.seconds)
     else:

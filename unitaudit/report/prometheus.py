@@ -1,6 +1,6 @@
 """The hourly run in node_exporter's textfile collector format (Prometheus text format 0.0.4).
 
-`render` words a scan (or its failure) as metrics; `write_textfile` puts them where
+`render` words a scan (or its failure) as metrics; hourly/outputs.py writes them where
 node_exporter's `--collector.textfile.directory` reads them, atomically.
 
 Metrics (every family has HELP and TYPE; base units; `_total` only on the counter):
@@ -33,34 +33,12 @@ Two choices differ from the obvious names:
 No sample has a timestamp: node_exporter refuses textfiles with timestamps.
 """
 import math
-import os
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
-from unitaudit import __version__
-from unitaudit.errors import UnitauditError
-from unitaudit.model import FindingKind
+from unitaudit.model import FindingKind, RunSummary
 
-READ_FROM = ("cursor", "time", "window", "full")
 
 Labels = Tuple[Tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class PromRun:
-    """One timer run as the reporters see it, beside the scan result."""
-
-    started: float  # seconds since the epoch
-    seconds: float  # how long the run took
-    error: Optional[str] = None  # the scan failed: why (one line)
-    entries_read: Optional[int] = None  # journal entries read, when known
-    read_from: str = "full"  # cursor | time | window | full: where the journal read began
-    totals: Tuple[Tuple[str, int], ...] = ()  # finding id -> events seen across all runs (history)
-    version: str = __version__
-
-    def __post_init__(self) -> None:
-        if self.read_from not in READ_FROM:
-            raise ValueError("read_from must be one of %s, not %r" % ("/".join(READ_FROM), self.read_from))
 
 
 class _Family:
@@ -98,7 +76,7 @@ def _value(v) -> str:
     return repr(v)  # shortest exact form; Go's ParseFloat reads 1e-05 and 1e+16
 
 
-def render(result, run: PromRun) -> str:
+def render(result, run: RunSummary) -> str:
     """`result`: a scan.ScanResult, or None when the scan failed."""
     fams: Dict[str, _Family] = {}
 
@@ -166,50 +144,10 @@ def render(result, run: PromRun) -> str:
     if run.entries_read is not None:
         fam("journal_entries_read", "gauge", "Journal entries the last run read.").add(run.entries_read)
     fam("info", "gauge", "unitaudit's version and where the last run began reading the journal.").add(
-        1, version=run.version, read_from=run.read_from)
+        1, version=run.version, read_from=run.read_from.value)
 
     out: List[str] = []
     for f in fams.values():
         if f.samples:  # a family without samples says nothing: left out, HELP and TYPE too
             out += f.lines()
     return "\n".join(out) + "\n"
-
-
-WHAT = "the Prometheus textfile"
-
-
-def check_path(path: str) -> str:
-    """`path` as write_textfile will take it, or the UsageError (exit 2) it would refuse it with:
-    the scan command checks before it scans."""
-    from unitaudit.util.files import check_output_path
-
-    return check_output_path(path, WHAT)
-
-
-def write_textfile(path: str, text: str) -> None:
-    """Replace `path` atomically, mode 0644, creating its directory (0755) when missing: the
-    output write (util.files.write_output), whose temporary name does not end in
-    `.prom` (node_exporter reads only *.prom, so it never scrapes a half-written file).  Only a
-    regular file or a new name is written: a symlink, device, FIFO or directory at `path` is
-    refused with a UsageError naming it (`--prometheus /dev/null` as root leaves /dev/null be)."""
-    from unitaudit.util.files import write_output
-
-    full = check_path(path)  # before any directory is made
-    try:
-        _makedirs(os.path.dirname(full))
-        write_output(full, text.encode("utf-8", "replace"), WHAT, 0o644)
-    except OSError as e:
-        raise UnitauditError("cannot write the Prometheus textfile %s: %s" % (path, e.strerror or e)) from e
-
-
-def _makedirs(directory: str) -> None:
-    missing = []
-    while not os.path.isdir(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o755)
-        except FileExistsError:
-            continue  # made meanwhile (another run): not ours to chmod
-        os.chmod(d, 0o755)  # mkdir's mode is cut by the umask

@@ -5,18 +5,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from unitaudit.errors import StateError, UnitauditError
 from unitaudit.remediation.executor import Outcome, apply
-from unitaudit.model import Plan
-
-
-@dataclass(frozen=True)
-class FixOutcome:
-    run: int
-    outcomes: Tuple[Outcome, ...]
-    state_dir: str
-
-    @property
-    def all_fixed(self) -> bool:
-        return all(o.status == "fixed" for o in self.outcomes)
+from unitaudit.model import FixOutcome, Plan
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from unitaudit.model import RunInfo, UndoReport
 from unitaudit.errors import StateError, state_fault
 from unitaudit.util.files import (atomic_symlink, atomic_write, fsync_dir, make_private_dir,
                                   remove_temp_leftovers, unlink_quietly, write_new)
@@ -92,27 +93,6 @@ CREATE TABLE IF NOT EXISTS totals (
     last_seen REAL
 );
 """
-
-
-@dataclasses.dataclass(frozen=True)
-class RunInfo:
-    id: int
-    started: str  # ISO 8601 UTC
-    finished: Optional[str]
-    command: str
-    status: str  # running | fixed | not-fixed | partial | failed | interrupted
-    n_changes: int  # files written, moves, link changes, irreversible steps
-    undone: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class UndoReport:
-    restored: List[str]  # files (or links) put back as they were
-    removed: List[str]  # files that did not exist before, directories the run created, temp leftovers
-    moved_back: List[str]
-    links_restored: List[str]  # systemd's link changes reversed
-    cannot_undo: List[str]  # irreversible steps, and what was left as is on purpose
-    errors: List[str]  # what could not be put back (changed since the run, I/O errors)
 
 
 def default_state_dir() -> str:
