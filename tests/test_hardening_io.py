@@ -212,7 +212,7 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
 
 @pytest.fixture
 def seed_rounds(tmp_path, monkeypatch):
-    """Timer rounds (watch.watch_round) over the seed's recorded journal, with a state directory of
+    """Timer rounds (watch.run_round) over the seed's recorded journal, with a state directory of
     their own, no bus and no journal to send to: the state directory's path."""
     from unitaudit.hourly import incremental
     from unitaudit.hourly.history import HistoryStore
@@ -239,16 +239,16 @@ def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, seed_round
     state = seed_rounds
     config = Config(window=1e10, prometheus_path=str(tmp_path / "file" / "x.prom"))
     (tmp_path / "file").write_text("")  # the textfile's directory is a file: the output fails
-    first = watch.watch_round(config)
+    first = watch.run_round(config)
     assert len(first.result.findings) == 3 and first.output_errors
     store = HistoryStore(state)
     assert store.position(incremental.source_key(str(SEED.parent))) is None and store.scans() == []
     store.close()
     assert "not recorded" in first.output_errors[-1]
     (tmp_path / "file").unlink()
-    second = watch.watch_round(config)
+    second = watch.run_round(config)
     assert len(second.result.findings) == 3 and second.output_errors == ()
-    third = watch.watch_round(config)
+    third = watch.run_round(config)
     assert third.result.findings == () and third.output_errors == ()
 
 
@@ -265,10 +265,10 @@ def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_pa
     def full_disk(outcome):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    first = watch.watch_round(config, emit=full_disk)
+    first = watch.run_round(config, emit=full_disk)
     assert len(first.result.findings) == 3
     assert first.output_errors and "No space left on device" in first.output_errors[-1]
     assert "not recorded" in first.output_errors[-1]
-    second = watch.watch_round(config, emit=shown.append)
+    second = watch.run_round(config, emit=shown.append)
     assert len(second.result.findings) == 3 and second.output_errors == ()  # the same loops again
     assert [len(o.result.findings) for o in shown] == [3]

@@ -14,7 +14,7 @@ from unitaudit.analysis.evidence import fold
 from unitaudit.model import Diagnosis
 from unitaudit.remediation.actions import add_su, drop_in_text
 from unitaudit.remediation.backends import RecordingBackend, execute, expand
-from unitaudit.remediation.planner import plan
+from unitaudit.remediation.planner import make_plan as plan
 from unitaudit.remediation.protected import load_protected
 from unitaudit.remediation.recipes import load_recipes
 from unitaudit.sources.journal import JournalSource

@@ -25,7 +25,7 @@ def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch
     monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
     sent = []
     monkeypatch.setattr("unitaudit.hourly.outputs.send_summary", sent.append)
-    outcome = watch.watch_round(Config(prometheus_path=str(prom)))
+    outcome = watch.run_round(Config(prometheus_path=str(prom)))
     assert outcome.result is None and outcome.error == "no journal found on this system"
     text = prom.read_text()
     assert "unitaudit_last_run_success 0" in text and "unitaudit_scan_errors 1" in text

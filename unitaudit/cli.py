@@ -232,7 +232,7 @@ def fix(
     failed or did not stop its loop."""
     import os
 
-    from unitaudit.services.fix import make_plan
+    from unitaudit.services.fix import plan_fix
     from unitaudit.report import plan as plan_report
 
     if not dry_run and os.geteuid() != 0:
@@ -240,7 +240,7 @@ def fix(
                              "`unitaudit fix --dry-run` shows the plan as any user")
     result = _scan(journal_dir, None, syslog, since, None, False, None, bus_address, root)
     # the recording backend's run is the dry run, and what a real run is asked to confirm
-    plan, recording = make_plan(result.findings, root, named_units=unit or (), finding_ids=finding or (),
+    plan, recording = plan_fix(result.findings, root, named_units=unit or (), finding_ids=finding or (),
                                 recipe_ids=recipe or (), protected_extra=_config().protected)
     if dry_run or not plan.steps:
         if json_out:
@@ -315,13 +315,13 @@ def churn(
         from unitaudit.util.names import is_unit_name
         from unitaudit.sources.dbus import DBusSource
         from unitaudit.sources.kernel import KernelSource
-        from unitaudit.sources.cgroup_watch import watch
+        from unitaudit.sources import cgroup_watch
 
         if not is_unit_name(measure) or seconds <= 0:
             raise UsageError("--measure needs a unit name and --seconds a positive number")
         result = _scan(None, None, None, since, None, False, None, bus_address, root)
         found = [f for f in result.findings if f.unit == measure and f.churn is not None]
-        m = watch(measure, seconds, DBusSource(bus_address), KernelSource(root))
+        m = cgroup_watch.measure(measure, seconds, DBusSource(bus_address), KernelSource(root))
         churn_report.write_measurement(m, found[0].churn if found else None, sys.stdout, json_out)
         raise typer.Exit(code=int(ExitStatus.FINDINGS if found else ExitStatus.OK))
     try:
@@ -346,15 +346,15 @@ def watch(
     default), the Prometheus textfile, and one summary entry in the journal.
 
     Exit status: 0 nothing found, 1 findings, 3 the scan or an output failed, 4 an auto-applied fix failed."""
-    from unitaudit.hourly.round import watch_round
+    from unitaudit.hourly.round import run_round
 
     from unitaudit.report import round_report
 
-    def emit(outcome) -> None:  # before the run is recorded (watch_round)
+    def emit(outcome) -> None:  # before the run is recorded (run_round)
         (round_report.write_json if json_out else round_report.write_text)(outcome, sys.stdout)
         sys.stdout.flush()
 
-    outcome = watch_round(_config(), bus_address, emit=emit)
+    outcome = run_round(_config(), bus_address, emit=emit)
     from unitaudit.report.safe_text import safe
 
     for line in outcome.refusals:

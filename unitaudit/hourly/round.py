@@ -17,7 +17,7 @@ from unitaudit.hourly.outputs import run_summary, write_outputs
 from unitaudit.util.times import iso_utc
 
 
-def watch_round(config, bus_address: Optional[str] = None, root: str = "/",
+def run_round(config, bus_address: Optional[str] = None, root: str = "/",
                 clock: Callable[[], float] = time.time,
                 emit: Optional[Callable[[RoundOutcome], None]] = None) -> RoundOutcome:
     """`emit` writes the round's own report (the `watch` command's stdout) before the run is
@@ -81,7 +81,7 @@ def _auto_apply(config, result, info, bus_address, root, clock):
     """The allowed recipes only; protected units are refused as in `fix` (no --unit here).  A
     loop an earlier round tried and did not fix is not tried again within the retention: an
     hourly retry would change the system every hour for nothing (`unitaudit fix` still can)."""
-    from unitaudit.services.fix import make_plan, run_fix
+    from unitaudit.services.fix import plan_fix, run_fix
     from unitaudit.store.state import StateStore
 
     store = StateStore()
@@ -92,7 +92,7 @@ def _auto_apply(config, result, info, bus_address, root, clock):
     findings = [f for f in result.findings if f.id not in tried]
     refusals = tuple("%s: auto-apply did not fix it at %s; left for the admin (unitaudit fix --dry-run)"
                      % (f.unit, iso_utc(tried[f.id])) for f in result.findings if f.id in tried)
-    plan, _recording = make_plan(findings, root, recipe_ids=config.auto_apply, protected_extra=config.protected)
+    plan, _recording = plan_fix(findings, root, recipe_ids=config.auto_apply, protected_extra=config.protected)
     refusals += tuple("%s: %s" % (r.unit, r.reason) for r in plan.refusals)
     if not plan.steps:
         return None, refusals

@@ -7,7 +7,7 @@ import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from unitaudit.errors import UnitauditError
-from unitaudit.model import Finding, Outcome
+from unitaudit.model import Finding, FixStatus, Outcome
 from unitaudit.model import Plan, PlannedStep, Verify
 
 
@@ -32,7 +32,7 @@ def apply(plan: Plan, findings: Sequence[Finding], backend,
         try:
             _perform(main, backend)
         except (UnitauditError, OSError) as e:
-            outcomes.append(Outcome(fid, finding.unit, "failed", _why(e)))
+            outcomes.append(Outcome(fid, finding.unit, FixStatus.FAILED, _why(e)))
             continue
         fixed, seen = _verified(checks.get(fid, []), finding, verifier)
         used = False
@@ -43,7 +43,7 @@ def apply(plan: Plan, findings: Sequence[Finding], backend,
                 fixed, seen = _verified(checks.get(fid, []), finding, verifier)
             except (UnitauditError, OSError) as e:
                 seen += "; fallback failed: %s" % _why(e)
-        outcomes.append(Outcome(fid, finding.unit, "fixed" if fixed else "not-fixed", seen, used))
+        outcomes.append(Outcome(fid, finding.unit, FixStatus.FIXED if fixed else FixStatus.NOT_FIXED, seen, used))
     return outcomes
 
 

@@ -104,7 +104,7 @@ def protected_reason(unit: str, protected: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-def plan(findings: Iterable[Finding], recipes: Sequence[Recipe], protected: Mapping[str, str],
+def make_plan(findings: Iterable[Finding], recipes: Sequence[Recipe], protected: Mapping[str, str],
          named_units: Sequence[str] = (), finding_ids: Sequence[str] = (), recipe_ids: Sequence[str] = ()) -> Plan:
     steps: List[PlannedStep] = []
     refusals: List[Refusal] = []

@@ -10,7 +10,7 @@ SCHEMA = "unitaudit.fix/1"
 def write_text(outcome, out: IO[str]) -> None:
     out.write("fix run %d (state in %s; `unitaudit undo %d` reverts it)\n" % (outcome.run, safe(outcome.state_dir), outcome.run))
     for o in outcome.outcomes:
-        out.write("  %-9s %s: %s%s\n" % (safe(o.status), safe(o.unit), safe(o.detail),
+        out.write("  %-9s %s: %s%s\n" % (o.status.value, safe(o.unit), safe(o.detail),
                                         " (after the fallback)" if o.fallback_used else ""))
     if not outcome.outcomes:
         out.write("  nothing was applied\n")

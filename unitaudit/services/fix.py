@@ -14,19 +14,19 @@ class UndoOutcome:
     complete: bool
 
 
-def make_plan(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),
+def plan_fix(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),
               protected_extra: Sequence[Tuple[str, str]] = ()):
     """The plan for these findings, worked out on the system under `root`, and what a dry run of
     it performs (the recording backend): `fix --dry-run`, `fix` and the timer's auto-apply."""
     from unitaudit.remediation.backends import RecordingBackend, execute, expand
-    from unitaudit.remediation.planner import plan as make
+    from unitaudit.remediation.planner import make_plan
     from unitaudit.remediation.protected import load_protected
     from unitaudit.remediation.recipes import load_recipes
     from unitaudit.sources.probe import SystemProbe
 
     protected = load_protected()
     protected.update(dict(protected_extra))  # the admin's additions never remove a packaged entry
-    plan = expand(make(findings, load_recipes(), protected, named_units=named_units, finding_ids=finding_ids,
+    plan = expand(make_plan(findings, load_recipes(), protected, named_units=named_units, finding_ids=finding_ids,
                        recipe_ids=recipe_ids), SystemProbe(root))
     recording = RecordingBackend()
     execute(plan, recording)

@@ -17,7 +17,7 @@ class Measurement:
     after: KernelFacts
 
 
-def watch(unit: str, seconds: float, bus, kernel, poll: float = 0.02) -> Measurement:
+def measure(unit: str, seconds: float, bus, kernel, poll: float = 0.02) -> Measurement:
     """NRestarts over D-Bus at both ends; the unit's cgroup directories counted every `poll` s
     while they exist (a failing ExecStartPre leaves them only milliseconds); the kernel's
     figures before and after."""
