@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # systemd-python builds against libsystemd; bench and tests build journal files
-# with systemd-journal-remote; the lab (tests/lab, examples/record_lab.py) boots
-# a real systemd with systemd-nspawn.
+# with systemd-journal-remote; the lab (unitaudit_lab: tests/lab, make demo,
+# examples/record_lab.py) boots a real systemd with systemd-nspawn.
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
 	systemd-container dbus kmod logrotate avahi-daemon strace util-linux \
@@ -15,7 +15,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	dpkg-dev lintian debhelper dh-python python3-all python3-pip python3-setuptools python3-wheel
 # python3-systemd: the one library the .deb takes from the distribution (it is compiled); the
 # package lab installs it in an overlay of this machine.  debootstrap: the lab's Debian 11 and 13
-# roots (tests/lab/roots.py).  groff-base and bash-completion: the man page and the completion are
+# roots (unitaudit_lab/roots.py).  groff-base and bash-completion: the man page and the completion are
 # checked against the CLI; dpkg-dev .. python3-wheel: `make deb` (tests/lab/test_package_live.py
 # builds the package and installs it in the lab).
 
@@ -49,7 +49,7 @@ setup: system-packages $(VENV)/.ready vendor
 # The libraries the package carries (packaging/vendor/requirements.lock), fetched once: the wheels
 # by their hashes, checked against Python 3.7 too (a release that dropped 3.7 is refused here), in
 # build/vendor/wheels for `make deb`; unpacked in build/vendor/lib for the lab's units, which run
-# this checkout the way the package runs (tests/lab/support.py).  Debian's own python3 and pip.
+# this checkout the way the package runs (unitaudit_lab/support.py).  Debian's own python3 and pip.
 VENDOR := build/vendor
 $(VENDOR)/.ready: $(LOCK) | system-packages
 	rm -rf $(VENDOR)
@@ -74,14 +74,16 @@ $(VENV37)/.ready: pyproject.toml $(LOCK) | system-packages
 setup37: $(VENV37)/.ready
 
 # The lab's Debian 11 and 13 roots, debootstrapped once per machine into /var/cache/unitaudit-lab.
+# examples/, bench/ and the lab harness (unitaudit_lab) run as modules from the checkout's top
+# directory, where make runs: `python -m` imports from there, no path to set.
 lab-roots: system-packages
-	@if [ "$$(id -u)" = 0 ]; then $(PYTHON) tests/lab/roots.py; else $(PYTHON) tests/lab/roots.py --check || echo "(run make as root to build them)"; fi
+	@if [ "$$(id -u)" = 0 ]; then $(PYTHON) -m unitaudit_lab.roots; else $(PYTHON) -m unitaudit_lab.roots --check || echo "(run make as root to build them)"; fi
 
 # The main job: boot the lab (a real systemd in systemd-nspawn), reproduce the seed's
 # three loops, scan it live from inside, print the report, tear the lab down.
 # Exit status 1 means "findings": that is the demo working; 2 and up fail it.
 demo: setup
-	@$(PY) examples/demo.py; test $$? -le 1
+	@$(PY) -m examples.demo; test $$? -le 1
 
 # The same report from evidence recorded earlier (no root needed to read it).
 demo-offline: setup
@@ -98,8 +100,8 @@ test: setup lab-roots
 	$(VENV37)/bin/pytest -q -rs -p no:cacheprovider -m 'not matrix'
 
 bench: setup
-	$(PY) bench/generate.py --out /tmp/unitaudit-bench
-	UNITAUDIT=$(CURDIR)/$(VENV)/bin/unitaudit $(PY) bench/run.py --data /tmp/unitaudit-bench
+	$(PY) -m bench.generate --out /tmp/unitaudit-bench
+	UNITAUDIT=$(CURDIR)/$(VENV)/bin/unitaudit $(PY) -m bench.run --data /tmp/unitaudit-bench
 
 # The Debian package (packaging/debian: plain dh, the carried libraries from build/vendor/wheels), built from what a fresh clone of this
 # working tree holds: the files git tracks or would track (untracked ones not ignored, so

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What an hourly incremental run costs against a full scan, on the workload of bench/generate.py.
 
-    python3 bench/incremental.py --data /tmp/unitaudit-bench [--repeat 5]
+    python3 -m bench.incremental --data /tmp/unitaudit-bench [--repeat 5]      # from the checkout's top
 
 1. full         unitaudit scan --journal-dir journal --json                   (every entry, 7 days)
 2. (set-up)     unitaudit scan --incremental --journal-dir journal --until END-1h   (records the cursor)
@@ -23,8 +23,7 @@ import shutil
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import Runner, die, find_scanner  # noqa: E402
+from bench.run import Runner, die, find_scanner
 
 TARGET = 0.02
 # The same two reads in one process, imports done: the work an hourly run does, without the
@@ -33,7 +32,7 @@ IN_PROCESS = r"""
 import json, os, shutil, sys, time
 from unitaudit.model import Thresholds
 from unitaudit.hourly.history import HistoryStore
-from unitaudit.hourly.incremental import run_incremental
+from unitaudit.hourly.incremental import IncrementalRequest, run_incremental
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 journal, work, saved, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -47,7 +46,8 @@ for _ in range(repeat):
     shutil.copytree(saved, state)
     t = time.perf_counter()
     store = HistoryStore(state)
-    run_incremental(Thresholds(), time.time(), 1e12, 1e12, journal_dir=journal, store=store)
+    run_incremental(IncrementalRequest(thresholds=Thresholds(), now=time.time(), window=1e12, retention=1e12,
+                                       journal_dir=journal), store=store)
     inc.append(time.perf_counter() - t)
     store.close()
 print(json.dumps({"full": min(full), "incremental": min(inc)}))

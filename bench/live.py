@@ -1,26 +1,25 @@
 #!/usr/bin/env python3
 """The live-state part of a scan, measured in the lab (a real systemd 252, ~160 units).
 
-Boots the lab with the seed's loops (tests/lab), then times from the host, REPEAT times each:
+Boots the lab with the seed's loops (unitaudit_lab), then times from the host, REPEAT times each:
   - DBusSource.read(): ListUnits + GetAll(Unit) and six Get(Service) per service, what every live scan pays;
   - DBusSource.read_unit_files(): ListUnitFiles, paid only when a missing unit is diagnosed;
   - `unitaudit scan --json` inside the container, whole, with its "live.seconds".
 Prints medians; results in bench/README.md ("Live state").  Needs root.
+
+    .venv/bin/python -m bench.live      # from the checkout's top directory
 """
 import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "lab"))
+from unitaudit.sources.dbus import SERVICE_PROPERTIES, DBusSource
+from unitaudit_lab import machine, scenarios
+from unitaudit_lab.reap import reap_stale
 
-import machine  # noqa: E402
-import scenarios  # noqa: E402
-from unitaudit.sources.dbus import SERVICE_PROPERTIES, DBusSource  # noqa: E402
+ROOT = machine.CHECKOUT
 
 REPEAT = 7
 
@@ -36,9 +35,9 @@ def median_of(fn):
 
 def main() -> int:
     if os.geteuid() != 0:
-        print("bench/live.py: needs root (it boots the lab)", file=sys.stderr)
+        print("bench.live: needs root (it boots the lab)", file=sys.stderr)
         return 2
-    machine.reap_stale()
+    reap_stale()
     with machine.booted("ua-bench-%d" % os.getpid()) as lab:
         scenarios.setup_seed_loops(lab, {}, [], scenarios.FAST)
         scenarios.wait_for_seed_loops(lab)

@@ -8,53 +8,54 @@ failing on clink-agent:8 and a world-writable log directory), waits until each h
 `unitaudit scan --verbose` inside the container, prints its report, shows the fix plan
 (`unitaudit fix --dry-run`: nothing is changed) and tears everything down.
 Needs root.  Exit status: the scan's (1 = findings, the expected result), or 3 if the lab failed.
+
+    python -m examples.demo      # from the checkout's top directory, as root
 """
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "lab"))
+from unitaudit_lab import machine, scenarios
+from unitaudit_lab.host import log
+from unitaudit_lab.reap import reap_stale
 
-import machine  # noqa: E402
-import scenarios  # noqa: E402
+ROOT = machine.CHECKOUT
 
 
 def main() -> int:
     if os.geteuid() != 0:
         print("demo: needs root (the lab mounts an overlay and boots systemd-nspawn)", file=sys.stderr)
         return 3
-    machine.reap_stale()
+    reap_stale()
     t0 = time.monotonic()
     try:
         with machine.booted("ua-demo-%d" % os.getpid()) as lab:
-            machine.log("lab up in %.1f s (systemd %s); installing the seed's three loops"
+            log("lab up in %.1f s (systemd %s); installing the seed's three loops"
                         % (lab.boot_seconds, lab.run("systemctl", "--version").stdout.split()[1]))
             scenarios.setup_seed_loops(lab, {}, [], scenarios.FAST)
-            machine.log("waiting until each loop has repeated (about 15 s)")
+            log("waiting until each loop has repeated (about 15 s)")
             scenarios.wait_for_seed_loops(lab)
             argv = [sys.executable, "-B", "-m", "unitaudit", "scan", "--verbose"] + sys.argv[1:]
-            machine.log("inside the lab: unitaudit scan --verbose %s" % " ".join(sys.argv[1:]))
+            log("inside the lab: unitaudit scan --verbose %s" % " ".join(sys.argv[1:]))
             print(flush=True)
             r = subprocess.run(["nsenter", "-t", str(lab.leader), "-a", "env", "PYTHONPATH=%s" % ROOT,
                                 "COLUMNS=%s" % os.environ.get("COLUMNS", "160"), *argv])
             print(flush=True)
-            machine.log("scan exit status %d (1 = findings); now the fix it would apply: unitaudit fix --dry-run"
+            log("scan exit status %d (1 = findings); now the fix it would apply: unitaudit fix --dry-run"
                         % r.returncode)
             print(flush=True)
             subprocess.run(["nsenter", "-t", str(lab.leader), "-a", "env", "PYTHONPATH=%s" % ROOT,
                             sys.executable, "-B", "-m", "unitaudit", "fix", "--dry-run"])
             print(flush=True)
-            machine.log("tearing the lab down")
+            log("tearing the lab down")
     except KeyboardInterrupt:
         print("demo: interrupted; lab torn down", file=sys.stderr)
         return 130
     except (RuntimeError, subprocess.SubprocessError, OSError) as e:
         print("demo: the lab failed: %s" % e, file=sys.stderr)
         return 3
-    machine.log("done in %.0f s" % (time.monotonic() - t0))
+    log("done in %.0f s" % (time.monotonic() - t0))
     return r.returncode
 
 

@@ -15,8 +15,9 @@ Scenarios (one boot each):
   controls    healthy cases a loop detector must NOT flag.
 
 Usage (root, stdlib only):
-  python3 examples/record_lab.py --minutes 4 --out examples/
-  python3 examples/record_lab.py --scenario controls --controls-minutes 1.5 --out examples/
+  python3 -m examples.record_lab --minutes 4 --out examples/
+  python3 -m examples.record_lab --scenario controls --controls-minutes 1.5 --out examples/
+(from the checkout's top directory: the lab is the unitaudit_lab package there)
 
 The lab is always torn down (nspawn killed, overlay unmounted, temp dir removed), also on
 SIGINT/SIGTERM. Needs: systemd-container, dbus, kmod, logrotate, avahi-daemon, systemd-journal-remote.
@@ -38,12 +39,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from unitaudit_lab.host import HOST_ENV, log, mounted_under, other_nspawn_running, shquote
+from unitaudit_lab.machine import Interrupted, Lab
+from unitaudit_lab.scenarios import controls_timeline, setup_controls, setup_seed_loops, sleep_until
+
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 EXPORT_MAX_BYTES = 2 * 1024 * 1024
 JOURNAL_TARGET_BYTES = 3 * 1024 * 1024
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
-from machine import HOST_ENV, Interrupted, Lab, log, mounted_under, other_nspawn_running, _shquote  # noqa: E402
-from scenarios import RECORDING, controls_timeline, setup_controls, setup_seed_loops, sleep_until  # noqa: E402
 
 KEY_UNITS = {
     "seed-loops": ["deepin-anything-monitor.service", "deepin-system-monitor-sim.service",
@@ -612,7 +614,7 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_term)
 
-    command = "python3 examples/record_lab.py " + " ".join(_shquote(a) for a in sys.argv[1:])
+    command = "python3 -m examples.record_lab " + " ".join(shquote(a) for a in sys.argv[1:])
     scenarios = ["seed-loops", "controls"] if args.scenario == "all" else [args.scenario]
     problems = []
     try:

@@ -1,12 +1,18 @@
-import sys
+"""What every test shares: the `lab` mark, local time pinned to UTC, and the seed's recorded loops
+scanned once.  The checkout and tests/ are importable through pyproject.toml's `pythonpath`."""
+import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import paths  # noqa: E402,F401  puts the checkout on sys.path for `import unitaudit`
+from builders import example, fixture
+from unitaudit.model import Thresholds
+from unitaudit.services.scan import scan
+from unitaudit.sources.journal import JournalSource
+from unitaudit.sources.kernel import KernelSource
 
 LAB_TESTS = Path(__file__).resolve().parent / "lab"
+SEED_SCANNED_AT = 1795611694.0  # just after the last entry of examples/seed-loops' recording
 
 
 def pytest_collection_modifyitems(config, items):
@@ -20,8 +26,15 @@ def pytest_collection_modifyitems(config, items):
 def _utc(monkeypatch):
     """Text logs without an offset are local time: pin it so results do not depend on the host."""
     monkeypatch.setenv("TZ", "UTC")
-    import time
-
     time.tzset()
     yield
     time.tzset()
+
+
+@pytest.fixture(scope="session")
+def seed():
+    """A scan of the seed's three loops recorded from a real systemd (examples/seed-loops: RestartSec=5,
+    an Avahi client every 5 s, logrotate every 30 s), beside the kernel figures of a real machine
+    (tests/fixtures/kernel/hybrid), as of just after the recording's last entry."""
+    source = JournalSource(directory=str(example("seed-loops", "journal")))
+    return scan([source], Thresholds(), now=SEED_SCANNED_AT, kernel=KernelSource(str(fixture("kernel", "hybrid"))))

@@ -4,12 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from helpers import findings
-from paths import example
 from unitaudit.analysis.churn import NODES_PER_DIRECTORY, estimate
-from unitaudit.analysis.evidence import fold
 from unitaudit.model import KernelFacts, UnitCgroupNodes
-from unitaudit.sources.journal import JournalSource
 
 # What this machine's hybrid layout has (the lab's systemd 252 runs on it)
 HYBRID = KernelFacts(release="6.18.44-fc-v595", kernfs_object_size=136, cgroup_layout="hybrid")
@@ -20,9 +16,9 @@ MEASURED = UnitCgroupNodes("deepin-anything-monitor.service", "deepin-anything-m
 
 
 @pytest.fixture(scope="module")
-def seed():
-    found = findings(fold(JournalSource(directory=str(example("seed-loops", "journal"))).events()))
-    return {f.kind.value: f for f in found}
+def seed(seed):
+    """The recorded loops' findings (conftest.py's scan), by kind."""
+    return {f.kind.value: f for f in seed.findings}
 
 
 def test_restart_loop_churn_from_its_rate_and_the_nodes_counted_live(seed):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from paths import ROOT, fixture
+from builders import ROOT, fixture
 
 
 def run(*args, env=None):
@@ -80,7 +80,7 @@ def test_version():
 
 
 def test_journal_files_repeatable_and_trusted_findings():
-    from paths import example
+    from builders import example
 
     j = str(example("seed-loops", "journal", "system.journal"))
     c = str(example("controls", "journal", "system.journal"))
@@ -102,7 +102,7 @@ def test_boot_needs_a_journal():
 
 
 def test_window_on_the_recorded_journal():
-    from paths import example
+    from builders import example
 
     d = str(example("seed-loops", "journal"))
     everything = json.loads(run("scan", "--json", "--journal-dir", d).stdout)
@@ -117,7 +117,7 @@ def test_unreadable_journal_directory_is_not_a_clean_scan():
     """Run as nobody: a directory whose journal files cannot be read is an error, not 'nothing found'."""
     import shutil
 
-    from paths import example
+    from builders import example
 
     if os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"):
         pytest.skip("needs root (to become nobody) and Debian's python3")
@@ -140,3 +140,86 @@ def test_unreadable_journal_directory_is_not_a_clean_scan():
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     shutil.rmtree(top)
     assert "permission denied on all 1 journal files" in p.stdout, (p.stdout, p.stderr)
+
+
+def _modules_after(*args):
+    """The modules `unitaudit ARGS` left loaded, from a child process that runs the entry point
+    (its own output goes to /dev/null)."""
+    code = ("import json, os, sys\n"
+            "from unitaudit.cli import main\n"
+            "sys.argv = ['unitaudit'] + %r\n"
+            "out, sys.stdout = sys.stdout, open(os.devnull, 'w')\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "out.write(json.dumps(sorted(sys.modules)))\n" % (list(args),))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1"))
+    assert p.returncode == 0, p.stderr
+    return set(json.loads(p.stdout))
+
+
+def test_an_offline_scan_never_imports_dbus_next(tmp_path):
+    """The CLI loads services/live (and dbus-next with it) only for a live scan."""
+    log = str(fixture("seed", "logrotate-hourly.txt"))
+    offline = _modules_after("scan", "--syslog", log)
+    assert "unitaudit.services.scan" in offline  # the scan did run
+    assert not [m for m in offline if m.split(".")[0] == "dbus_next"]
+    assert "unitaudit.services.live" not in offline and "unitaudit.sources.dbus" not in offline
+    # the same scan with a bus to read is a live scan: the check above can see dbus-next
+    live = _modules_after("scan", "--syslog", log, "--bus-address", "unix:path=%s" % (tmp_path / "no-bus"))
+    assert "dbus_next" in live and "unitaudit.services.live" in live
+
+
+def test_debug_shows_the_traceback_and_the_error_line_does_not():
+    plain = run("scan", "--syslog", "/nonexistent/syslog")
+    assert plain.returncode == 3 and "Traceback" not in plain.stderr
+    debug = run("--debug", "scan", "--syslog", "/nonexistent/syslog")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "SourceError" in debug.stderr
+
+
+def test_recipes_as_text_and_json():
+    doc = json.loads(run("recipes", "--json").stdout)
+    assert doc["schema"] == "unitaudit.recipes/1"
+    alias = [r for r in doc["recipes"] if r["id"] == "restore-dbus-alias"][0]
+    assert alias["findings"] and all(isinstance(k, str) and "." not in k for k in alias["findings"])
+    assert alias["cause"] == "missing-unit" and alias["actions"] and isinstance(alias["verify"], str)
+    text = run("recipes")
+    assert text.returncode == 0 and "restore-dbus-alias  (" in text.stdout
+    assert "caused by missing-unit" in text.stdout and "CauseKind" not in text.stdout
+
+
+def test_config_check_says_valid(tmp_path):
+    conf = tmp_path / "unitaudit.toml"
+    conf.write_text('[scan]\nwindow = "2 hours"\n[protected]\n"my-kiosk.service" = "the kiosk"\n')
+    p = run("config", "check", str(conf))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "%s: valid" % conf,
+        "  window 2 h, retention 90 days, prometheus /var/lib/prometheus/node-exporter/unitaudit.prom, "
+        "auto-apply (none), 1 protected addition(s)"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="undo needs root")
+def test_undo_json_document(tmp_path):
+    """A recorded fix run undone with --json; no bus to reload systemd over: a partial undo."""
+    from unitaudit.model import RunStatus
+    from unitaudit.store.fixruns import FixRunStore
+
+    state, target = tmp_path / "state", tmp_path / "etc" / "app.conf"
+    target.parent.mkdir()
+    target.write_text("before\n")
+    store = FixRunStore(str(state))
+    with store.lock():
+        fix_run = store.begin_run("fix --yes", {}, {})
+        store.write_file(fix_run, str(target), "after\n")
+        store.finish_run(fix_run, RunStatus.FIXED, {"outcomes": []})
+    store.close()
+    p = run("undo", "--json", "--bus-address", "unix:path=%s" % (tmp_path / "no-bus"),
+            env={"UNITAUDIT_STATE_DIR": str(state)})
+    assert p.returncode == 4, p.stderr
+    doc = json.loads(p.stdout)
+    assert list(doc) == ["schema", "run", "restored", "removed", "moved_back", "links_restored", "cannot_undo",
+                         "errors", "reloaded", "complete"]
+    assert doc["schema"] == "unitaudit.undo/1" and doc["run"] == fix_run
+    assert doc["restored"] == [str(target)] and target.read_text() == "before\n"
+    assert doc["reloaded"] is False and doc["complete"] is False
+    assert len(doc["errors"]) == 1 and doc["errors"][0].startswith("daemon-reload failed (")

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from unitaudit import config
-from unitaudit.config import (Config, check_config, config_path, load_config, merged_protected, parse_config,
-                              parse_duration)
+from unitaudit.config import Config, check_config, config_path, load_config, parse_config, parse_duration
 from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, ExitStatus
-from unitaudit.remediation.protected import load_protected
+from unitaudit.remediation.protected import load_protected, merge_protected
 
 try:
     import tomllib
@@ -158,13 +157,16 @@ def test_not_utf8_and_not_a_file(tmp_path):
 @pytest.mark.parametrize("value, seconds", [
     ("24h", 86400.0), ("7d", 604800.0), ("90min", 5400.0), ("30m", 1800.0), ("45s", 45.0), ("10 sec", 10.0),
     ("1.5h", 5400.0), ("2w", 1209600.0), (" 1h ", 3600.0), (3600, 3600.0), (0.5, 0.5),
+    # the forms --since takes (util.times.duration_seconds): one grammar for both
+    ("2 hours", 7200.0), ("1 hour", 3600.0), ("3days", 259200.0), ("1 day", 86400.0), ("2 weeks", 1209600.0),
+    (".5d", 43200.0),
 ])
 def test_durations(value, seconds):
     assert parse_duration(value, "f: [scan] window") == seconds
 
 
 @pytest.mark.parametrize("value", ["5 parsecs", "h", "1", "-1h", "+1h", "1 h 2", "1H", "0s", 0, -5, True, None, [],
-                                   float("nan"), "1e3h"])
+                                   float("nan"), "1e3h", "2 Hours", "0 days"])
 def test_bad_durations(value):
     with pytest.raises(ConfigError, match=r"^f: \[scan\] window: must be a positive duration"):
         parse_duration(value, "f: [scan] window")
@@ -219,10 +221,37 @@ def test_every_packaged_protected_glob_counts_as_plausible():
 def test_merged_protected():
     packaged = {"dbus.service": "the system bus", "systemd-*": "systemd"}
     c = parse_config({"protected": {"my-kiosk.service": "the kiosk", "dbus.service": "mine"}}, "/etc/u.toml")
-    assert merged_protected(c, packaged) == {"dbus.service": "the system bus", "systemd-*": "systemd",
-                                             "my-kiosk.service": "the kiosk"}
+    assert merge_protected(packaged, c.protected) == {"dbus.service": "the system bus", "systemd-*": "systemd",
+                                                      "my-kiosk.service": "the kiosk"}
     assert packaged == {"dbus.service": "the system bus", "systemd-*": "systemd"}  # not modified
-    assert merged_protected(Config(), packaged) == packaged
+    assert merge_protected(packaged, Config().protected) == packaged
+
+
+def test_a_fix_plan_keeps_the_packaged_reason_and_adds_the_admins_globs(tmp_path):
+    """README: [protected] adds to the packaged units, never replacing one.  The fix planner
+    (services.fix.plan_fix) merges them that way: an admin's entry for a packaged glob keeps the
+    packaged reason, and the admin's own globs protect their units too."""
+    from dataclasses import replace
+
+    from builders import example, findings
+    from unitaudit.analysis.evidence import fold
+    from unitaudit.model import Diagnosis
+    from unitaudit.services.fix import plan_fix
+    from unitaudit.sources.journal import JournalSource
+
+    seed = findings(fold(JournalSource(directory=str(example("seed-loops", "journal"))).events()))
+    (loop,) = [f for f in seed if f.kind.value == "restart-loop"]
+    loop = replace(loop, diagnosis=Diagnosis("execstartpre-failed", "module-missing", "no module", (
+        ("unit", loop.unit), ("module", "vfs_monitor"), ("dkms_providers", []))))
+    packaged = load_protected()["NetworkManager.service"]
+    admin = (("NetworkManager.service", "the admin's own words"), ("my-kiosk.service", "the kiosk"))
+    plan, _recording = plan_fix([replace(loop, unit="NetworkManager.service")], str(tmp_path), protected_extra=admin)
+    assert [r.reason for r in plan.refusals] == [
+        "protected unit NetworkManager.service: %s (name it with --unit to allow)" % packaged]
+    plan, _recording = plan_fix([replace(loop, unit="my-kiosk.service")], str(tmp_path), protected_extra=admin)
+    assert [r.reason for r in plan.refusals] == [
+        "protected unit my-kiosk.service: the kiosk (name it with --unit to allow)"]
+    assert not plan.steps
 
 
 def test_the_packaged_default_file_shows_the_defaults():
@@ -237,7 +266,7 @@ def test_the_packaged_default_file_shows_the_defaults():
     data = tomllib.loads(uncommented)
     assert dataclasses.replace(parse_config(data, str(PACKAGED)), path=None) == Config()
     shown = {(table, key) for table, keys in data.items() for key in keys}
-    expected = {(table, key) for table, keys in config._TABLES.items() if keys for key in keys}
+    expected = {(table, key) for table, keys in config.TABLES.items() if keys for key in keys}
     assert shown == expected and len(settings) == len(expected)
     # each setting has its line of explanation just above it
     lines = text.splitlines()

@@ -1,9 +1,8 @@
 """Each detector on captured text: once where it fires, once where it stays quiet.
 The seed's own loops, recorded from a real systemd, are in test_examples.py."""
-from paths import fixture
-from helpers import by_kind, findings, parse_lines, text_evidence
+from builders import by_kind, findings, fixture, parse_lines, text_evidence
 from unitaudit.model import Thresholds
-from unitaudit.analysis.detectors.common import has_burst, rate_per_hour
+from unitaudit.analysis.detectors.timing import has_burst, rate_per_hour
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import ExecStatus, UnitState
 

@@ -13,8 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from paths import example, fixture
-from helpers import findings
+from builders import example, findings, fixture
 from unitaudit.analysis.diagnosis import diagnose, diagnose_all
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import (Cause, CauseKind, ExecStatus, Finding, FindingKind, LiveState, UnitFile,
@@ -138,7 +137,7 @@ def missing(unit=ALIAS, bus_name="org.freedesktop.Avahi"):
 def test_alias_missing_names_the_unit_package_and_the_fix(tree):
     d = diagnose(missing(), probe(tree), live(AVAHI_ENABLED))
     facts = dict(d.facts)
-    assert (d.kind, d.verdict) == ("missing-unit", "alias-missing")
+    assert (d.kind, d.verdict) == (CauseKind.MISSING_UNIT, "alias-missing")
     assert d.summary == ("avahi-daemon.service (package avahi-daemon, enabled) declares "
                          "Alias=dbus-org.freedesktop.Avahi.service but "
                          "/etc/systemd/system/dbus-org.freedesktop.Avahi.service is missing: "
@@ -273,7 +272,7 @@ def exec_finding(**facts):
 def test_module_missing_for_the_running_kernel(tree):
     d = diagnose(exec_finding(), probe(tree), monitor_live(MODPROBE_FAILED))
     facts = dict(d.facts)
-    assert (d.kind, d.verdict) == ("execstartpre-failed", "module-missing")
+    assert (d.kind, d.verdict) == (CauseKind.EXECSTARTPRE_FAILED, "module-missing")
     assert facts["command_source"] == "live" and facts["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
     assert (facts["code"], facts["status"]) == ("exited", 1)
     assert (facts["module"], facts["kernel_release"], facts["module_found"]) == ("vfs_monitor", RELEASE, False)
@@ -415,7 +414,7 @@ SEED_ERRORS = (lr_error("unexpected-text-after-brace", "clink-agent", 8),
 def test_config_error_and_insecure_directory(tree):
     d = diagnose(lr_finding(*SEED_ERRORS), probe(tree), None)
     facts = dict(d.facts)
-    assert (d.kind, d.verdict) == ("logrotate-config", "config-error+insecure-directories")
+    assert (d.kind, d.verdict) == (CauseKind.LOGROTATE_CONFIG, "config-error+insecure-directories")
     assert facts["configs"] == [{
         "file": "/etc/logrotate.d/clink-agent", "file_as_logged": "clink-agent", "exists": True, "line": 8,
         "line_text": "} extra", "class": "unexpected-text-after-brace", "package": None,

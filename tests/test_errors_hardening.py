@@ -11,8 +11,11 @@ import tempfile
 
 import pytest
 
-from paths import ROOT, example
-from unitaudit.errors import ConfigError, UsageError
+from builders import ROOT, example
+from unitaudit.errors import ConfigError, ExitStatus, UsageError, describe
+from unitaudit.model import RunStatus
+from unitaudit.store.database import open_database
+from unitaudit.store.fixruns import FixRunStore
 
 JOURNAL = str(example("seed-loops", "journal"))
 
@@ -128,8 +131,6 @@ def _directory(d):
 
 
 def _newer(d):
-    from unitaudit.store.state import open_database
-
     open_database(str(d)).close()
     db = sqlite3.connect(str(d / "state.db"))
     db.execute("PRAGMA user_version=99")
@@ -174,8 +175,6 @@ def test_state_database_read_only(tmp_path):
     try:
         state = os.path.join(top, "state")
         os.mkdir(state, 0o700)
-        from unitaudit.store.state import open_database
-
         open_database(state).close()
         db = os.path.join(state, "state.db")
         os.chmod(db, 0o400)
@@ -194,6 +193,26 @@ def test_state_database_read_only(tmp_path):
     finally:
         shutil.rmtree(top)
 
+
+
+def test_a_fault_of_the_state_database_met_anywhere_is_one_line_naming_the_file():
+    """errors.describe knows sqlite3's errors by their class, without importing sqlite3 or the
+    store: the state directory comes from its caller."""
+    line, status = describe(sqlite3.OperationalError("database is locked"), state_dir="/var/lib/unitaudit")
+    assert status == ExitStatus.INCOMPLETE
+    assert line == ("state database /var/lib/unitaudit/state.db is locked by another process: database is locked: "
+                    "try again once it is done")
+    line, _ = describe(sqlite3.DatabaseError("file is not a database"), state_dir="/s/")
+    assert "state database /s/state.db is damaged" in line and "mv /s/state.db /s/state.db.bad" in line
+
+    class Error(Exception):  # sqlite3's name, another module: not a fault of the database
+        pass
+
+    assert describe(Error("x"), state_dir="/s")[0].startswith("internal error: Error: x")
+    assert describe(sqlite3.OperationalError("database is locked"))[0].startswith("internal error")  # no directory
+    code = "import sys, unitaudit.errors; print(sorted(m for m in sys.modules if m == 'sqlite3' or m.startswith('unitaudit')))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.stdout.split() == ["['unitaudit',", "'unitaudit.errors']"], p.stderr
 
 # -- click's errors: one line, no box --------------------------------------------------------
 
@@ -222,25 +241,24 @@ def test_help_and_version_unchanged():
 def test_undo_without_fix_runs(tmp_path, monkeypatch):
     from unitaudit.errors import StateError
     from unitaudit.services.fix import run_undo
-    from unitaudit.store.state import StateStore
 
     state = tmp_path / "state"
     monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(state))
     with pytest.raises(StateError) as e:
-        run_undo(None, True, None)
+        run_undo(None, None)
     assert str(e.value) == ("nothing to undo: no fix run is recorded in %s (`unitaudit fix` records each run "
                             "it applies)" % state)
     if os.geteuid() == 0:
         line = one_line_error(run("undo", env={"UNITAUDIT_STATE_DIR": str(state)}), 3)
         assert line == "unitaudit: error: " + str(e.value) and "history" not in line
-    store = StateStore(str(state))
+    store = FixRunStore(str(state))
     r = store.begin_run("fix --yes", {}, {})
-    store.finish_run(r, "fixed", {"outcomes": []})
+    store.finish_run(r, RunStatus.FIXED, {"outcomes": []})
     store.undo(r)
     store.close()
     with pytest.raises(StateError, match=r"^nothing to undo: every fix run recorded in %s is undone already "
                                          r"\(the last, run %d, at " % (state, r)):
-        run_undo(None, True, None)
+        run_undo(None, None)
 
 
 def test_an_error_line_fits_an_80_column_terminal_and_stays_one_line_in_a_pipe():
@@ -251,7 +269,7 @@ def test_an_error_line_fits_an_80_column_terminal_and_stays_one_line_in_a_pipe()
     import subprocess
     import sys
 
-    from paths import ROOT
+    from builders import ROOT
 
     cmd = [sys.executable, "-m", "unitaudit", "scan", "--syslog", "/dev/zero"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COLUMNS": "80", "TERM": "xterm"}

@@ -2,8 +2,7 @@
 examples/record_lab.py), found from the journal and from the same journal as text."""
 import pytest
 
-from paths import example
-from helpers import findings, text_evidence
+from builders import example, findings, text_evidence
 from unitaudit.analysis.evidence import fold
 from unitaudit.sources.journal import JournalSource
 

@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from paths import FIXTURES, ROOT, example
+from builders import FIXTURES, ROOT, example
 from unitaudit.config import Config, check_config, load_config
 from unitaudit.analysis.detectors import run_all
 from unitaudit.model import Thresholds
@@ -42,7 +42,7 @@ from unitaudit.analysis.evidence import fold
 from unitaudit.model import Event, Message
 from unitaudit.remediation.recipes import describe, load_recipes
 from unitaudit.sources.journal import JournalSource
-from unitaudit.sources.textlog import LineParser
+from unitaudit.sources.textlog.lines import LineParser
 from unitaudit.util.times import parse_time
 
 try:
@@ -204,7 +204,7 @@ STAMPS = [b"Jan  4 17:30:14 ", b"Jan  4 17:30:14.123456 ", "11\u6708 25 12:18:56
 def _bodies():
     parser, out = LineParser(1705383903.0), set()
     for line in LINES:
-        t, pos = parser.header(line)
+        t, pos = parser.timestamp(line)
         out.add(line[pos:] if t is not None else line.lstrip())
     return sorted(out)
 

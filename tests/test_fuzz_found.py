@@ -11,12 +11,12 @@ import os
 
 import pytest
 
-from paths import example
+from builders import example
 from unitaudit.config import load_config
 from unitaudit.errors import ConfigError, RecipeError, SourceError, UsageError
 from unitaudit.remediation.recipes import load_recipes
 from unitaudit.sources.journal import JournalSource
-from unitaudit.sources.textlog import LineParser
+from unitaudit.sources.textlog.lines import LineParser
 from unitaudit.util.times import parse_time
 
 HUGE = "1" * 4301  # one digit over CPython's int <-> str limit (sys.get_int_max_str_digits(), 3.7.14+)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from paths import ROOT, example
+from builders import ROOT, example
 
 from unitaudit.errors import ExitStatus, SourceError, UsageError
 from unitaudit.hourly.outputs import write_textfile
@@ -68,21 +68,21 @@ def test_a_regular_file_a_new_name_and_a_symlinked_parent_are_written(tmp_path):
 
 
 def test_a_symlink_put_there_during_the_write_is_refused_before_the_rename(tmp_path, monkeypatch):
-    from unitaudit.util import files as state
+    from unitaudit.util import files
 
     path = tmp_path / "unitaudit.prom"
     target = tmp_path / "elsewhere"
     target.write_text("keep\n")
-    real = state.atomic_write
+    real = files.atomic_write
 
     def racing(p, data, mode, owner=None, mtime_ns=None, run=0, before_rename=None):
         def swap():
             os.symlink(str(target), p)
             before_rename()
 
-        return real(p, data, mode, owner, mtime_ns, run, swap)
+        return real(p, data, mode, owner=owner, mtime_ns=mtime_ns, run=run, before_rename=swap)
 
-    monkeypatch.setattr(state, "atomic_write", racing)
+    monkeypatch.setattr(files, "atomic_write", racing)
     with pytest.raises(UsageError):
         write_output(str(path), b"x 1\n", "the Prometheus textfile")
     assert os.readlink(str(path)) == str(target) and target.read_text() == "keep\n"
@@ -197,11 +197,12 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
 
     from unitaudit.model import Thresholds
     from unitaudit.hourly.history import HistoryStore
-    from unitaudit.hourly.incremental import run_incremental
+    from unitaudit.hourly.incremental import IncrementalRequest, run_incremental
     from unitaudit.report import json_report
 
     store = HistoryStore(str(tmp_path / "state"))
-    result, info = run_incremental(Thresholds(), time.time(), 1e300, 1e12, journal_dir=str(SEED.parent), store=store)
+    result, info = run_incremental(IncrementalRequest(thresholds=Thresholds(), now=time.time(), window=1e300,
+                                                      retention=1e12, journal_dir=str(SEED.parent)), store=store)
     out = io.StringIO()
     json_report.write(result, out, incremental=info)  # overflowed before: after the run was recorded
     assert len(json.loads(out.getvalue())["findings"]) == 3
@@ -212,43 +213,45 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
 
 @pytest.fixture
 def seed_rounds(tmp_path, monkeypatch):
-    """Timer rounds (watch.run_round) over the seed's recorded journal, with a state directory of
+    """Timer rounds (round.run_round) over the seed's recorded journal, with a state directory of
     their own, no bus and no journal to send to: the state directory's path."""
+    from dataclasses import replace
+
     from unitaudit.hourly import incremental
+    from unitaudit.hourly import round as timer_round
     from unitaudit.hourly.history import HistoryStore
 
-    real = incremental.run_incremental
+    real = incremental.prepare_incremental
     state = str(tmp_path / "state")
 
-    def on_the_seed(*a, **k):
-        k.update(journal_dir=str(SEED.parent), store=HistoryStore(state))
-        return real(*a, **k)
+    def on_the_seed(request, **k):
+        return real(replace(request, journal_dir=str(SEED.parent)), store=HistoryStore(state), **k)
 
-    monkeypatch.setattr(incremental, "run_incremental", on_the_seed)
-    monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
+    monkeypatch.setattr(incremental, "prepare_incremental", on_the_seed)
+    monkeypatch.setattr(timer_round, "live_parts", lambda *_a: None)  # no bus: the journal alone
     monkeypatch.setattr("unitaudit.hourly.outputs.send_summary", lambda *_a: None)
     return state
 
 
 def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, seed_rounds):
     from unitaudit.hourly import incremental
-    from unitaudit.hourly import round as watch
+    from unitaudit.hourly import round as timer_round
     from unitaudit.config import Config
     from unitaudit.hourly.history import HistoryStore
 
     state = seed_rounds
     config = Config(window=1e10, prometheus_path=str(tmp_path / "file" / "x.prom"))
     (tmp_path / "file").write_text("")  # the textfile's directory is a file: the output fails
-    first = watch.run_round(config)
+    first = timer_round.run_round(config)
     assert len(first.result.findings) == 3 and first.output_errors
     store = HistoryStore(state)
     assert store.position(incremental.source_key(str(SEED.parent))) is None and store.scans() == []
     store.close()
     assert "not recorded" in first.output_errors[-1]
     (tmp_path / "file").unlink()
-    second = watch.run_round(config)
+    second = timer_round.run_round(config)
     assert len(second.result.findings) == 3 and second.output_errors == ()
-    third = watch.run_round(config)
+    third = timer_round.run_round(config)
     assert third.result.findings == () and third.output_errors == ()
 
 
@@ -256,7 +259,7 @@ def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_pa
     """`unitaudit watch --json >/dev/full`: the report is written before the run is recorded."""
     import errno
 
-    from unitaudit.hourly import round as watch
+    from unitaudit.hourly import round as timer_round
     from unitaudit.config import Config
 
     config = Config(window=1e10, prometheus_path=str(tmp_path / "x.prom"))
@@ -265,10 +268,10 @@ def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_pa
     def full_disk(outcome):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    first = watch.run_round(config, emit=full_disk)
+    first = timer_round.run_round(config, emit=full_disk)
     assert len(first.result.findings) == 3
     assert first.output_errors and "No space left on device" in first.output_errors[-1]
     assert "not recorded" in first.output_errors[-1]
-    second = watch.run_round(config, emit=shown.append)
+    second = timer_round.run_round(config, emit=shown.append)
     assert len(second.result.findings) == 3 and second.output_errors == ()  # the same loops again
     assert [len(o.result.findings) for o in shown] == [3]

@@ -2,19 +2,18 @@
 lab): the cursor, the carried hour, the history they write."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from helpers import export_entries, write_journal
-from paths import ROOT, example
+from builders import ROOT, example, export_entries, write_journal
 
-from unitaudit.hourly import carryover as carry
-from unitaudit.model import Thresholds
+from unitaudit.hourly import carryover
 from unitaudit.hourly.history import HistoryStore
-from unitaudit.hourly.incremental import run_incremental
-from unitaudit.model import Kind
+from unitaudit.hourly.incremental import IncrementalRequest, run_incremental
+from unitaudit.model import Kind, ReadFrom, Thresholds
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
 
@@ -38,7 +37,8 @@ RESTARTS = (Kind.RESTART_SCHEDULED, "deepin-anything-monitor.service")
 
 
 def _run(store, th=Thresholds(), directory=SEED, **kw):
-    return run_incremental(th, NOW, WINDOW, RETENTION, journal_dir=directory, store=store, **kw)
+    return run_incremental(IncrementalRequest(thresholds=th, now=NOW, window=WINDOW, retention=RETENTION,
+                                              journal_dir=directory, **kw), store=store)
 
 
 def _counts(result):
@@ -58,7 +58,7 @@ def test_two_runs_add_up_to_one_full_scan(store):
     middle = restarts[len(restarts) // 2]
     first, info1 = _run(store, until=middle)
     second, info2 = _run(store)
-    assert info1.read_from == "window" and info2.read_from == "cursor"
+    assert info1.read_from is ReadFrom.WINDOW and info2.read_from is ReadFrom.CURSOR
     full_entries = dict(full.sources[0].counts)["entries"]
     assert info1.entries + info2.entries == full_entries  # no entry read twice, none skipped
     assert 0 < info2.entries < full_entries
@@ -105,9 +105,12 @@ def test_a_cursor_the_journal_no_longer_holds_falls_back_to_its_time(store, tmp_
     # the same machine's journal after a vacuum: a new file from the second half only
     write_journal(entries[half - 5:], new / "system.journal")
     old_key = first.source
-    store._db.execute("UPDATE positions SET source=? WHERE source=?", (str(new), old_key))
+    db = sqlite3.connect(os.path.join(store.directory, "state.db"))  # as if it had always been read there
+    with db:
+        db.execute("UPDATE positions SET source=? WHERE source=?", (str(new), old_key))
+    db.close()
     result, info = _run(store, directory=str(new))
-    assert info.read_from == "time"
+    assert info.read_from is ReadFrom.TIME
     assert any("cursor is gone" in w for w in result.warnings)
     # read from the cursor's time: the five overlapping entries before it are not read again
     # (entries at the cursor's exact time are: the time bound includes its second)
@@ -140,19 +143,19 @@ def test_history_merge_is_idempotent_and_pruned_by_retention(store):
     assert store.hours() == [] and store.totals() == {}
 
 
-def test_carry_keeps_the_window_and_the_last_run_outcomes_only():
+def test_the_carryover_keeps_the_window_and_the_last_run_outcomes_only():
     restarts = _times(RESTARTS)
-    tap = carry.CarryTap(JournalSource(directory=SEED))
+    tap = carryover.CarryoverTap(JournalSource(directory=SEED))
     list(tap.events())
     end = restarts[-1]
-    kept = carry.load(tap.carry(end, 60.0))
+    kept = carryover.load(tap.dump(end, 60.0))
     assert kept, "the last minute of the loops is carried"
     for s in kept:
-        if s.message.kind in carry.KEEP_LAST_KINDS:
-            assert len(s.times) <= max(carry.KEEP_LAST, sum(1 for t in s.times if t >= end - 60))
+        if s.message.kind in carryover.KEEP_LAST_KINDS:
+            assert len(s.times) <= max(carryover.KEEP_LAST, sum(1 for t in s.times if t >= end - 60))
         else:
             assert min(s.times) >= end - 60
-    assert carry.load("not json") == [] and carry.load(json.dumps({"version": 99})) == []
+    assert carryover.load("not json") == [] and carryover.load(json.dumps({"version": 99})) == []
 
 
 def _cli(*args, env):
@@ -203,7 +206,7 @@ def test_two_incremental_runs_never_read_from_the_same_cursor(store):
             _run(other)
     other.close()
     _r, info = _run(store)  # released: the next run goes ahead
-    assert info.read_from == "window"
+    assert info.read_from is ReadFrom.WINDOW
 
 
 def test_the_carried_hour_is_carried_on_through_every_run(store):

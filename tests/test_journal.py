@@ -1,8 +1,7 @@
 """The journal source through the real reader (systemd-python) on real entries."""
 import pytest
 
-from paths import fixture
-from helpers import by_kind, findings, json_pretty_entries, unbatch, write_journal
+from builders import by_kind, findings, fixture, json_pretty_entries, unbatch, write_journal
 from unitaudit.errors import SourceError
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import Kind
@@ -65,6 +64,18 @@ def test_corrupt_journal_file_is_one_clear_error(tmp_path):
         list(JournalSource(files=[str(bad)]).events())
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "nope.journal", "nope.journal: no such file$"),
+    (lambda d: d, " is a directory: use --journal-dir$"),
+    (lambda d: d / "text.log", " is not a journal file \\(for text logs use --syslog\\)$"),
+])
+def test_a_journal_file_that_cannot_be_read_is_named_with_what_to_do(tmp_path, make, message):
+    (tmp_path / "text.log").write_bytes(b"Jan  4 17:30:14 h systemd[1]: a.service: Succeeded.\n")
+    with pytest.raises(SourceError, match=message) as raised:
+        JournalSource(files=[str(make(tmp_path))])
+    assert str(raised.value).startswith(str(tmp_path))
+
+
 def test_truncated_journal_file_is_one_clear_error(journal_239, tmp_path):
     data = open(journal_239, "rb").read()
     cut = tmp_path / "cut.journal"
@@ -85,8 +96,8 @@ def test_directory_with_a_damaged_file_still_reads_the_good_one(journal_239, tmp
 
 
 def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
-    from paths import example
-    from helpers import export_entries
+    from builders import example
+    from builders import export_entries
 
     entries = export_entries(example("seed-loops", "journal.export"))
     failed = [e for e in entries if b"Activation via systemd failed" in e.get("MESSAGE", b"")]
@@ -96,3 +107,28 @@ def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
     fake = write_journal(user_copy, tmp_path / "fake.journal")
     assert len(unbatch(JournalSource(files=[real]).events())) == len(failed)
     assert unbatch(JournalSource(files=[fake]).events()) == []
+
+
+def test_without_systemd_python_a_text_scan_works_and_a_journal_scan_says_why(tmp_path):
+    """systemd-python is compiled: a Python without it (the package tree run by a hand-built
+    Python, another distribution) still reads text logs; a journal read is one clear error."""
+    import subprocess
+    import sys
+
+    from builders import ROOT
+
+    block = "import sys\nsys.modules['systemd'] = None  # `from systemd import journal` fails\n"
+    (tmp_path / "sitecustomize.py").write_text(block)
+    env = dict(__import__("os").environ, PYTHONPATH="%s:%s" % (tmp_path, ROOT))
+
+    def scan(*args):
+        return subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--json", *args], capture_output=True,
+                              text=True, cwd=str(ROOT), env=env)
+
+    text = scan("--syslog", str(fixture("seed", "logrotate-hourly.txt")))
+    assert text.returncode == 1, text.stderr
+    assert '"repeated-failure"' in text.stdout
+    journal = scan("--journal-dir", str(ROOT / "examples" / "seed-loops" / "journal"))
+    assert journal.returncode == 3, journal.stderr
+    assert "needs systemd-python, which is not installed" in journal.stderr
+    assert "Traceback" not in journal.stderr

@@ -12,8 +12,7 @@ import uuid
 
 import pytest
 
-from helpers import JOURNAL_REMOTE, write_journal
-from paths import ROOT, example, fixture
+from builders import JOURNAL_REMOTE, ROOT, example, write_journal
 from unitaudit.model import Thresholds
 from unitaudit.errors import UnitauditError
 from unitaudit.report import journal_summary
@@ -22,7 +21,6 @@ from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID, fields
 from unitaudit.model import RunSummary
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
-from unitaudit.sources.kernel import KernelSource
 
 NOW = 1795611694.0  # just after the recording's last entry
 CATALOG = ROOT / "packaging" / "debian" / "unitaudit.catalog"
@@ -40,11 +38,6 @@ def a_run(result, **kw) -> RunSummary:
     base = dict(started=NOW - 0.4, seconds=0.4, entries_read=entries, read_from="full", version="0.1.0")
     base.update(kw)
     return RunSummary(**base)
-
-
-@pytest.fixture(scope="module")
-def seed():
-    return scan([journal()], Thresholds(), now=NOW, kernel=KernelSource(str(fixture("kernel", "hybrid"))))
 
 
 @pytest.fixture(scope="module")

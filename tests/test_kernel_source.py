@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from paths import fixture
+from builders import fixture
 from unitaudit.model import KernelFacts, UnitCgroupNodes
 from unitaudit.sources import kernel as kernel_module
 from unitaudit.sources.kernel import KernelSource

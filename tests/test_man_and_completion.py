@@ -18,7 +18,7 @@ import pytest
 import typer
 import typer.main
 
-from paths import ROOT
+from builders import ROOT
 import unitaudit.cli
 from unitaudit.model import Thresholds
 

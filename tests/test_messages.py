@@ -1,6 +1,5 @@
 """What each wording means, on lines from real machines (fixtures/*/SOURCES.md)."""
-from paths import fixture
-from helpers import text_events
+from builders import fixture, text_events
 from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1
 from unitaudit.util.names import is_unit_name
 from unitaudit.model import Kind
@@ -48,7 +47,7 @@ def test_user_manager_lines_are_not_system_units():
     assert kinds("debian13-257-client-request-combined-format.txt")  # sanity
     m = classify_pid1("foo.service: Failed with result 'exit-code'.", False)
     assert m is not None  # the classifier reads it; the text source drops it unless the pid is 1
-    from helpers import parse_lines
+    from builders import parse_lines
 
     assert parse_lines(["Jan  1 00:00:00 h systemd[1234]: foo.service: Failed with result 'exit-code'."]) == []
 

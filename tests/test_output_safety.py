@@ -10,8 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import write_journal
-from paths import ROOT, fixture
+from builders import ROOT, fixture, write_journal
 from unitaudit.model import Thresholds
 from unitaudit.errors import UsageError
 
@@ -107,7 +106,14 @@ def _assert_safe(out: str):
 
 
 def test_every_human_report_escapes_log_text():
-    from unitaudit.report import churn_report, fix_report, history_report, round_report, table
+    from dataclasses import replace
+
+    from unitaudit.config import Config
+    from unitaudit.model import FixStatus, UndoReport
+    from unitaudit.remediation.recipes import load_recipes
+    from unitaudit.report import (churn_report, config_report, fix_report, history_report, recipes_report,
+                                  round_report, table, undo_report)
+    from unitaudit.services.fix import UndoOutcome
 
     f = _finding(HOSTILE)
     result = SimpleNamespace(sources=[SimpleNamespace(kind="syslog", path="/tmp/" + HOSTILE, counts=[("lines", 1)])],
@@ -130,9 +136,25 @@ def test_every_human_report_escapes_log_text():
     _assert_safe(out.getvalue())
 
     fixes = SimpleNamespace(run=1, state_dir="/var/lib/unitaudit", outcomes=[
-        SimpleNamespace(status="failed", unit="u.service", detail="detail " + HOSTILE, fallback_used=False)])
+        SimpleNamespace(status=FixStatus.FAILED, unit="u.service", detail="detail " + HOSTILE, fallback_used=False)])
     out = io.StringIO()
     fix_report.write_text(fixes, out)
+    _assert_safe(out.getvalue())
+
+    undone = UndoOutcome(1, UndoReport(restored=["/etc/" + HOSTILE], removed=[], moved_back=[], links_restored=[],
+                                       cannot_undo=["reset-failed " + HOSTILE], errors=["changed " + HOSTILE]),
+                         reload_error="bus " + HOSTILE)
+    out = io.StringIO()
+    undo_report.write_text(undone, out)
+    _assert_safe(out.getvalue())
+    assert out.getvalue().count("\\x1b]0;owned") == 4 and "systemd reloaded" not in out.getvalue()
+
+    out = io.StringIO()
+    config_report.write_text(Config(path="/etc/" + HOSTILE, prometheus_path="/p" + HOSTILE), out)
+    _assert_safe(out.getvalue())
+
+    out = io.StringIO()
+    recipes_report.write_text([replace(load_recipes()[0], title="t" + HOSTILE)], out)
     _assert_safe(out.getvalue())
 
     hour = SimpleNamespace(finding="0123", unit="u" + HOSTILE, kind="restart-loop", host="h" + HOSTILE,
@@ -219,9 +241,11 @@ def test_json_has_no_nan_and_no_invalid_text():
 
 def test_every_json_writer_goes_through_json_out(monkeypatch):
     """A NaN anywhere in a document comes out as null, never as the NaN that JSON does not have."""
-    from unitaudit.report import churn_report, fix_report, history_report, json_report, plan, round_report
+    from unitaudit.report import (churn_report, fix_report, history_report, json_report, plan, recipes_report,
+                                  round_report, undo_report)
 
-    for module in (churn_report, fix_report, history_report, json_report, plan, round_report):
+    for module in (churn_report, fix_report, history_report, json_report, plan, recipes_report, round_report,
+                   undo_report):
         assert "json_out" in vars(module), module.__name__
 
 
@@ -230,7 +254,7 @@ def test_an_error_line_naming_a_file_shows_its_escape_sequence_escaped(tmp_path)
     import subprocess
     import sys
 
-    from paths import ROOT
+    from builders import ROOT
 
     name = tmp_path / "evil\x1b]0;owned\x07.log"
     r = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--syslog", str(name)], capture_output=True,

@@ -3,7 +3,7 @@ exactly, by hash, and debian/copyright names each with a licence whose text it h
 package is checked in tests/lab/test_package_live.py."""
 import re
 
-from paths import ROOT
+from builders import ROOT
 
 LOCK = ROOT / "packaging" / "vendor" / "requirements.lock"
 COPYRIGHT = ROOT / "packaging" / "debian" / "copyright"

@@ -8,16 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from helpers import findings, text_evidence
-from paths import ROOT, example
-from unitaudit.analysis.evidence import fold
-from unitaudit.model import Diagnosis
-from unitaudit.remediation.actions import add_su, drop_in_text
-from unitaudit.remediation.backends import RecordingBackend, execute, expand
+from builders import ROOT, example, findings, text_evidence
+from unitaudit.model import CauseKind, Diagnosis, FixStatus, OperationKind
+from unitaudit.remediation.actions import add_su, drop_in_text, expand
+from unitaudit.remediation.executor import RecordingBackend, apply, dry_run
 from unitaudit.remediation.planner import make_plan as plan
 from unitaudit.remediation.protected import load_protected
 from unitaudit.remediation.recipes import load_recipes
-from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.probe import SystemProbe
 
 RECIPES = load_recipes([str(ROOT / "remediations")], euid=os.geteuid())
@@ -25,13 +22,13 @@ PROTECTED = load_protected()
 MIRROR = example("seed-loops", "units", "etc", "logrotate.d", "mirror-printer").read_text()
 CLINK = example("seed-loops", "units", "etc", "logrotate.d", "clink-agent").read_text()
 
-# The facts the diagnosis gave the seed's loops in the lab (keys as unitaudit/diagnosis writes them).
-ALIAS_MISSING = Diagnosis("missing-unit", "alias-missing", "avahi-daemon.service ... is missing", (
+# The facts the diagnosis gave the seed's loops in the lab (keys as unitaudit/analysis/diagnosis writes them).
+ALIAS_MISSING = Diagnosis(CauseKind.MISSING_UNIT, "alias-missing", "avahi-daemon.service ... is missing", (
     ("unit", "dbus-org.freedesktop.Avahi.service"), ("declared_by", "avahi-daemon.service"),
     ("declared_by_path", "/lib/systemd/system/avahi-daemon.service"), ("package", "avahi-daemon")))
-MODULE_MISSING = Diagnosis("execstartpre-failed", "module-missing", "module vfs_monitor does not exist ...", (
+MODULE_MISSING = Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "module-missing", "module vfs_monitor does not exist ...", (
     ("unit", "deepin-anything-monitor.service"), ("module", "vfs_monitor"), ("dkms_providers", [])))
-LOGROTATE = Diagnosis("logrotate-config", "config-error+insecure-directories", "clink-agent:8 ...", (
+LOGROTATE = Diagnosis(CauseKind.LOGROTATE_CONFIG, "config-error+insecure-directories", "clink-agent:8 ...", (
     ("configs", [{"file": "/etc/logrotate.d/clink-agent", "exists": True, "line": 8, "class": "unexpected-text-after-brace"}]),
     ("directories", [{"path": "/var/log/mirror/printer", "exists": True, "insecure": True, "mode": "0777",
                       "owner": "root", "group": "root"}])))
@@ -39,9 +36,9 @@ DIAGNOSES = {"activation-loop": ALIAS_MISSING, "restart-loop": MODULE_MISSING, "
 
 
 @pytest.fixture(scope="module")
-def seed():
-    found = findings(fold(JournalSource(directory=str(example("seed-loops", "journal"))).events()))
-    return {f.kind.value: replace(f, diagnosis=DIAGNOSES[f.kind.value]) for f in found}
+def seed(seed):
+    """The recorded loops' findings (conftest.py's scan), by kind, with the lab's diagnoses."""
+    return {f.kind.value: replace(f, diagnosis=DIAGNOSES[f.kind.value]) for f in seed.findings}
 
 
 @pytest.fixture
@@ -100,11 +97,12 @@ def test_logrotate_gets_both_fixes_with_the_exact_diff(seed, tree):
     p = expand(plan([f], RECIPES, PROTECTED), tree)
     assert sorted(s[0] for s in steps_of(p, f)) == ["logrotate-add-su", "logrotate-quarantine"]
     ops = {op.kind: op for s in p.steps for op in s.operations}
-    assert ops["move"].path == "/etc/logrotate.d/clink-agent"
-    assert ops["move"].destination == "/etc/logrotate.d/clink-agent.disabled"
-    assert ops["check"].argv == ("logrotate", "-d", "/etc/logrotate.d/clink-agent")
-    assert ops["write"].path == "/etc/logrotate.d/mirror-printer" and ops["write"].before == MIRROR
-    assert "    su root root\n" in ops["write"].content
+    assert ops[OperationKind.MOVE].path == "/etc/logrotate.d/clink-agent"
+    assert ops[OperationKind.MOVE].destination == "/etc/logrotate.d/clink-agent.disabled"
+    assert ops[OperationKind.CHECK].argv == ("logrotate", "-d", "/etc/logrotate.d/clink-agent")
+    write = ops[OperationKind.WRITE]
+    assert write.path == "/etc/logrotate.d/mirror-printer" and write.before == MIRROR
+    assert "    su root root\n" in write.content
 
 
 def test_untrusted_evidence_gets_a_recommendation_never_an_action():
@@ -143,10 +141,26 @@ def test_dry_run_records_the_same_operations_and_changes_nothing(seed, tree):
     p = expand(plan(list(seed.values()), RECIPES, PROTECTED), tree)
     before = {path: (tree.read_text(path), tree.stat(path).mode)
               for path in ("/etc/logrotate.d/clink-agent", "/etc/logrotate.d/mirror-printer")}
-    backend = RecordingBackend()
-    execute(p, backend)
+    backend = dry_run(p)
     assert backend.performed == [op for s in p.steps if not s.fallback for op in s.operations]
     assert before == {path: (tree.read_text(path), tree.stat(path).mode) for path in before}
+
+
+def test_a_real_run_goes_through_the_same_loop_and_falls_back_when_unverified(seed, tree):
+    """`apply` hands its steps to the backend through the loop the dry run uses: verified at
+    once, it performs exactly what the dry run recorded; a failed verification adds the fallback."""
+    p = expand(plan(list(seed.values()), RECIPES, PROTECTED), tree)
+    fixed = RecordingBackend()
+    outcomes = apply(p, list(seed.values()), fixed, lambda v, f, t: (True, "stopped"))
+    assert fixed.performed == dry_run(p).performed
+    assert {o.status for o in outcomes} == {FixStatus.FIXED} and not any(o.fallback_used for o in outcomes)
+    avahi = seed["activation-loop"]
+    only = expand(plan([avahi], RECIPES, PROTECTED), tree)
+    unverified = RecordingBackend()
+    (outcome,) = apply(only, [avahi], unverified, lambda v, f, t: (False, "still failing"))
+    fallback = [op for s in only.steps if s.fallback for op in s.operations]
+    assert fallback and unverified.performed[-len(fallback):] == fallback
+    assert (outcome.status, outcome.fallback_used, outcome.detail) == (FixStatus.NOT_FIXED, True, "still failing")
 
 
 def test_add_su_only_touches_the_stanza_of_that_directory():

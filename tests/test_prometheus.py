@@ -8,16 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from paths import example, fixture
-from unitaudit.model import Thresholds
 from unitaudit.errors import UnitauditError
 from unitaudit.report import prometheus
 from unitaudit.hourly.outputs import write_textfile
 from unitaudit.report.prometheus import render
 from unitaudit.model import RunSummary
-from unitaudit.services.scan import scan
-from unitaudit.sources.journal import JournalSource
-from unitaudit.sources.kernel import KernelSource
 
 NOW = 1795611694.0  # just after the recording's last entry
 KINDS = ("restart-loop", "activation-loop", "repeated-failure", "start-limit-hit", "failure")
@@ -116,12 +111,6 @@ def test_the_parser_is_strict(bad):
 
 
 # -- the scans ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def seed():
-    source = JournalSource(directory=str(example("seed-loops", "journal")))
-    return scan([source], Thresholds(), now=NOW, kernel=KernelSource(str(fixture("kernel", "hybrid"))))
-
-
 def a_run(result, **kw) -> RunSummary:
     entries = sum(dict(s.counts).get("entries", 0) for s in result.sources) if result is not None else None
     base = dict(started=NOW - 0.4, seconds=0.4, entries_read=entries, read_from="full", version="0.1.0")
@@ -224,7 +213,7 @@ def test_what_is_unknown_is_left_out(seed):
 
 
 def test_values_in_go_float_syntax():
-    assert [prometheus._value(v) for v in (1, True, 0.5, 1e-05, 2e16, float("inf"), float("-inf"), float("nan"))] == [
+    assert [prometheus.format_value(v) for v in (1, True, 0.5, 1e-05, 2e16, float("inf"), float("-inf"), float("nan"))] == [
         "1", "1", "0.5", "1e-05", "2e+16", "+Inf", "-Inf", "NaN"]
 
 

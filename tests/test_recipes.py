@@ -8,20 +8,19 @@ tree (test_diagnosis.py), the other verdicts are built with the facts those modu
 """
 import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from paths import ROOT, example
-from helpers import findings
+from builders import ROOT, example, findings
 from test_diagnosis import probe, tree  # noqa: F401  (the seed's tree fixture)
 from unitaudit.analysis.diagnosis import diagnose_all
 from unitaudit.errors import ExitStatus, RecipeError
 from unitaudit.analysis.evidence import fold
-from unitaudit.model import Diagnosis, FindingKind
-from unitaudit.remediation import recipes as recipes_module
-from unitaudit.model import Action
+from unitaudit.model import Action, CauseKind, Diagnosis, FindingKind
 from unitaudit.remediation.recipes import SEARCH_PATH, describe, describe_applies, load_recipes
 from unitaudit.remediation.schema import ALLOWED_UNDO, REQUIRED_PARAMS, VERDICTS, applies_to, parse_recipe
 
@@ -87,7 +86,7 @@ def test_the_tables_cover_every_action():
 def test_the_known_verdicts_are_the_ones_the_diagnoses_give():
     source = "".join(p.read_text() for p in (ROOT / "unitaudit" / "analysis" / "diagnosis").glob("*.py"))
     for cause, verdicts in VERDICTS.items():
-        assert '"%s"' % cause in source
+        assert "CauseKind.%s" % cause.name in source
         for verdict in verdicts:
             assert '"%s"' % verdict in source, verdict
 
@@ -98,6 +97,8 @@ def test_describe_says_what_applies_and_what_runs():
         "activation-loop, failure with cause missing-unit (alias-missing): reenable {declared_by}, "
         "restart {declared_by}; then activation-succeeds over 15 s; fallback apt-reinstall {package}")
     assert describe_applies(by_id["restart-loop-rate-limit"].applies) == "restart-loop"
+    alias = by_id["restore-dbus-alias"].applies  # the closed sets as their members, not their words
+    assert alias.findings == (FindingKind.ACTIVATION_LOOP, FindingKind.FAILURE) and alias.cause is CauseKind.MISSING_UNIT
 
 
 # -- every schema rule: a broken file names its file and key -----------------------------------
@@ -275,11 +276,19 @@ def test_parse_recipe_on_a_document_without_tables():
                       "verify": {}}, "x/restore-dbus-alias.toml")
 
 
-def test_without_a_toml_reader_loading_says_so(tmp_path, monkeypatch):
+def test_without_a_toml_reader_loading_says_so(tmp_path):
+    """A broken installation (Python < 3.11 without tomli): the package imports, loading says why."""
     (tmp_path / "restore-dbus-alias.toml").write_text(GOOD)
-    monkeypatch.setattr(recipes_module, "_toml", None)
-    with pytest.raises(RecipeError, match="neither tomllib .* nor tomli"):
-        load_recipes([str(tmp_path)], euid=NOT_ROOT)
+    code = ("import sys\n"
+            "sys.modules['tomllib'] = sys.modules['tomli'] = None  # `import tomllib` fails\n"
+            "from unitaudit.errors import RecipeError\n"
+            "from unitaudit.remediation.recipes import load_recipes\n"
+            "try:\n"
+            "    load_recipes([%r], euid=%d)\n"
+            "except RecipeError as e:\n"
+            "    print(e)\n") % (str(tmp_path), NOT_ROOT)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+    assert r.returncode == 0 and re.search("neither tomllib .* nor tomli", r.stdout), r.stdout + r.stderr
 
 
 # -- the search path -------------------------------------------------------------------------
@@ -397,7 +406,7 @@ def _applying(recipes, finding):
 
 
 def _diagnosed(finding, verdict, **facts):
-    return replace(finding, diagnosis=Diagnosis(finding.cause.kind.value, verdict, "test", tuple(facts.items())))
+    return replace(finding, diagnosis=Diagnosis(finding.cause.kind, verdict, "test", tuple(facts.items())))
 
 
 def test_the_seeds_loops_as_diagnosed_on_the_seeds_tree(tree, seed_findings):  # noqa: F811

@@ -1,6 +1,9 @@
-"""The state store on real files: backups, atomic writes, moves, systemd's link changes, the lock,
-and undo, including after a `kill -9` at each point of a write."""
+"""The fix-run store on real files: backups, atomic writes, moves, systemd's link changes, the lock,
+and undo, including after a `kill -9` at each point of a write; the state database's schema, its
+upgrade from version 2 and its transactions."""
 import os
+import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -9,9 +12,13 @@ import time
 
 import pytest
 
-from paths import ROOT
+from builders import ROOT, fixture
 from unitaudit.errors import LockBusy, StateError
-from unitaudit.store.state import StateStore, default_state_dir
+from unitaudit.hourly.history import HistoryStore
+from unitaudit.model import RunOrigin, RunStatus
+from unitaudit.store.database import SCHEMA_VERSION, open_database, transaction
+from unitaudit.store.fixruns import FixRunStore
+from unitaudit.util.files import default_state_dir
 from unitaudit.util.names import check_path
 
 AS_ROOT = os.geteuid() == 0
@@ -38,7 +45,7 @@ def snapshot(root):
 
 def child(state_dir, code, **kw):
     """Python in a separate process with `store` open on state_dir."""
-    prologue = "import os, sys\nfrom unitaudit.store.state import StateStore\nstore = StateStore(%r)\n" % str(state_dir)
+    prologue = "import os, sys\nfrom unitaudit.store.fixruns import FixRunStore\nstore = FixRunStore(%r)\n" % str(state_dir)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=60, **kw)
@@ -46,7 +53,7 @@ def child(state_dir, code, **kw):
 
 @pytest.fixture
 def store(tmp_path):
-    s = StateStore(str(tmp_path / "state"))
+    s = FixRunStore(str(tmp_path / "state"))
     yield s
     s.close()
 
@@ -66,13 +73,13 @@ def etc(tmp_path):
 
 
 def test_the_state_directory_is_private(tmp_path):
-    StateStore(str(tmp_path / "a" / "state")).close()
+    FixRunStore(str(tmp_path / "a" / "state")).close()
     assert stat.S_IMODE(os.stat(tmp_path / "a" / "state").st_mode) == 0o700
     open_dir = tmp_path / "open"
     open_dir.mkdir(mode=0o777)
     os.chmod(open_dir, 0o777)
     with pytest.raises(StateError, match="writable by it alone"):
-        StateStore(str(open_dir))
+        FixRunStore(str(open_dir))
 
 
 def test_default_state_dir():
@@ -86,7 +93,7 @@ def test_default_state_dir_of_an_ordinary_user(tmp_path):
     if not AS_ROOT:
         pytest.skip("needs root to switch to another uid")
     # imported first: the interpreter's own files may not be readable by the other uid
-    code = "import os; from unitaudit.store.state import default_state_dir; os.setegid(65534); os.seteuid(65534); print(default_state_dir())"
+    code = "import os; from unitaudit.util.files import default_state_dir; os.setegid(65534); os.seteuid(65534); print(default_state_dir())"
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME="/home/u/.state")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "/home/u/.state/unitaudit"
@@ -121,7 +128,7 @@ def test_write_then_undo_restores_bytes_mode_and_owner(store, etc):
     assert stat.S_IMODE(written.st_mode) == 0o640  # a replaced file keeps its mode and owner
     assert (written.st_uid, written.st_gid) == (before.st_uid, before.st_gid)
     assert written.st_ino != before.st_ino  # replaced by rename, not rewritten in place
-    store.finish_run(run, "fixed", {"outcomes": []})
+    store.finish_run(run, RunStatus.FIXED, {"outcomes": []})
 
     report = store.undo(run)
     after = os.stat(config)
@@ -246,10 +253,17 @@ def test_irreversible_steps_are_listed(store):
                                   "apt-get install --reinstall avahi-daemon"]
 
 
+def test_a_link_change_of_another_type_is_refused_before_anything_is_recorded(store, etc):
+    run = store.begin_run("fix", {}, {})
+    with pytest.raises(ValueError, match="unknown link change 'link'"):
+        store.record_links(run, [("symlink", str(etc / "a"), "/dev/null"), ("link", str(etc / "b"), "/dev/null")])
+    assert store.runs()[0].n_changes == 0
+
+
 def test_undo_twice_is_refused(store, etc):
     run = store.begin_run("fix", {}, {})
     store.write_file(run, str(etc / "logrotate.d" / "clink-agent"), "new\n")
-    store.finish_run(run, "fixed", {})
+    store.finish_run(run, RunStatus.FIXED, {})
     assert store.last_run() == run
     store.undo(run)
     assert store.last_run() is None
@@ -265,7 +279,7 @@ def test_a_file_changed_since_the_run_is_left_and_the_undo_can_be_retried(store,
     original = config.read_bytes()
     run = store.begin_run("fix", {}, {})
     store.write_file(run, str(config), "ours\n")
-    store.finish_run(run, "fixed", {})
+    store.finish_run(run, RunStatus.FIXED, {})
     config.write_text("the admin's edit\n")
     report = store.undo(run)
     assert report.errors and "changed since fix run" in report.errors[0]
@@ -278,7 +292,7 @@ def test_a_file_changed_since_the_run_is_left_and_the_undo_can_be_retried(store,
 
 def test_a_run_takes_no_changes_once_finished(store, etc):
     run = store.begin_run("fix", {}, {})
-    store.finish_run(run, "partial", {"why": {"a set"}})
+    store.finish_run(run, RunStatus.PARTIAL, {"why": {"a set"}})
     with pytest.raises(StateError, match="takes no more changes"):
         store.write_file(run, str(etc / "x"), "x")
     with pytest.raises(ValueError):
@@ -294,6 +308,17 @@ def test_runs_shows_a_run_whose_process_is_gone_as_interrupted(store, tmp_path):
     assert store.last_run() == live + 1
 
 
+# In the child only: os.<name> replaced by a call that kills the process (SIGKILL, as a crash)
+# when its argument number `arg` is `path`, so the kill lands at one exact step of a write.
+KILL_ON = """
+def kill_on(name, path, arg=0):
+    real = getattr(os, name)
+    def call(*a, **k):
+        if a[arg] == path:
+            os.kill(os.getpid(), 9)
+        return real(*a, **k)
+    setattr(os, name, call)
+"""
 CRASH_POINTS = {
     # the first write made, killed before the second
     "after the first write": """
@@ -301,19 +326,22 @@ CRASH_POINTS = {
         os.kill(os.getpid(), 9)
         store.write_file(run, B, "new b\\n")
     """,
-    # the second file's backup committed, the file never touched
+    # the second file's backup committed, the file never touched: the first thing its write
+    # does after the backup is to make the directory it needs
     "between backup and write": """
         store.write_file(run, A, "new a\\n")
-        store._back_up(run, B, b"new b\\n")
-        os.kill(os.getpid(), 9)
+        kill_on("mkdir", os.path.dirname(B))
+        store.write_file(run, B, "new b\\n")
     """,
     # the second file's new parents made and its temp file written, never renamed
     "between temp file and rename": """
         store.write_file(run, A, "new a\\n")
-        record = store._back_up(run, B, b"new b\\n")
-        store._replace(run, record, b"new b\\n", 0o644, lambda: os.kill(os.getpid(), 9))
+        kill_on("replace", B, arg=1)
+        store.write_file(run, B, "new b\\n")
     """,
 }
+# the files a run had recorded when killed there
+RECORDED_AT = {"after the first write": 1, "between backup and write": 2, "between temp file and rename": 2}
 
 
 @pytest.mark.parametrize("point", sorted(CRASH_POINTS))
@@ -324,17 +352,21 @@ def test_kill_9_leaves_a_state_undo_restores(tmp_path, etc, point):
     if AS_ROOT:
         os.chown(a, OTHER_UID, OTHER_GID)
     tree = snapshot(etc)
-    code = "A, B = %r, %r\nwith store.lock():\n    run = store.begin_run('fix --yes', {}, {'findings': 3})\n" % (str(a), str(b))
+    code = KILL_ON + "A, B = %r, %r\nwith store.lock():\n    run = store.begin_run('fix --yes', {}, {'findings': 3})\n" % (
+        str(a), str(b))
     code += textwrap.indent(textwrap.dedent(CRASH_POINTS[point]), "    ")
     r = child(tmp_path / "state", code)
     assert r.returncode == -9, r.stderr
     assert snapshot(etc) != tree
     if point == "between temp file and rename":
         assert [n for n in os.listdir(b.parent) if n.startswith(".unitaudit-tmp-")]
+    if point == "between backup and write":
+        assert not b.parent.exists()
 
-    store = StateStore(str(tmp_path / "state"))
+    store = FixRunStore(str(tmp_path / "state"))
     [info] = store.runs()
-    assert info.status == "interrupted" and store.last_run() == info.id
+    assert info.status is RunStatus.INTERRUPTED and store.last_run() == info.id
+    assert info.n_changes == RECORDED_AT[point]
     report = store.undo(info.id)
     assert not report.errors, report.errors
     assert snapshot(etc) == tree
@@ -353,8 +385,8 @@ def test_the_lock_names_its_holder_and_can_be_waited_for(store, tmp_path):
         """)
         assert r.stdout.strip() == "another unitaudit fix or undo is running (pid %d)" % os.getpid()
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys\nfrom unitaudit.store.state import StateStore\n"
-             "store = StateStore(%r)\nprint('waiting', flush=True)\n"
+            [sys.executable, "-c", "import sys\nfrom unitaudit.store.fixruns import FixRunStore\n"
+             "store = FixRunStore(%r)\nprint('waiting', flush=True)\n"
              "with store.lock(wait=True):\n    print('acquired', flush=True)\n" % str(tmp_path / "state")],
             env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, text=True)
         assert waiter.stdout.readline().strip() == "waiting"
@@ -366,7 +398,7 @@ def test_the_lock_names_its_holder_and_can_be_waited_for(store, tmp_path):
     assert out.strip() == "acquired" and waiter.returncode == 0
     with pytest.raises(LockBusy):  # a second store in the same process is another holder
         with store.lock():
-            with StateStore(store.directory).lock():
+            with FixRunStore(store.directory).lock():
                 pass
 
 
@@ -375,9 +407,106 @@ def test_undo_inside_the_lock_and_a_busy_lock_blocks_changes(store, etc, tmp_pat
     store.write_file(run, str(etc / "logrotate.d" / "clink-agent"), "new\n")
     with store.lock():
         assert not store.undo(run).errors  # run_undo holds the lock around undo
-    other = StateStore(store.directory)
+    other = FixRunStore(store.directory)
     run2 = other.begin_run("fix", {}, {})
     with store.lock():
         with pytest.raises(LockBusy):
             other.write_file(run2, str(etc / "x"), "x")
     assert not (etc / "x").exists()
+
+
+# -- who started a run, and its status -----------------------------------------------------------
+
+def test_the_timer_s_runs_are_told_apart_by_their_origin_not_their_command(store):
+    auto = store.begin_run("any words at all", {}, {}, origin=RunOrigin.AUTO_APPLY)
+    store.finish_run(auto, RunStatus.PARTIAL, {"outcomes": [{"finding_id": "a1", "status": "not-fixed"},
+                                                            {"finding_id": "a2", "status": "fixed"}]})
+    hand = store.begin_run("unitaudit watch (auto-apply: typed by hand)", {}, {})
+    store.finish_run(hand, RunStatus.FAILED, {"outcomes": [{"finding_id": "h1", "status": "failed"}]})
+    assert set(store.unfixed_since(0.0, RunOrigin.AUTO_APPLY)) == {"a1"}
+    assert set(store.unfixed_since(0.0, RunOrigin.FIX)) == {"h1"}
+    assert store.unfixed_since(time.time() + 60, RunOrigin.AUTO_APPLY) == {}
+    with pytest.raises(ValueError):
+        store.begin_run("fix", {}, {}, origin="cron")
+
+
+def test_a_run_s_status_is_a_run_status(store):
+    run = store.begin_run("fix", {}, {})
+    assert [r.status for r in store.runs()] == [RunStatus.RUNNING]
+    assert store.runs()[0].status is RunStatus.RUNNING
+    with pytest.raises(ValueError):
+        store.finish_run(run, RunStatus.RUNNING, {})  # a finished run is not running
+    store.finish_run(run, "partial", {})  # the word of a status is taken too
+    assert store.runs()[0].status is RunStatus.PARTIAL
+
+
+# -- the database: the upgrade from version 2, a foreign file, the transaction -------------------
+
+AVAHI_ID, LOGROTATE_ID = "5f2ad49b3edf", "05d5517c1473"  # the seed's loops, as the fixture's runs name them
+
+
+def test_a_version_2_database_is_upgraded_in_place(tmp_path):
+    """state-v2.db was written by unitaudit before runs.origin existed (tests/fixtures/state/SOURCES.md)."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    shutil.copyfile(str(fixture("state", "state-v2.db")), str(state / "state.db"))
+    store = FixRunStore(str(state))
+    runs = store.runs()
+    assert [(r.id, r.status, r.n_changes) for r in runs] == [
+        (1, RunStatus.NOT_FIXED, 1), (2, RunStatus.FAILED, 0), (3, RunStatus.NOT_FIXED, 0)]
+    assert set(store.unfixed_since(0.0, RunOrigin.AUTO_APPLY)) == {AVAHI_ID}
+    # run 3's command holds the timer's words, not at its start: a run by hand
+    assert set(store.unfixed_since(0.0, RunOrigin.FIX)) == {LOGROTATE_ID, "0123456789ab"}
+    assert store.last_run() == 3
+    assert store.begin_run("unitaudit watch (auto-apply: x)", {}, {}, origin=RunOrigin.AUTO_APPLY) == 4
+    store.close()
+    db = sqlite3.connect(str(state / "state.db"))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("SELECT id, origin FROM runs ORDER BY id").fetchall() == [
+        (1, "auto-apply"), (2, "fix"), (3, "fix"), (4, "auto-apply")]
+    db.close()
+    FixRunStore(str(state)).close()  # opened again: nothing left to upgrade
+    history = HistoryStore(str(state))  # the incremental scans' tables came through untouched
+    assert history.position("local").cursor == "s=0123;i=1"
+    assert [s.entries for s in history.scans()] == [42]
+    history.close()
+
+
+def test_some_other_program_s_database_is_refused_and_left_unstamped(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    db = sqlite3.connect(str(state / "state.db"))
+    db.execute("CREATE TABLE runs (name TEXT, value INTEGER)")
+    db.commit()
+    with pytest.raises(StateError, match="is not unitaudit's \\(table runs: no column id, command,"):
+        open_database(str(state))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()
+
+
+def test_one_transaction_commits_rolls_back_and_previews(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    conn = open_database(str(state))
+
+    def add(source):
+        conn.execute("INSERT INTO positions (source, carry) VALUES (?, '{}')", (source,))
+
+    def sources():
+        return [r[0] for r in conn.execute("SELECT source FROM positions ORDER BY source")]
+
+    with transaction(conn):
+        add("committed")
+    with pytest.raises(KeyError):
+        with transaction(conn):
+            add("failed")
+            raise KeyError("any error")
+    with transaction(conn, commit=False):  # a preview: seen inside, gone after
+        add("previewed")
+        inside = sources()
+    assert inside == ["committed", "previewed"]
+    assert sources() == ["committed"] and not conn.in_transaction
+    other = open_database(str(state))  # what another process sees
+    assert [r[0] for r in other.execute("SELECT source FROM positions")] == ["committed"]
+    other.close()
+    conn.close()

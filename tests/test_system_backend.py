@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from unitaudit.remediation import system_backend
-from unitaudit.model import Operation
+from unitaudit.model import Operation, OperationKind
 from unitaudit.remediation.system_backend import StepFailed, SystemBackend, dpkg_locked
 
 
@@ -48,7 +48,7 @@ def test_apt_reinstall_is_refused_while_dpkg_is_locked_and_nothing_runs(locks):
     try:
         assert hold.stdout.readline().strip() == "held"
         with pytest.raises(StepFailed, match="dpkg is locked"):
-            backend.perform(Operation("run", "avahi-daemon", argv=("apt-get", "install", "--reinstall", "avahi-daemon")))
+            backend.perform(Operation(OperationKind.RUN, "avahi-daemon", argv=("apt-get", "install", "--reinstall", "avahi-daemon")))
     finally:
         hold.kill()
         hold.wait()
@@ -61,6 +61,6 @@ def test_quarantine_check_needs_logrotate_to_name_the_file(tmp_path):
     good = tmp_path / "good"
     good.write_text("/var/log/good/*.log {\n    daily\n}\n")
     backend = SystemBackend(_Store(), 1)
-    backend.perform(Operation("check", str(broken), argv=("logrotate", "-d", str(broken))))
+    backend.perform(Operation(OperationKind.CHECK, str(broken), argv=("logrotate", "-d", str(broken))))
     with pytest.raises(StepFailed, match="reports no error"):
-        backend.perform(Operation("check", str(good), argv=("logrotate", "-d", str(good))))
+        backend.perform(Operation(OperationKind.CHECK, str(good), argv=("logrotate", "-d", str(good))))

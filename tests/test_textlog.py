@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from paths import fixture
-from helpers import parse_lines, text_events, unbatch
+from builders import fixture, parse_lines, text_events, unbatch
 from unitaudit.errors import SourceError
 from unitaudit.model import Kind
-from unitaudit.sources.textlog import LineParser, TextLogSource
+from unitaudit.sources.textlog import TextLogSource
+from unitaudit.sources.textlog.lines import LineParser
 
 UTC = calendar.timegm
 

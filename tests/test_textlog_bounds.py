@@ -12,10 +12,12 @@ import time
 
 import pytest
 
-from helpers import unbatch
+from builders import unbatch
 from unitaudit.errors import SourceError
-from unitaudit.sources import textlog
-from unitaudit.sources.textlog import MAX_LINE, TextLogSource
+from unitaudit.sources.textlog import TextLogSource
+from unitaudit.sources.textlog.bounded import MAX_LINE, LineCut, bounded_chunks
+from unitaudit.sources.textlog.filters import REQUEST_SAMPLE
+from unitaudit.sources.textlog import opening
 
 GOOD = b"Jan  4 17:30:14 h systemd[1]: a.service: Scheduled restart job, restart counter is at 7.\n"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,7 +135,7 @@ def test_fifo_with_a_writer_is_read_once_whole(tmp_path, use_grep):
     def write():
         time.sleep(0.2)
         with open(fifo, "wb") as f:
-            f.write(GOOD * 3 + request * (textlog.REQUEST_SAMPLE + 50))
+            f.write(GOOD * 3 + request * (REQUEST_SAMPLE + 50))
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
@@ -145,14 +147,14 @@ def test_fifo_with_a_writer_is_read_once_whole(tmp_path, use_grep):
     evs, st = _in_thread(scan)
     writer.join(5)
     assert [e.message.fact("N_RESTARTS") for e in evs] == ["7"] * 3
-    assert dict(st.counts)["requests_sampled"] == textlog.REQUEST_SAMPLE
+    assert dict(st.counts)["requests_sampled"] == REQUEST_SAMPLE
     assert not st.warnings
 
 
 def test_fifo_without_a_writer_does_not_hang(tmp_path, monkeypatch):
     """Defect 4: opening a FIFO nobody writes to hung forever; now it waits FIFO_WAIT
     seconds for a writer, then reads nothing and says so."""
-    monkeypatch.setattr(textlog, "FIFO_WAIT", 0.3, raising=False)
+    monkeypatch.setattr(opening, "FIFO_WAIT", 0.3)
     fifo = str(tmp_path / "idle.fifo")
     os.mkfifo(fifo)
 
@@ -208,8 +210,8 @@ def test_bounded_reader_cuts_exactly_the_long_lines(seed):
         pos[0] += n
         return n
 
-    cut = textlog._Cut()
-    got = b"".join(bytes(p) for p in textlog._bounded_chunks(readinto, cut, limit))
+    cut = LineCut()
+    got = b"".join(bytes(p) for p in bounded_chunks(readinto, cut, limit))
     want, want_cut = _reference(data, limit)
     if not want.endswith(b"\n") and data and not data.endswith(b"\n") and len(data.rsplit(b"\n", 1)[-1]) > limit:
         # an over-long last line without newline is handed over cut, with the newline of a cut line

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from helpers import by_kind, findings, unbatch, write_journal
-from paths import fixture
+from builders import by_kind, findings, fixture, unbatch, write_journal
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import Kind
 from unitaudit.sources.dbus import SERVICE_PROPERTIES

@@ -4,15 +4,15 @@ under its sandbox, auto-apply) is proven in tests/lab/test_watch_live.py."""
 import os
 import time
 
-from paths import example
+from builders import example
 
-from unitaudit.hourly import outputs
-from unitaudit.hourly import round as watch
 from unitaudit.config import Config
-from unitaudit.model import Thresholds
 from unitaudit.errors import SourceError
+from unitaudit.hourly import outputs
+from unitaudit.hourly import round as timer_round
 from unitaudit.hourly.history import HistoryStore
-from unitaudit.hourly.incremental import run_incremental
+from unitaudit.hourly.incremental import IncrementalRequest, run_incremental
+from unitaudit.model import FindingKind, FixStatus, ReadFrom, RunOrigin, RunStatus, Thresholds
 
 
 def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch):
@@ -21,11 +21,11 @@ def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch
     def broken(*_a, **_k):
         raise SourceError("no journal found on this system")
 
-    monkeypatch.setattr("unitaudit.hourly.incremental.run_incremental", broken)
-    monkeypatch.setattr("unitaudit.services.live.live_parts", lambda *_a: (None, None, None))
+    monkeypatch.setattr("unitaudit.hourly.incremental.prepare_incremental", broken)
+    monkeypatch.setattr(timer_round, "live_parts", lambda *_a: None)  # no bus: the journal alone
     sent = []
     monkeypatch.setattr("unitaudit.hourly.outputs.send_summary", sent.append)
-    outcome = watch.run_round(Config(prometheus_path=str(prom)))
+    outcome = timer_round.run_round(Config(prometheus_path=str(prom)))
     assert outcome.result is None and outcome.error == "no journal found on this system"
     text = prom.read_text()
     assert "unitaudit_last_run_success 0" in text and "unitaudit_scan_errors 1" in text
@@ -36,10 +36,10 @@ def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch
 
 def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
     store = HistoryStore(str(tmp_path / "state"))
-    result, info = run_incremental(Thresholds(), 2e9, 1e12, 1e12, journal_dir=str(example("seed-loops", "journal")),
-                                   store=store)
+    result, info = run_incremental(IncrementalRequest(thresholds=Thresholds(), now=2e9, window=1e12, retention=1e12,
+                                                      journal_dir=str(example("seed-loops", "journal"))), store=store)
     run = outputs.run_summary(result, info, 1.0, None)
-    assert run.read_from == "window" and run.entries_read == info.entries > 0
+    assert run.read_from is ReadFrom.WINDOW and run.entries_read == info.entries > 0
     assert dict(run.totals) == {f.id: f.count for f in result.findings}
     prom = tmp_path / "out" / "unitaudit.prom"
     assert outputs.write_outputs(result, run, str(prom), False) == []
@@ -57,19 +57,21 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
 def test_a_loop_auto_apply_did_not_fix_is_not_retried_every_hour(tmp_path, monkeypatch):
     from unitaudit.services.scan import scan
     from unitaudit.sources.journal import JournalSource
-    from unitaudit.store.state import StateStore
+    from unitaudit.store.fixruns import FixRunStore
 
     monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(tmp_path / "state"))
     result = scan([JournalSource(directory=str(example("seed-loops", "journal")))], Thresholds(), now=2e9)
-    avahi = [f for f in result.findings if f.kind.value == "activation-loop"][0]
-    store = StateStore()
-    run = store.begin_run(watch.AUTO_COMMAND + ": restore-dbus-alias)", {}, {})
-    store.finish_run(run, "not-fixed", {"outcomes": [{"finding_id": avahi.id, "unit": avahi.unit, "status": "not-fixed"}]})
-    other = store.begin_run("unitaudit fix --yes", {}, {})  # a fix by hand does not count
-    store.finish_run(other, "not-fixed", {"outcomes": [{"finding_id": "x", "status": "failed"}]})
-    assert set(store.unfixed_since(0.0, watch.AUTO_COMMAND)) == {avahi.id}
+    avahi = [f for f in result.findings if f.kind is FindingKind.ACTIVATION_LOOP][0]
+    store = FixRunStore()
+    run = store.begin_run(timer_round.AUTO_COMMAND % "restore-dbus-alias", {}, {}, origin=RunOrigin.AUTO_APPLY)
+    store.finish_run(run, RunStatus.NOT_FIXED, {"outcomes": [
+        {"finding_id": avahi.id, "unit": avahi.unit, "status": FixStatus.NOT_FIXED.value}]})
+    # a fix by hand does not count, even one whose command reads like the timer's
+    other = store.begin_run(timer_round.AUTO_COMMAND % "restore-dbus-alias", {}, {}, origin=RunOrigin.FIX)
+    store.finish_run(other, RunStatus.NOT_FIXED, {"outcomes": [{"finding_id": "x", "status": FixStatus.FAILED.value}]})
+    assert set(store.unfixed_since(0.0, RunOrigin.AUTO_APPLY)) == {avahi.id}
     store.close()
-    fixes, refusals = watch._auto_apply(Config(auto_apply=("restore-dbus-alias",)), result, None, None, "/", time.time)
+    fixes, refusals = timer_round.auto_apply(Config(auto_apply=("restore-dbus-alias",)), result, clock=time.time)
     assert fixes is None
     assert any(r.startswith(avahi.unit + ": auto-apply did not fix it") for r in refusals), refusals
     assert not any(r.startswith("logrotate.service: auto-apply") for r in refusals)

@@ -20,6 +20,7 @@ from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, RecipeError
 from unitaudit.util.names import is_unit_name
 from unitaudit.util.files import refuse_unsafe
+from unitaudit.util.times import duration_seconds
 
 try:
     import tomllib as _toml  # Python 3.11+
@@ -46,7 +47,7 @@ class Config:
 
 
 # table -> its keys; None: any key (the [protected] globs)
-_TABLES: Dict[str, Optional[Tuple[str, ...]]] = {
+TABLES: Dict[str, Optional[Tuple[str, ...]]] = {
     "scan": ("window",),
     "thresholds": tuple(f.name for f in fields(Thresholds)),
     "history": ("retention",),
@@ -54,9 +55,6 @@ _TABLES: Dict[str, Optional[Tuple[str, ...]]] = {
     "protected": None,
     "auto_apply": ("recipes",),
 }
-# the relative forms --since takes, without the sign: "24h", "7d", "90min", "30m", "1.5h"
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h|d|w)\s*")
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 # The longest duration: "36500d" (100 years) keeps everything a machine ever logged, and `now`
 # minus it is still a time every part of unitaudit can print, store and hand to the journal.
 MAX_DURATION = 36500 * 86400.0
@@ -121,11 +119,11 @@ def parse_config(data: Dict[str, Any], where: str) -> Config:
     """The Config a parsed TOML document describes; `where` (the file) starts every error."""
     tables: Dict[str, Dict[str, Any]] = {}
     for name, value in data.items():
-        if name not in _TABLES:
-            raise ConfigError("%s: [%s]: unknown table (known: %s)" % (where, name, ", ".join(sorted(_TABLES))))
+        if name not in TABLES:
+            raise ConfigError("%s: [%s]: unknown table (known: %s)" % (where, name, ", ".join(sorted(TABLES))))
         if not isinstance(value, dict):
             raise ConfigError("%s: [%s]: must be a table, got %s" % (where, name, _show(value)))
-        known = _TABLES[name]
+        known = TABLES[name]
         for key in value:
             if known is not None and key not in known:
                 raise ConfigError("%s: [%s] %s: unknown key (known: %s)" % (where, name, key, ", ".join(known)))
@@ -170,16 +168,14 @@ def parse_config(data: Dict[str, Any], where: str) -> Config:
 
 
 def parse_duration(value: Any, where_key: str) -> float:
-    """Seconds from "24h", "7d", "90min", "30s" (units s, sec, m, min, h, d, w) or a bare number of
-    seconds (a TOML integer or float); positive and at most MAX_DURATION, else a ConfigError starting
-    `where_key`."""
+    """Seconds from "24h", "7d", "90min", "2 hours" (the relative forms --since takes, without the
+    sign: util.times.duration_seconds) or a bare number of seconds (a TOML integer or float);
+    positive and at most MAX_DURATION, else a ConfigError starting `where_key`."""
     seconds = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # TOML true is no duration
         seconds = float(value) if abs(value) < 1e300 else (1e300 if value > 0 else -1e300)  # float(10**400) overflows
     elif isinstance(value, str):
-        m = _DURATION.fullmatch(value)
-        if m:
-            seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        seconds = duration_seconds(value)
     if seconds is None or math.isnan(seconds) or seconds <= 0:
         raise ConfigError('%s: must be a positive duration such as "24h", "7d", "90min" or a number of seconds, '
                           'got %s' % (where_key, _show(value)))
@@ -223,15 +219,6 @@ def check_config(config: Config, recipe_ids: Sequence[str]) -> List[str]:
         problems.append("%s[prometheus] path: node_exporter's textfile collector reads only *.prom files, so %s "
                         "is never exported" % (at, _show(config.prometheus_path)))
     return problems
-
-
-def merged_protected(config: Config, packaged: Dict[str, str]) -> Dict[str, str]:
-    """The packaged protected units plus the config's additions.  A glob in both keeps the packaged
-    reason: the config adds protection, it cannot replace or remove any."""
-    merged = dict(packaged)
-    for glob, reason in config.protected:
-        merged.setdefault(glob, reason)
-    return merged
 
 
 def _show(value: Any) -> str:

@@ -7,7 +7,7 @@ database names the file and the remedy, anything else is an internal error
 (traceback only with --debug).
 """
 from enum import IntEnum
-from typing import Tuple
+from typing import Optional, Tuple
 
 
 class ExitStatus(IntEnum):
@@ -67,14 +67,15 @@ class ProbeUnavailable(Exception):
     failed.  Never ends a command: a diagnosis or a plan says "unknown" instead."""
 
 
-def describe(error: BaseException) -> "Tuple[str, ExitStatus]":
+def describe(error: BaseException, state_dir: Optional[str] = None) -> "Tuple[str, ExitStatus]":
     """The one line (without the "unitaudit: error: " prefix) and the exit status for an exception
     that ended a command: the whole mapping, so the CLI holds none of its own.
 
     A UnitauditError says its own line.  A command-line error of click (the one typer carries, or
     typer's own copy of it) is a usage error, with a pointer to the command's --help.  A fault of
-    the state database (sqlite3) names the state directory and the remedy.  Anything else is an
-    internal error: the traceback is for --debug."""
+    the state database (sqlite3) names `state_dir`, the state directory in use
+    (util.files.default_state_dir: this module imports nothing of the package), and the remedy.
+    Anything else is an internal error: the traceback is for --debug."""
     if isinstance(error, UnitauditError):
         return str(error), error.status
     names = {c.__name__ for c in type(error).__mro__}
@@ -88,12 +89,8 @@ def describe(error: BaseException) -> "Tuple[str, ExitStatus]":
         return message, ExitStatus.USAGE
     if "Abort" in names:  # click's: a prompt got end of file or ^C
         return "aborted", ExitStatus.INCOMPLETE
-    import sqlite3
-
-    if isinstance(error, sqlite3.Error):
-        from unitaudit.store.state import default_state_dir
-
-        return state_fault(default_state_dir(), error), ExitStatus.INCOMPLETE
+    if state_dir is not None and is_sqlite_error(error):
+        return state_fault(state_dir, error), ExitStatus.INCOMPLETE
     if isinstance(error, RecursionError):
         return ("input nested too deeply to be read (a file or value with thousands of nested brackets?) "
                 "(run with --debug for a traceback)"), ExitStatus.INCOMPLETE
@@ -101,12 +98,16 @@ def describe(error: BaseException) -> "Tuple[str, ExitStatus]":
             ExitStatus.INCOMPLETE)
 
 
+def is_sqlite_error(error: BaseException) -> bool:
+    """An sqlite3.Error (any subclass), recognised by its class rather than imported: the
+    module that words every error needs no database driver loaded."""
+    return any(c.__module__ == "sqlite3" and c.__name__ == "Error" for c in type(error).__mro__)
+
+
 def state_fault(directory: str, error: BaseException) -> str:
     """One line for a state database in `directory` that SQLite or the file system refuses, with
     what to do about it."""
-    import sqlite3
-
-    text = str(error) if isinstance(error, sqlite3.Error) else (getattr(error, "strerror", None) or str(error))
+    text = str(error) if is_sqlite_error(error) else (getattr(error, "strerror", None) or str(error))
     low = text.lower()
     where = "state database %s/state.db" % directory.rstrip("/")
     if "readonly" in low or "read-only" in low or "permission" in low or "not permitted" in low or \

@@ -1,17 +1,13 @@
 """The lab fixtures: real systemd booted per LAB.md, one per scenario, for the whole session.
 
 Outside CI a lab test that cannot run (not root, no systemd-nspawn) is skipped with the reason;
-with CI=true it fails: CI must prove the live claims, not skip them.
+with CI=true it fails: CI must prove the live claims, not skip them.  Each lab masks what this
+machine enabled (unitaudit_lab/units.py): it runs the scenario's units and systemd's own, no more.
 """
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import scenarios  # noqa: E402
-from support import boot_lab, build_deb  # noqa: E402
+from unitaudit_lab import scenarios
+from unitaudit_lab.support import boot_lab, build_deb
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ host), each fact checked against what the container itself says (systemctl, modi
 """
 import pytest
 
-from helpers import findings
+from builders import findings
 from unitaudit.analysis.diagnosis import diagnose_all
 from unitaudit.analysis.evidence import fold
 from unitaudit.sources.wordings import classify_logrotate

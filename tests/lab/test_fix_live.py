@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-import scenarios
-from support import CHECKOUT_PATH, ROOT, boot_lab
+from unitaudit_lab import scenarios
+from unitaudit_lab.support import CHECKOUT_PATH, ROOT, boot_lab
 
 WATCHED = ("/etc/systemd/system", "/etc/logrotate.d")
 PROTECTED_LOOP = """\
@@ -100,11 +100,16 @@ def _logrotate_results(lab) -> dict:
 
 
 def test_undo_puts_every_file_back(fix_lab, fixed):
-    before, _ = fixed
-    r = unitaudit(fix_lab, "undo", "--yes")
+    before, fix = fixed
+    r = unitaudit(fix_lab, "undo", "--yes", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "systemd reloaded" in r.stdout
     assert snapshot(fix_lab) == before
+    # what the undo reports (unitaudit.undo/1): the fix run's files back, the link back, systemd reloaded
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "unitaudit.undo/1" and doc["run"] == json.loads(fix.stdout)["run"]
+    assert doc["complete"] is True and doc["reloaded"] is True and doc["errors"] == []
+    assert any(p.startswith("/etc/logrotate.d/") for p in doc["restored"] + doc["moved_back"]), doc
+    assert any("dbus-org.freedesktop.Avahi.service" in p for p in doc["links_restored"] + doc["removed"]), doc
 
 
 def test_kill_9_after_the_first_write_leaves_a_state_undo_restores(fix_lab, fixed):
@@ -125,6 +130,7 @@ def test_kill_9_after_the_first_write_leaves_a_state_undo_restores(fix_lab, fixe
     assert written, "fix never backed up a file"
     r = unitaudit(fix_lab, "undo", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("undo of fix run ") and "  systemd reloaded\n" in r.stdout
     assert snapshot(fix_lab) == before
 
 

@@ -101,7 +101,7 @@ def test_not_root_gets_a_warning_and_the_live_result_never_a_traceback(seed_lab)
     """As an ordinary user the system journal is closed, the bus is not: the restart loop is still
     found from PID 1's live state, and the report says what is missing.  Debian's python3: the
     user cannot enter root's virtual environment."""
-    from support import CHECKOUT_PATH
+    from unitaudit_lab.support import CHECKOUT_PATH
 
     r = seed_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "scan", "--json",
                      check=False, env={"PYTHONPATH": CHECKOUT_PATH})

@@ -1,4 +1,4 @@
-"""The installed Debian package on other Debian releases: one lab per release of tests/lab/roots.py
+"""The installed Debian package on other Debian releases: one lab per release of unitaudit_lab/roots.py
 (Debian 11: systemd 247, Python 3.9; Debian 13: systemd 257, Python 3.13), booted over its
 debootstrapped root with the seed's three loops running.  In each: apt installs the package from
 the release's own archive (python3-systemd included), the packaged `unitaudit scan` on the
@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-import roots
-import scenarios
-from support import VERSION, boot_lab, in_ci
+from unitaudit_lab import roots, scenarios
+from unitaudit_lab.support import VERSION, boot_lab, in_ci
 
 from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID
 
@@ -73,7 +72,7 @@ class Release:
 def release(request, deb):
     suite = request.param
     if not roots.is_ready(suite):
-        why = "no lab root for %s: `make lab-roots` (python3 tests/lab/roots.py) builds it" % suite
+        why = "no lab root for %s: `make lab-roots` (python3 -m unitaudit_lab.roots) builds it" % suite
         if in_ci():
             pytest.fail(why, pytrace=False)
         pytest.skip(why)

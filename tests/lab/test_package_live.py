@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-import scenarios
-from support import DEB, ROOT, VERSION, boot_lab, in_ci
+from unitaudit_lab import scenarios
+from unitaudit_lab.support import DEB, ROOT, VERSION, boot_lab, in_ci
 
 LIB = "/usr/share/unitaudit/lib"  # the package's private directory: unitaudit and what it carries
 LOCK = ROOT / "packaging" / "vendor" / "requirements.lock"

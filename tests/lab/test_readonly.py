@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from support import ROOT
+from unitaudit_lab.support import ROOT
 
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"

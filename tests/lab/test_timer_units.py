@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-import scenarios
-from support import LAB_CODE, ROOT, boot_lab, install_unitaudit
+from unitaudit_lab import scenarios
+from unitaudit_lab.support import LAB_CODE, ROOT, boot_lab, install_unitaudit
 
 PKG = ROOT / "packaging" / "debian"
 UNIT_DIR = "/etc/systemd/system"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-import scenarios
-from support import ROOT, boot_lab, install_unitaudit
+from unitaudit_lab import scenarios
+from unitaudit_lab.support import ROOT, boot_lab, install_unitaudit
 
 from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID
 

@@ -14,7 +14,7 @@ node count come in; every factor says where it came from.
 """
 from typing import Optional, Tuple
 
-from unitaudit.model import Churn, Finding, FindingKind, KernelFacts, UnitCgroupNodes
+from unitaudit.model import CauseKind, Churn, Finding, FindingKind, KernelFacts, UnitCgroupNodes
 
 # Measured on a 6.18 kernel (shared/reference/systemd-facts.md): nodes per directory by hierarchy.
 NODES_PER_DIRECTORY = {"unified": 18, "name=systemd": 4, "pids": 7, "memory": 31, "cpu,cpuacct": 23,
@@ -32,7 +32,7 @@ OBJECT_SIZE_DEFAULT = 136  # bytes: kernfs_node_cache on 6.18 x86_64 (the seed's
 def starts_per_hour(finding: Finding) -> Tuple[float, str]:
     rate = finding.rate_per_hour or 0.0
     if finding.kind is FindingKind.ACTIVATION_LOOP or (
-            finding.cause is not None and finding.cause.kind.value == "missing-unit"):
+            finding.cause is not None and finding.cause.kind is CauseKind.MISSING_UNIT):
         return 0.0, "a D-Bus activation of a unit that does not exist creates no cgroup"
     if finding.kind is FindingKind.RESTART_LOOP:
         return rate, "journal: %s restarts per hour" % _num(rate)

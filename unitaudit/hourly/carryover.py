@@ -1,5 +1,5 @@
-"""What an incremental run hands to the next: the last hour of evidence, so loop windows stay
-right across runs.
+"""The carryover: what an incremental run hands to the next, the last hour of evidence, so loop
+windows stay right across runs.
 
 An hourly run reads only the journal entries after the last run's cursor.  Alone, that would
 cut every loop at the hour: five restarts split three and two between two runs would be no
@@ -7,6 +7,10 @@ burst, and logrotate failing once an hour would never fail "three times in a row
 keeps the sightings of the detectors' longest window (plus the last few of every message,
 whatever their age: the failure streaks) and the next run folds them in before its new entries.
 A loop spanning two runs is then one loop, seen whole.
+
+  CarryoverTap.dump  the carryover of a run, as the JSON the state database keeps (positions.carry)
+  load               that JSON read back: the sightings carried over (none from an unreadable one)
+  CarriedSource      the carried sightings as a source of the next run's scan
 """
 import base64
 import binascii
@@ -26,8 +30,9 @@ SAMPLES = 3
 VERSION = 2  # 2: times as base64 of float64s (a loop carries thousands)
 
 
-class CarryTap:
-    """Passes a source's sightings through unchanged, remembering their times per message."""
+class CarryoverTap:
+    """Passes a source's sightings through unchanged, remembering their times per message: what
+    the run will carry over."""
 
     def __init__(self, source) -> None:
         self.source = source
@@ -56,9 +61,9 @@ class CarryTap:
     def stats(self) -> SourceStats:
         return self.source.stats()
 
-    def carry(self, end: Optional[float], seconds: float) -> str:
-        """The JSON the next run reads: sightings at or after `end - seconds`, and the last
-        KEEP_LAST of each run outcome."""
+    def dump(self, end: Optional[float], seconds: float) -> str:
+        """The carryover as the JSON the next run loads: sightings at or after `end - seconds`, and
+        the last KEEP_LAST of each run outcome."""
         out = []
         if end is None:  # no journal position: the newest sighting stands for it
             end = max((max(t) for t in self._times.values() if t), default=0.0)
@@ -82,7 +87,7 @@ class CarryTap:
 
 
 def load(text: Optional[str]) -> List[Sightings]:
-    """The sightings an earlier run carried over; a carry this version cannot read is dropped
+    """The sightings an earlier run carried over; a carryover this version cannot read is dropped
     (the next run then starts its windows afresh, as on a first run)."""
     if not text:
         return []

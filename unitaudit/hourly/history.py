@@ -17,8 +17,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from unitaudit.errors import StateError
 from unitaudit.model import Finding
-from unitaudit.store.state import default_state_dir, open_database
-from unitaudit.util.files import make_private_dir
+from unitaudit.store.database import DATABASE_NAME, open_database, read_database, transaction
+from unitaudit.util.files import default_state_dir, make_private_dir
 from unitaudit.util.locks import pid_lock
 
 
@@ -60,18 +60,25 @@ class HistoryStore:
     def __init__(self, directory: Optional[str] = None, readonly: bool = False) -> None:
         self.directory = os.path.abspath(directory or default_state_dir())
         if readonly:  # `history` changes nothing, not even by creating the database
-            db = os.path.join(self.directory, "state.db")
-            if not os.path.exists(db):
-                raise StateError("no history in %s yet: the hourly timer (unitaudit watch) or "
-                                 "`unitaudit scan --incremental` records it" % self.directory)
-            try:
-                self._db = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
-                self._db.execute("SELECT 1 FROM hourly LIMIT 1")
-            except sqlite3.Error as e:
-                raise StateError("%s: cannot read the history: %s" % (db, e)) from None
+            self._db = self._read_only()
         else:
             make_private_dir(self.directory)
             self._db = open_database(self.directory)
+
+    def _read_only(self) -> sqlite3.Connection:
+        db = os.path.join(self.directory, DATABASE_NAME)
+        if not os.path.exists(db):
+            raise StateError("no history in %s yet: the hourly timer (unitaudit watch) or "
+                             "`unitaudit scan --incremental` records it" % self.directory)
+        conn = None
+        try:
+            conn = read_database(self.directory)
+            conn.execute("SELECT 1 FROM hourly LIMIT 1")
+        except sqlite3.Error as e:
+            if conn is not None:
+                conn.close()
+            raise StateError("%s: cannot read the history: %s" % (db, e)) from None
+        return conn
 
     def close(self) -> None:
         self._db.close()
@@ -79,7 +86,7 @@ class HistoryStore:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One incremental run at a time: two would read from the same cursor and count twice.
-        A lock of its own, so a timer run may take the fix lock (state.py) inside it."""
+        A lock of its own, so a timer run may take the fix lock (store/fixruns.py) inside it."""
         with pid_lock(os.path.join(self.directory, "scan.lock"), "incremental unitaudit run"):
             yield
 
@@ -130,41 +137,32 @@ class HistoryStore:
         totals: Dict[str, int] = {}
         added: Dict[str, int] = {}
         try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT INTO positions (source, cursor, realtime, carry, fixed) VALUES (?, ?, ?, ?, ?) "
-                       "ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, realtime=excluded.realtime, "
-                       "carry=excluded.carry, fixed=excluded.fixed",
-                       (source, end[0] if end else None, end[1] if end else None, carry, json.dumps(fixed)))
-            db.execute("INSERT INTO scans (source, started, seconds, read_from, entries, findings, error, summary) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (source, scan.started, scan.seconds, scan.read_from,
-                                                           scan.entries, scan.findings, scan.error,
-                                                           json.dumps(list(scan.summary))))
-            for f in findings:
-                added[f.id] = self._merge(f)
-            self._prune(reference - retention)
-            if dry_run:
-                totals = self.totals()
-                db.execute("ROLLBACK")
-            else:
-                db.execute("COMMIT")
+            with transaction(db, commit=not dry_run):
+                db.execute("INSERT INTO positions (source, cursor, realtime, carry, fixed) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, realtime=excluded.realtime, "
+                           "carry=excluded.carry, fixed=excluded.fixed",
+                           (source, end[0] if end else None, end[1] if end else None, carry, json.dumps(fixed)))
+                db.execute("INSERT INTO scans (source, started, seconds, read_from, entries, findings, error, summary) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (source, scan.started, scan.seconds, scan.read_from,
+                                                               scan.entries, scan.findings, scan.error,
+                                                               json.dumps(list(scan.summary))))
+                for f in findings:
+                    added[f.id] = self._merge(f)
+                self._prune(reference - retention)
+                if dry_run:  # the totals as they would be: read before the rollback
+                    totals = self.totals()
         except sqlite3.Error as e:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
             raise StateError("cannot record the run in %s: %s" % (self.directory, e)) from None
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         return added, totals
 
     def mark_fixed(self, source: str, fixed: Dict[str, float]) -> None:
         """A timer run fixed these loops after its scan: the next run judges them from then on."""
-        pos = self.position(source)
-        if pos is None:
-            return
-        merged = dict(pos.fixed)
-        merged.update(fixed)
-        with self._db:
+        with transaction(self._db):
+            pos = self.position(source)
+            if pos is None:
+                return
+            merged = dict(pos.fixed)
+            merged.update(fixed)
             self._db.execute("UPDATE positions SET fixed=? WHERE source=?", (json.dumps(merged), source))
 
     def _merge(self, f: Finding) -> int:

@@ -7,13 +7,12 @@ import os
 import time
 from typing import Callable, Dict, List, Optional
 
-from systemd import journal
-
 from unitaudit import __version__
 from unitaudit.errors import UnitauditError
 from unitaudit.model import IncrementalRead, ReadFrom, RunSummary, ScanResult
 from unitaudit.report import journal_summary as summary
 from unitaudit.report import prometheus
+from unitaudit.sources.journal import binding
 from unitaudit.util.files import check_output_path, write_output
 
 TEXTFILE = "the Prometheus textfile"
@@ -85,6 +84,6 @@ def _makedirs(directory: str) -> None:
 def send_summary(fields: Dict[str, str]) -> None:
     """Log the entry to the local journald (the native protocol, via systemd-python)."""
     try:
-        journal.send(**fields)
+        binding.require("logging the run summary to the journal").send(**fields)
     except OSError as e:
         raise UnitauditError("cannot log the run summary to the journal: %s" % (e.strerror or e)) from e

@@ -5,88 +5,100 @@ allows applied on their own (`[auto_apply] recipes`: none by default) with the s
 backups and verification as `fix`, then the fleet outputs: the Prometheus textfile at the
 configured path and one structured journal entry.  A failed scan still writes both outputs
 (saying it failed): a fleet must see a machine whose audit broke, not stale figures.  The
-incremental run is recorded (cursor, carry, history) only after both outputs were written: a
-round whose textfile or journal entry failed leaves the next round to report the same loops.
+incremental run is recorded (cursor, carryover, history) only after both outputs were written:
+a round whose textfile or journal entry failed leaves the next round to report the same loops.
 """
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-from unitaudit.model import RoundOutcome
 from unitaudit.errors import UnitauditError
+from unitaudit.hourly import incremental
+from unitaudit.hourly.incremental import NOT_RECORDED, IncrementalRequest, PendingRun
 from unitaudit.hourly.outputs import run_summary, write_outputs
+from unitaudit.model import FixOutcome, FixStatus, RoundOutcome, RunOrigin, ScanResult
+from unitaudit.services.fix import plan_fix, run_fix
+from unitaudit.services.live import live_parts
+from unitaudit.store.fixruns import FixRunStore
 from unitaudit.util.times import iso_utc
+
+# The command a round's fix run records (its origin, RunOrigin.AUTO_APPLY, is what tells it apart)
+AUTO_COMMAND = "unitaudit watch (auto-apply: %s)"
 
 
 def run_round(config, bus_address: Optional[str] = None, root: str = "/",
-                clock: Callable[[], float] = time.time,
-                emit: Optional[Callable[[RoundOutcome], None]] = None) -> RoundOutcome:
+              clock: Callable[[], float] = time.time,
+              emit: Optional[Callable[[RoundOutcome], None]] = None) -> RoundOutcome:
     """`emit` writes the round's own report (the `watch` command's stdout) before the run is
     recorded: when it cannot be written, the run is not recorded, as for the other outputs."""
-    from unitaudit.hourly import incremental
-    from unitaudit.services.live import live_parts
-
     started = clock()
     result = info = fixes = pending = None
     error: Optional[str] = None
     refusals: Tuple[str, ...] = ()
-    fixed: dict = {}
+    fixed: Dict[str, float] = {}
     try:
         try:
-            live_source, diagnose, kernel = live_parts(bus_address, root)
-            pending = incremental.run_incremental(config.thresholds, started, config.window, config.retention,
-                                                  live_source=live_source, diagnose=diagnose, kernel=kernel,
-                                                  defer=True)
+            pending = incremental.prepare_incremental(IncrementalRequest(
+                thresholds=config.thresholds, now=started, window=config.window, retention=config.retention,
+                live=live_parts(bus_address, root)))
             result, info = pending.result, pending.info
         except UnitauditError as e:
             error = str(e)
         if result is not None and result.findings and config.auto_apply:
-            fixes, refusals = _auto_apply(config, result, info, bus_address, root, clock)
+            fixes, refusals = auto_apply(config, result, bus_address, root, clock)
             if fixes is not None:  # recorded with the run (incremental.PendingRun), which holds the scan lock
                 done = clock()
-                fixed = {o.finding_id: done for o in fixes.outcomes if o.status == "fixed"}
-        run = run_summary(result, info, started, error, clock)
-        extra = {}
-        if fixes is not None:
-            extra["UNITAUDIT_AUTO_APPLIED"] = " ".join("%s:%s" % (o.unit, o.status) for o in fixes.outcomes)
-            extra["UNITAUDIT_FIX_RUN"] = str(fixes.run)
-        errors = write_outputs(result, run, config.prometheus_path, True, extra)
+                fixed = {o.finding_id: done for o in fixes.outcomes if o.status is FixStatus.FIXED}
+        errors = write_outputs(result, run_summary(result, info, started, error, clock), config.prometheus_path,
+                               True, _fix_fields(fixes))
         if emit is not None and result is not None:
-            try:
-                emit(RoundOutcome(result, info, error, fixes, refusals, tuple(errors)))
-            except BrokenPipeError:
-                raise
-            except OSError as e:
-                errors.append("cannot write the report to stdout: %s" % (e.strerror or e))
+            errors += _emit(emit, RoundOutcome(result, info, error, fixes, refusals, tuple(errors)))
         if pending is not None:
-            if errors:
-                errors[-1] += NOT_RECORDED
-            else:
-                try:
-                    pending.commit(fixed)
-                except UnitauditError as e:
-                    errors.append(str(e))
+            errors = _commit(pending, fixed, errors)
     finally:
         if pending is not None:
             pending.abort(fixed)  # nothing when committed
     return RoundOutcome(result, info, error, fixes, refusals, tuple(errors))
 
 
-NOT_RECORDED = "; this run was not recorded: the next run reports its loops again"
+def _fix_fields(fixes: Optional[FixOutcome]) -> Dict[str, str]:
+    """The journal entry's fields that say what the round fixed."""
+    if fixes is None:
+        return {}
+    return {"UNITAUDIT_AUTO_APPLIED": " ".join("%s:%s" % (o.unit, o.status.value) for o in fixes.outcomes),
+            "UNITAUDIT_FIX_RUN": str(fixes.run)}
 
 
-AUTO_COMMAND = "unitaudit watch (auto-apply"
+def _emit(emit: Callable[[RoundOutcome], None], outcome: RoundOutcome) -> List[str]:
+    try:
+        emit(outcome)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        return ["cannot write the report to stdout: %s" % (e.strerror or e)]
+    return []
 
 
-def _auto_apply(config, result, info, bus_address, root, clock):
+def _commit(pending: PendingRun, fixed: Dict[str, float], errors: List[str]) -> List[str]:
+    """Record the run when every output was written: the round's errors, then with what the
+    recording says."""
+    if errors:
+        return errors[:-1] + [errors[-1] + NOT_RECORDED]
+    try:
+        pending.commit(fixed)
+    except UnitauditError as e:
+        return [str(e)]
+    return []
+
+
+def auto_apply(config, result: ScanResult, bus_address: Optional[str] = None, root: str = "/",
+               clock: Callable[[], float] = time.time) -> Tuple[Optional[FixOutcome], Tuple[str, ...]]:
     """The allowed recipes only; protected units are refused as in `fix` (no --unit here).  A
     loop an earlier round tried and did not fix is not tried again within the retention: an
-    hourly retry would change the system every hour for nothing (`unitaudit fix` still can)."""
-    from unitaudit.services.fix import plan_fix, run_fix
-    from unitaudit.store.state import StateStore
-
-    store = StateStore()
+    hourly retry would change the system every hour for nothing (`unitaudit fix` still can).
+    (the fix run, or None when nothing was applied; the refusals)"""
+    store = FixRunStore()
     try:
-        tried = store.unfixed_since(clock() - config.retention, AUTO_COMMAND)
+        tried = store.unfixed_since(clock() - config.retention, RunOrigin.AUTO_APPLY)
     finally:
         store.close()
     findings = [f for f in result.findings if f.id not in tried]
@@ -96,4 +108,5 @@ def _auto_apply(config, result, info, bus_address, root, clock):
     refusals += tuple("%s: %s" % (r.unit, r.reason) for r in plan.refusals)
     if not plan.steps:
         return None, refusals
-    return run_fix(plan, result, bus_address, "%s: %s)" % (AUTO_COMMAND, " ".join(config.auto_apply))), refusals
+    command = AUTO_COMMAND % " ".join(config.auto_apply)
+    return run_fix(plan, result, bus_address, command, origin=RunOrigin.AUTO_APPLY), refusals

@@ -7,8 +7,8 @@ The definitions live in the submodules by subject; this module only gathers them
 """
 from unitaudit.model.events import PROGRAM_LINE_LEAD, Event, Kind, Message, Sightings
 from unitaudit.model.findings import Cause, CauseKind, Churn, Diagnosis, Finding, FindingKind
-from unitaudit.model.plans import (Action, Applies, Check, Operation, Plan, PlannedStep, Recipe, Refusal, Step,
-                                   Undo, Verify)
+from unitaudit.model.plans import (Action, Applies, Check, Operation, OperationKind, Plan, PlannedStep, Recipe,
+                                   Refusal, Step, Undo, Verify)
 from unitaudit.model.runs import (FixOutcome, FixStatus, IncrementalRead, Outcome, ReadFrom, RoundOutcome, RunInfo,
                                   RunOrigin, RunStatus, RunSummary, UndoReport)
 from unitaudit.model.scans import ScanResult, SourceStats, Thresholds
@@ -17,7 +17,8 @@ from unitaudit.model.system import ExecStatus, KernelFacts, LiveState, UnitCgrou
 __all__ = [
     "PROGRAM_LINE_LEAD", "Event", "Kind", "Message", "Sightings",
     "Cause", "CauseKind", "Churn", "Diagnosis", "Finding", "FindingKind",
-    "Action", "Applies", "Check", "Operation", "Plan", "PlannedStep", "Recipe", "Refusal", "Step", "Undo", "Verify",
+    "Action", "Applies", "Check", "Operation", "OperationKind", "Plan", "PlannedStep", "Recipe", "Refusal", "Step",
+    "Undo", "Verify",
     "FixOutcome", "FixStatus", "IncrementalRead", "Outcome", "ReadFrom", "RoundOutcome", "RunInfo", "RunOrigin",
     "RunStatus", "RunSummary", "UndoReport",
     "ScanResult", "SourceStats", "Thresholds",

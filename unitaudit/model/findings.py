@@ -5,21 +5,6 @@ from typing import Optional, Tuple
 
 
 @dataclass(frozen=True)
-class Diagnosis:
-    """What the live system says about a finding's cause.  `facts` is JSON-ready."""
-
-    kind: str  # the cause kind it explains: missing-unit, execstartpre-failed, logrotate-config
-    verdict: str  # one stable word for programs, e.g. alias-missing, disabled-on-purpose, module-missing
-    summary: str  # one line for people
-    facts: Tuple[Tuple[str, object], ...] = ()
-
-    def to_dict(self) -> dict:
-        out = {"kind": self.kind, "verdict": self.verdict, "summary": self.summary}
-        out.update(dict(self.facts))
-        return out
-
-
-@dataclass(frozen=True)
 class Churn:
     """What a loop costs the kernel, and where each factor came from."""
 
@@ -47,6 +32,21 @@ class CauseKind(str, Enum):
     EXECSTARTPRE_FAILED = "execstartpre-failed"
     MISSING_UNIT = "missing-unit"
     LOGROTATE_CONFIG = "logrotate-config"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What the live system says about a finding's cause.  `facts` is JSON-ready."""
+
+    kind: CauseKind  # the cause it explains
+    verdict: str  # one stable word for programs, e.g. alias-missing, disabled-on-purpose, module-missing
+    summary: str  # one line for people
+    facts: Tuple[Tuple[str, object], ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind.value, "verdict": self.verdict, "summary": self.summary}
+        out.update(dict(self.facts))
+        return out
 
 
 @dataclass(frozen=True)

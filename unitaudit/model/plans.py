@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, Optional, Tuple
 
+from unitaudit.model.findings import CauseKind, FindingKind
+
 
 class Action(str, Enum):
     DAEMON_RELOAD = "daemon-reload"  # Manager.Reload
@@ -60,8 +62,8 @@ class Step:
 class Applies:
     """Which findings a recipe is for: all given conditions must hold."""
 
-    findings: Tuple[str, ...]  # finding kinds: restart-loop, activation-loop, repeated-failure, ...
-    cause: Optional[str] = None  # cause kind, or None for any (a generic restart-loop recipe)
+    findings: Tuple[FindingKind, ...]
+    cause: Optional[CauseKind] = None  # None: any cause (a generic restart-loop recipe)
     verdicts: Tuple[str, ...] = ()  # diagnosis verdicts; empty: any (or no diagnosis)
 
 
@@ -84,14 +86,24 @@ class Recipe:
     source: str = ""  # the file it was loaded from
 
 
+class OperationKind(str, Enum):
+    """What a backend does for one operation (remediation/actions.py makes them)."""
+
+    DBUS = "dbus"  # a systemd manager method: argv is (interface.member, *args)
+    RUN = "run"  # a program: argv is the exact argv
+    CHECK = "check"  # a program that must confirm the step is right before the next operation runs
+    WRITE = "write"  # a file's new content, its old one backed up
+    MOVE = "move"  # a file moved aside, never deleted
+
+
 @dataclass(frozen=True)
 class Operation:
     """One concrete thing a backend does: a D-Bus call, a program run, a file written or moved."""
 
-    kind: str  # "dbus", "run", "write", "move", "remove"
+    kind: OperationKind
     target: str  # unit, package or path it acts on
-    argv: Tuple[str, ...] = ()  # kind "run": the exact argv; kind "dbus": (interface.member, *args)
-    path: str = ""  # write/move/remove
+    argv: Tuple[str, ...] = ()  # RUN, CHECK: the exact argv; DBUS: (interface.member, *args)
+    path: str = ""  # WRITE, MOVE
     content: Optional[str] = None  # write: the new content
     before: Optional[str] = None  # write: the current content (None: the file does not exist)
     destination: str = ""  # move

@@ -1,14 +1,17 @@
-"""The closed set of actions, each turned into the concrete operations a backend performs.
+"""The closed set of actions, each turned into the concrete operations a backend performs, and
+`expand`, which fills a plan's steps with them.
 
 Reads the current state of the files it would write (through the SystemProbe, the only thing
 here that looks at the system) so that a dry run can show the exact diff.  Never writes: the
-backend does, and only a real one.
+backend does, and only a real one (executor.py).
 """
 import posixpath
 import re
+from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Tuple
 
-from unitaudit.model import Action, Operation, PlannedStep
+from unitaudit.errors import ProbeUnavailable
+from unitaudit.model import Action, Operation, OperationKind, Plan, PlannedStep, Refusal
 from unitaudit.remediation.schema import DROP_IN_SETTINGS, SETTING_MIN_SYSTEMD
 from unitaudit.sources.probe import SystemProbe
 
@@ -19,7 +22,7 @@ _STANZA_START = re.compile(r"^\s*([^#{}][^{}]*?)\s*\{\s*$")
 
 
 def _dbus(member: str, target: str, *args: str) -> Operation:
-    return Operation("dbus", target, argv=("%s.%s" % (MANAGER, member),) + args)
+    return Operation(OperationKind.DBUS, target, argv=("%s.%s" % (MANAGER, member),) + args)
 
 
 def _reload() -> Operation:
@@ -69,25 +72,26 @@ def write_drop_in(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
     unit = step.value("unit")
     path = "/etc/systemd/system/%s.d/%s" % (unit, DROP_IN_NAME)
     content = drop_in_text(unit, step.settings, probe.systemd_version())
-    return [Operation("write", unit, path=path, content=content, before=probe.read_text(path)), _reload()]
+    return [Operation(OperationKind.WRITE, unit, path=path, content=content, before=probe.read_text(path)), _reload()]
 
 
 def apt_reinstall(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
     package = step.value("package")
-    return [Operation("run", package, argv=("apt-get", "install", "--reinstall", "--yes", "--no-install-recommends",
-                                            "-o", "Dpkg::Options::=--force-confdef",
-                                            "-o", "Dpkg::Options::=--force-confold", package))]
+    return [Operation(OperationKind.RUN, package,
+                      argv=("apt-get", "install", "--reinstall", "--yes", "--no-install-recommends",
+                            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", package))]
 
 
 def dkms_autoinstall(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
-    return [Operation("run", step.value("module"), argv=("dkms", "autoinstall", "-k", probe.kernel_release()))]
+    module = step.value("module")
+    return [Operation(OperationKind.RUN, module, argv=("dkms", "autoinstall", "-k", probe.kernel_release()))]
 
 
 def logrotate_quarantine(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
     path = step.value("config_file")
     # `logrotate -d FILE` must report an error in that file before it is moved: the backend checks.
-    return [Operation("check", path, argv=("logrotate", "-d", path)),
-            Operation("move", path, path=path, destination=path + DISABLED_SUFFIX)]
+    return [Operation(OperationKind.CHECK, path, argv=("logrotate", "-d", path)),
+            Operation(OperationKind.MOVE, path, path=path, destination=path + DISABLED_SUFFIX)]
 
 
 def logrotate_add_su(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
@@ -101,7 +105,7 @@ def logrotate_add_su(step: PlannedStep, probe: SystemProbe) -> List[Operation]:
             continue
         new = add_su(text, directory, info.owner, info.group)
         if new is not None and new != text:
-            return [Operation("write", path, path=path, content=new, before=text)]
+            return [Operation(OperationKind.WRITE, path, path=path, content=new, before=text)]
     raise ValueError("no logrotate stanza rotates logs in %s" % directory)
 
 
@@ -146,3 +150,23 @@ OPERATIONS: Dict[Action, Callable[[PlannedStep, SystemProbe], List[Operation]]] 
     Action.LOGROTATE_QUARANTINE: logrotate_quarantine,
 }
 assert set(OPERATIONS) == set(Action), "every action needs its operations"
+
+
+def expand(plan: Plan, probe: SystemProbe) -> Plan:
+    """The plan with each step's operations.  A finding whose step cannot be worked out (no
+    logrotate stanza for a directory, ...) loses all its steps and gets a refusal saying why."""
+    failed = {}
+    ops = {}
+    for i, step in enumerate(plan.steps):
+        if step.finding_id in failed:
+            continue
+        try:
+            ops[i] = tuple(OPERATIONS[step.action](step, probe))
+        except (ValueError, OSError, ProbeUnavailable) as e:
+            failed[step.finding_id] = "%s %s: %s" % (step.action.value, " ".join(v for _k, v in step.values), e)
+    steps = tuple(replace(s, operations=ops[i]) for i, s in enumerate(plan.steps) if s.finding_id not in failed)
+    units = {s.finding_id: dict(s.values).get("unit", "") for s in plan.steps}
+    refusals = plan.refusals + tuple(Refusal(fid, units.get(fid, ""), "cannot plan: " + why)
+                                     for fid, why in failed.items())
+    verifications = tuple((fid, v) for fid, v in plan.verifications if fid not in failed)
+    return replace(plan, steps=steps, refusals=refusals, verifications=verifications)

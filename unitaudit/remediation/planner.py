@@ -9,11 +9,9 @@ admin named it with --unit; a missing value (no package known) refuses that reci
 import fnmatch
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from unitaudit.util.names import is_unit_name
-from unitaudit.model import Finding
-from unitaudit.model import Action, Plan, PlannedStep, Recipe, Refusal, Step, Verify
+from unitaudit.model import Action, CauseKind, Finding, Plan, PlannedStep, Recipe, Refusal, Step, Verify
 from unitaudit.remediation.schema import applies_to, placeholders
-from unitaudit.util.names import is_module_name, is_package_name, is_safe_path
+from unitaudit.util.names import is_module_name, is_package_name, is_safe_path, is_unit_name
 
 # Which template keys name a unit (checked against the protected list) and the grammar of each.
 UNIT_KEYS = ("unit", "alias", "declared_by")
@@ -42,7 +40,7 @@ def template_values(finding: Finding) -> Dict[str, List[str]]:
             if value not in out[key]:
                 out[key].append(value)
 
-    put("alias", facts.get("unit") if finding.cause and finding.cause.kind.value == "missing-unit" else None)
+    put("alias", facts.get("unit") if finding.cause and finding.cause.kind is CauseKind.MISSING_UNIT else None)
     put("declared_by", facts.get("declared_by"))
     put("package", facts.get("package"))
     put("module", facts.get("module"))
@@ -105,7 +103,7 @@ def protected_reason(unit: str, protected: Mapping[str, str]) -> Optional[str]:
 
 
 def make_plan(findings: Iterable[Finding], recipes: Sequence[Recipe], protected: Mapping[str, str],
-         named_units: Sequence[str] = (), finding_ids: Sequence[str] = (), recipe_ids: Sequence[str] = ()) -> Plan:
+              named_units: Sequence[str] = (), finding_ids: Sequence[str] = (), recipe_ids: Sequence[str] = ()) -> Plan:
     steps: List[PlannedStep] = []
     refusals: List[Refusal] = []
     verifications: List[Tuple[str, Verify]] = []

@@ -71,9 +71,9 @@ def describe(recipe: Recipe) -> str:
 
 def describe_applies(applies: Applies) -> str:
     """`restart-loop with cause execstartpre-failed (module-missing)`; `restart-loop` for any cause."""
-    out = ", ".join(applies.findings)
+    out = ", ".join(k.value for k in applies.findings)
     if applies.cause:
-        out += " with cause " + applies.cause
+        out += " with cause " + applies.cause.value
     if applies.verdicts:
         out += " (%s)" % " or ".join(applies.verdicts)
     return out

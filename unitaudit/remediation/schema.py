@@ -69,16 +69,15 @@ SETTING_MIN_SYSTEMD: Dict[str, int] = {"RestartSteps": 254, "RestartMaxDelaySec"
 COUNT_SETTINGS = ("StartLimitBurst", "RestartSteps")  # counts: a unit suffix would be a mistake
 SETTING_VALUE = re.compile(r"[0-9]+(ms|s|min|h)?\Z")  # \Z: "600\n" is not a value ($ allows a final newline)
 
-# The verdicts each diagnosis gives (unitaudit/diagnosis/*.py), so that a misspelt verdict is a
+# The verdicts each diagnosis gives (unitaudit/analysis/diagnosis/*.py), so that a misspelt verdict is a
 # load error instead of a recipe that never applies.  logrotate's combined verdict
 # `config-error+insecure-directories` is matched by its parts; diagnosis-failed has no fix.
-VERDICTS: Dict[str, Tuple[str, ...]] = {
-    CauseKind.MISSING_UNIT.value: ("alias-missing", "disabled-on-purpose", "no-unit-declares-it",
-                                   "alias-present", "alias-dangling"),
-    CauseKind.EXECSTARTPRE_FAILED.value: ("module-missing", "module-missing-dkms-available", "module-present",
-                                          "executable-missing", "command-failed", "not-failing-now"),
-    CauseKind.LOGROTATE_CONFIG.value: ("config-error", "insecure-directories", "no-longer-present",
-                                       "unexplained"),
+VERDICTS: Dict[CauseKind, Tuple[str, ...]] = {
+    CauseKind.MISSING_UNIT: ("alias-missing", "disabled-on-purpose", "no-unit-declares-it", "alias-present",
+                             "alias-dangling"),
+    CauseKind.EXECSTARTPRE_FAILED: ("module-missing", "module-missing-dkms-available", "module-present",
+                                    "executable-missing", "command-failed", "not-failing-now"),
+    CauseKind.LOGROTATE_CONFIG: ("config-error", "insecure-directories", "no-longer-present", "unexplained"),
 }
 
 _TOP_REQUIRED = ("id", "title", "fixes", "applies", "steps", "verify")
@@ -115,9 +114,9 @@ def applies_to(recipe: Recipe, finding: Finding) -> bool:
     """Whether the recipe is meant for this finding: its kind, and its cause and verdict when the
     recipe names them.  A recipe that names verdicts never applies to an undiagnosed finding."""
     applies = recipe.applies
-    if finding.kind.value not in applies.findings:
+    if finding.kind not in applies.findings:
         return False
-    if applies.cause is not None and (finding.cause is None or finding.cause.kind.value != applies.cause):
+    if applies.cause is not None and (finding.cause is None or finding.cause.kind is not applies.cause):
         return False
     if not applies.verdicts:
         return True
@@ -196,16 +195,16 @@ def _applies(r: _Reader, data: object) -> Applies:
     findings = r.words(data["findings"], "applies.findings", [k.value for k in FindingKind], "a finding kind")
     if not findings:
         r.fail("applies.findings", "must name at least one finding kind")
-    cause = data.get("cause")
-    if cause is not None:
-        cause = r.choice(cause, "applies.cause", [c.value for c in CauseKind], "a cause kind")
+    cause = None
+    if data.get("cause") is not None:
+        cause = CauseKind(r.choice(data["cause"], "applies.cause", [c.value for c in CauseKind], "a cause kind"))
     known = VERDICTS[cause] if cause else tuple(v for vs in VERDICTS.values() for v in vs)
     verdicts = data.get("verdicts", [])
     for i, v in enumerate(verdicts if isinstance(verdicts, list) else [], 1):
         r.kebab(v, "applies.verdicts[%d]" % i)
     verdicts = r.words(verdicts, "applies.verdicts", known,
-                       "a verdict of %s" % (cause + " diagnosis" if cause else "any diagnosis"))
-    return Applies(findings=findings, cause=cause, verdicts=verdicts)
+                       "a verdict of %s" % (cause.value + " diagnosis" if cause else "any diagnosis"))
+    return Applies(findings=tuple(FindingKind(k) for k in findings), cause=cause, verdicts=verdicts)
 
 
 def _steps(r: _Reader, data: object, where: str) -> Tuple[Step, ...]:

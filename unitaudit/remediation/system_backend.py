@@ -3,10 +3,11 @@ before it is made (backups, moves, link changes, what cannot be undone)."""
 import fcntl
 import os
 import subprocess
-from typing import List, Optional
+from typing import Optional
 
 from unitaudit.errors import UnitauditError
-from unitaudit.model import Operation
+from unitaudit.model import Operation, OperationKind
+from unitaudit.remediation.executor import Backend
 from unitaudit.remediation.systemd_bus import SystemdManager
 
 DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock")
@@ -17,15 +18,17 @@ class StepFailed(UnitauditError):
     """One operation could not be made: the rest of that finding's steps are skipped."""
 
 
-class SystemBackend:
+class SystemBackend(Backend):
     def __init__(self, store, run: int, bus_address: Optional[str] = None, timeout: float = 120.0):
+        super().__init__()
         self.store = store
         self.run = run
         self.manager = SystemdManager(bus_address, timeout=timeout)
-        self.performed: List[Operation] = []
 
     def perform(self, op: Operation) -> None:
-        getattr(self, "_" + op.kind)(op)
+        how = {OperationKind.DBUS: self._dbus, OperationKind.WRITE: self._write, OperationKind.MOVE: self._move,
+               OperationKind.CHECK: self._check, OperationKind.RUN: self._run}
+        how[op.kind](op)
         self.performed.append(op)
 
     def _dbus(self, op: Operation) -> None:

@@ -7,6 +7,13 @@ from unitaudit.report.safe_text import safe
 SCHEMA = "unitaudit.fix/1"
 
 
+def outcome_to_dict(o) -> dict:
+    """One finding's outcome (model.Outcome) as the fix document, the round's `auto_applied` and the
+    state database's run record spell it."""
+    return {"finding_id": o.finding_id, "unit": o.unit, "status": o.status.value, "detail": o.detail,
+            "fallback_used": o.fallback_used}
+
+
 def write_text(outcome, out: IO[str]) -> None:
     out.write("fix run %d (state in %s; `unitaudit undo %d` reverts it)\n" % (outcome.run, safe(outcome.state_dir), outcome.run))
     for o in outcome.outcomes:
@@ -18,4 +25,4 @@ def write_text(outcome, out: IO[str]) -> None:
 
 def write_json(outcome, out: IO[str]) -> None:
     json_out.write({"schema": SCHEMA, "run": outcome.run, "state_dir": outcome.state_dir, "all_fixed": outcome.all_fixed,
-                    "outcomes": [o.__dict__ for o in outcome.outcomes]}, out)
+                    "outcomes": [outcome_to_dict(o) for o in outcome.outcomes]}, out)

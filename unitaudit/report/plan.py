@@ -3,8 +3,7 @@ import difflib
 from typing import IO, Dict, List, Sequence
 
 from unitaudit import __version__
-from unitaudit.model import Finding
-from unitaudit.model import Operation, Plan
+from unitaudit.model import Finding, Operation, OperationKind, Plan
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
 
@@ -20,17 +19,18 @@ def diff(op: Operation) -> List[str]:
 
 
 def describe(op: Operation) -> str:
-    if op.kind == "dbus":
+    kind = OperationKind(op.kind)
+    if kind is OperationKind.DBUS:
         return "D-Bus %s(%s)" % (op.argv[0], ", ".join(op.argv[1:]))
-    if op.kind == "run":
+    if kind is OperationKind.RUN:
         return "run: %s" % " ".join(op.argv)
-    if op.kind == "check":
+    if kind is OperationKind.CHECK:
         return "check first: `%s` must report an error in this file, else it is left in place" % " ".join(op.argv)
-    if op.kind == "write":
+    if kind is OperationKind.WRITE:
         return "%s %s" % ("create" if op.before is None else "edit", op.path)
-    if op.kind == "move":
+    if kind is OperationKind.MOVE:
         return "move %s -> %s (not deleted; undo moves it back)" % (op.path, op.destination)
-    return "%s %s" % (op.kind, op.target)
+    return "%s %s" % (kind.value, op.target)
 
 
 def write_text(plan: Plan, findings: Sequence[Finding], performed: Sequence[Operation], out: IO[str]) -> None:
@@ -55,7 +55,7 @@ def write_text(plan: Plan, findings: Sequence[Finding], performed: Sequence[Oper
                                                      step.undo.value))
             for op in step.operations:
                 out.write("       %s\n" % safe(describe(op)))
-                if op.kind == "write":  # a line of the file at a time: its newline is the diff's own
+                if OperationKind(op.kind) is OperationKind.WRITE:  # a line of the file at a time: its newline is the diff's own
                     out.writelines("         " + safe(line[:-1]) + "\n" for line in diff(op))
         if fid in verify:
             out.write("  then verify: %s\n" % safe("; ".join(verify[fid])))
@@ -89,12 +89,13 @@ def to_document(plan: Plan, performed: Sequence[Operation], dry_run: bool = True
 
 
 def _op(op: Operation) -> dict:
-    out = {"kind": op.kind, "target": op.target}
+    kind = OperationKind(op.kind)
+    out = {"kind": kind.value, "target": op.target}
     if op.argv:
         out["argv"] = list(op.argv)
     if op.path:
         out["path"] = op.path
-    if op.kind == "write":
+    if kind is OperationKind.WRITE:
         out["diff"] = "".join(diff(op))
     if op.destination:
         out["destination"] = op.destination
@@ -103,3 +104,11 @@ def _op(op: Operation) -> dict:
 
 def write_json(plan: Plan, performed: Sequence[Operation], out: IO[str]) -> None:
     json_out.write(to_document(plan, performed), out)
+
+
+def write(plan: Plan, findings: Sequence[Finding], performed: Sequence[Operation], out: IO[str], as_json: bool) -> None:
+    """`fix --dry-run` (or a plan with nothing to apply): the plan as text, or as JSON."""
+    if as_json:
+        write_json(plan, performed, out)
+    else:
+        write_text(plan, findings, performed, out)

@@ -47,7 +47,7 @@ class _Family:
         self.samples: List[Tuple[Labels, str]] = []
 
     def add(self, value, **labels: str) -> None:
-        self.samples.append((tuple((k, v) for k, v in labels.items() if v), _value(value)))
+        self.samples.append((tuple((k, v) for k, v in labels.items() if v), format_value(value)))
 
     def lines(self) -> List[str]:
         out = ["# HELP %s %s" % (self.name, self.help.replace("\\", r"\\").replace("\n", r"\n")),
@@ -58,12 +58,31 @@ class _Family:
         return out
 
 
+class _Families:
+    """The metric families in the order they are first named; a family without samples says
+    nothing: left out, HELP and TYPE too."""
+
+    def __init__(self) -> None:
+        self._by_name: Dict[str, _Family] = {}
+
+    def __call__(self, name: str, typ: str, help_text: str) -> _Family:
+        return self._by_name.setdefault(name, _Family("unitaudit_" + name, typ, help_text))
+
+    def text(self) -> str:
+        out: List[str] = []
+        for f in self._by_name.values():
+            if f.samples:
+                out += f.lines()
+        return "\n".join(out) + "\n"
+
+
 def _escape(v: str) -> str:
     # The label value escapes of the text format, backslash first.
     return v.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
 
 
-def _value(v) -> str:
+def format_value(v) -> str:
+    """A sample value as the text format writes it: Go's float syntax, 1/0 for a bool."""
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, int):
@@ -78,13 +97,20 @@ def _value(v) -> str:
 
 def render(result, run: RunSummary) -> str:
     """`result`: a scan.ScanResult, or None when the scan failed."""
-    fams: Dict[str, _Family] = {}
-
-    def fam(name: str, typ: str, help_text: str) -> _Family:
-        return fams.setdefault(name, _Family("unitaudit_" + name, typ, help_text))
-
+    fam = _Families()
     findings = result.findings if result is not None else ()
-    totals = dict(run.totals)
+    _loops(fam, findings, dict(run.totals))
+    # Every kind, 0 included: `unitaudit_loops{kind="restart-loop"} > 0` must have a series to test.
+    loops = fam("loops", "gauge", "Findings of the last run per kind.")
+    for kind in FindingKind:
+        loops.add(sum(1 for f in findings if f.kind is kind), kind=kind.value)
+    if result is not None and result.kernel is not None:
+        _kernel(fam, result.kernel)
+    _run(fam, result, run)
+    return fam.text()
+
+
+def _loops(fam: _Families, findings, totals: Dict[str, int]) -> None:
     active = fam("loop_active", "gauge", "A loop or failing unit found by the last run (1); cause when known.")
     window = fam("loop_window_events", "gauge", "Events of the finding in the last run's window.")
     rate = fam("loop_events_per_second", "gauge", "The finding's event rate over its evidence.")
@@ -108,32 +134,29 @@ def render(result, run: RunSummary) -> str:
                 kbytes.add(f.churn.bytes_per_day / 86400, **key)
         trusted.add(f.trusted, **key)
 
-    # Every kind, 0 included: `unitaudit_loops{kind="restart-loop"} > 0` must have a series to test.
-    loops = fam("loops", "gauge", "Findings of the last run per kind.")
-    for kind in FindingKind:
-        loops.add(sum(1 for f in findings if f.kind is kind), kind=kind.value)
 
-    k = result.kernel if result is not None else None
-    if k is not None:
-        for name, kb, help_text in (("slab_bytes", k.slab_kb, "Slab memory (/proc/meminfo Slab)."),
-                                    ("slab_reclaimable_bytes", k.sreclaimable_kb, "Reclaimable slab (/proc/meminfo SReclaimable)."),
-                                    ("slab_unreclaimable_bytes", k.sunreclaim_kb, "Unreclaimable slab (/proc/meminfo SUnreclaim).")):
-            if kb is not None:
-                fam(name, "gauge", help_text).add(kb * 1024)
-        for name, v, help_text in (
-                ("kernfs_node_cache_objects", k.kernfs_objects, "kernfs_node_cache objects allocated (/proc/slabinfo)."),
-                ("kernfs_node_cache_active_objects", k.kernfs_active_objects, "kernfs_node_cache objects in use (/proc/slabinfo)."),
-                ("kernfs_node_cache_object_size_bytes", k.kernfs_object_size, "Size of one kernfs_node_cache object."),
-                ("cgroup_dying_descendants", k.dying_descendants, "Dying cgroups under the root (cgroup v2 cgroup.stat)."),
-                ("memcg_slab_caches", k.memcg_slab_caches, "Per-memcg slab cache directories (kernels before 5.9).")):
-            if v is not None:
-                fam(name, "gauge", help_text).add(v)
-        per_controller = {sub: n for sub, _hier, n, _enabled in k.cgroups}
-        if per_controller:
-            cg = fam("cgroups", "gauge", "Cgroups per controller (/proc/cgroups num_cgroups).")
-            for sub, n in per_controller.items():
-                cg.add(n, controller=sub)
+def _kernel(fam: _Families, k) -> None:
+    for name, kb, help_text in (("slab_bytes", k.slab_kb, "Slab memory (/proc/meminfo Slab)."),
+                                ("slab_reclaimable_bytes", k.sreclaimable_kb, "Reclaimable slab (/proc/meminfo SReclaimable)."),
+                                ("slab_unreclaimable_bytes", k.sunreclaim_kb, "Unreclaimable slab (/proc/meminfo SUnreclaim).")):
+        if kb is not None:
+            fam(name, "gauge", help_text).add(kb * 1024)
+    for name, v, help_text in (
+            ("kernfs_node_cache_objects", k.kernfs_objects, "kernfs_node_cache objects allocated (/proc/slabinfo)."),
+            ("kernfs_node_cache_active_objects", k.kernfs_active_objects, "kernfs_node_cache objects in use (/proc/slabinfo)."),
+            ("kernfs_node_cache_object_size_bytes", k.kernfs_object_size, "Size of one kernfs_node_cache object."),
+            ("cgroup_dying_descendants", k.dying_descendants, "Dying cgroups under the root (cgroup v2 cgroup.stat)."),
+            ("memcg_slab_caches", k.memcg_slab_caches, "Per-memcg slab cache directories (kernels before 5.9).")):
+        if v is not None:
+            fam(name, "gauge", help_text).add(v)
+    per_controller = {sub: n for sub, _hier, n, _enabled in k.cgroups}
+    if per_controller:
+        cg = fam("cgroups", "gauge", "Cgroups per controller (/proc/cgroups num_cgroups).")
+        for sub, n in per_controller.items():
+            cg.add(n, controller=sub)
 
+
+def _run(fam: _Families, result, run: RunSummary) -> None:
     failed = run.error is not None or result is None
     fam("last_run_timestamp_seconds", "gauge", "When the last run started.").add(run.started)
     fam("last_run_duration_seconds", "gauge", "How long the last run took.").add(run.seconds)
@@ -145,9 +168,3 @@ def render(result, run: RunSummary) -> str:
         fam("journal_entries_read", "gauge", "Journal entries the last run read.").add(run.entries_read)
     fam("info", "gauge", "unitaudit's version and where the last run began reading the journal.").add(
         1, version=run.version, read_from=run.read_from.value)
-
-    out: List[str] = []
-    for f in fams.values():
-        if f.samples:  # a family without samples says nothing: left out, HELP and TYPE too
-            out += f.lines()
-    return "\n".join(out) + "\n"

@@ -17,8 +17,13 @@ Rich markup is not touched here: the human reports hand log text to rich only in
 
 The JSON documents keep the original text (JSON escapes control characters itself); `json_text`
 only makes invalid bytes valid (see json_out.py).
+
+`error_line` is the one line every failed command ends in, escaped the same way: a path or log
+text inside it (a file named with an escape sequence) must not drive the terminal either.
 """
 import re
+import textwrap
+from typing import Optional
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -49,3 +54,13 @@ def valid_text(text: str) -> str:
         return text
     text = re.sub("[\ud800-\udc7f\udd00-\udfff]", "\ufffd", text)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def error_line(message: object, width: Optional[int] = None) -> str:
+    """`unitaudit: error: MESSAGE`, escaped; wrapped at `width` (a terminal's, at most 100
+    columns) when given, else one line, for a log or a pipe."""
+    line = "unitaudit: error: %s" % safe(str(message))
+    if width is None:
+        return line
+    return "\n".join(textwrap.wrap(line, width=min(width, 100), subsequent_indent="  ", break_long_words=False,
+                                   break_on_hyphens=False)) or line

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from unitaudit.report.safe_text import safe
-from unitaudit.model import ScanResult
+from unitaudit.model import ReadFrom, ScanResult
 from unitaudit.util.times import iso_utc
 
 
@@ -43,8 +43,9 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
     console = console_for(out)
     if incremental is not None:
         i = incremental
-        since = {"cursor": "after the last run's cursor", "time": "from the last run's time (its cursor is gone)",
-                 "window": "over the configured window (first incremental run)"}.get(i.read_from, i.read_from)
+        read_from = ReadFrom(i.read_from)
+        since = {ReadFrom.CURSOR: "after the last run's cursor", ReadFrom.TIME: "from the last run's time (its cursor is gone)",
+                 ReadFrom.WINDOW: "over the configured window (first incremental run)"}.get(read_from, read_from.value)
         console.print(Text("incremental: %d journal entries read %s, up to %s; %d sightings carried from the last run"
                            % (i.entries, safe(since), fmt_when(i.end), i.carried), style="dim"))
     for s in result.sources:

@@ -1,67 +1,81 @@
-"""`unitaudit fix` and `unitaudit undo` on the real system: the lock, the state store, the
-backend, the verification, the reload after an undo.  The CLI only words the result."""
+"""`unitaudit fix` and `unitaudit undo` on the real system: the lock, the fix-run store, the
+backend, the verification, the reload after an undo.  They return data; the reporters word it
+(report/fix_report.py, report/undo_report.py)."""
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from unitaudit.errors import StateError, UnitauditError
-from unitaudit.remediation.executor import Outcome, apply
-from unitaudit.model import FixOutcome, Plan
+from unitaudit.model import FixOutcome, FixStatus, Outcome, Plan, RunOrigin, RunStatus, UndoReport
+from unitaudit.remediation.actions import expand
+from unitaudit.remediation.executor import RecordingBackend, apply, dry_run
+from unitaudit.remediation.planner import make_plan
+from unitaudit.remediation.protected import load_protected, merge_protected
+from unitaudit.remediation.recipes import load_recipes
+from unitaudit.remediation.system_backend import SystemBackend
+from unitaudit.remediation.systemd_bus import SystemdManager
+from unitaudit.report import fix_report, json_report, plan as plan_report
+from unitaudit.services.verify import verify
+from unitaudit.sources.dbus import DBusSource
+from unitaudit.sources.probe import SystemProbe
+from unitaudit.store.fixruns import FixRunStore
 
 
 @dataclass(frozen=True)
 class UndoOutcome:
-    lines: Tuple[str, ...]
-    complete: bool
+    """What the undo of one fix run did, and whether systemd then re-read the unit files."""
+
+    run: int
+    report: UndoReport
+    reload_error: Optional[str] = None  # why the daemon-reload failed; None when systemd reloaded
+
+    @property
+    def reloaded(self) -> bool:
+        return self.reload_error is None
+
+    @property
+    def complete(self) -> bool:
+        """Everything put back, and systemd sees it."""
+        return self.reloaded and not self.report.errors
 
 
 def plan_fix(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),
-              protected_extra: Sequence[Tuple[str, str]] = ()):
+             protected_extra: Sequence[Tuple[str, str]] = ()) -> Tuple[Plan, RecordingBackend]:
     """The plan for these findings, worked out on the system under `root`, and what a dry run of
-    it performs (the recording backend): `fix --dry-run`, `fix` and the timer's auto-apply."""
-    from unitaudit.remediation.backends import RecordingBackend, execute, expand
-    from unitaudit.remediation.planner import make_plan
-    from unitaudit.remediation.protected import load_protected
-    from unitaudit.remediation.recipes import load_recipes
-    from unitaudit.sources.probe import SystemProbe
-
-    protected = load_protected()
-    protected.update(dict(protected_extra))  # the admin's additions never remove a packaged entry
+    it performs (the recording backend): `fix --dry-run`, `fix` and the timer's auto-apply.
+    `protected_extra`: the configuration's [protected] (glob, reason) pairs, added beside the
+    packaged protected units (a packaged glob keeps its packaged reason)."""
+    protected = merge_protected(load_protected(), protected_extra)
     plan = expand(make_plan(findings, load_recipes(), protected, named_units=named_units, finding_ids=finding_ids,
-                       recipe_ids=recipe_ids), SystemProbe(root))
-    recording = RecordingBackend()
-    execute(plan, recording)
-    return plan, recording
+                            recipe_ids=recipe_ids), SystemProbe(root))
+    return plan, dry_run(plan)
 
 
-def run_fix(plan: Plan, result, bus_address: Optional[str], command: str) -> FixOutcome:
-    from unitaudit.remediation.system_backend import SystemBackend
-    from unitaudit.remediation.verify import verify
-    from unitaudit.report import json_report, plan as plan_report
-    from unitaudit.sources.dbus import DBusSource
-    from unitaudit.store.state import StateStore
-
-    store = StateStore()
+def run_fix(plan: Plan, result, bus_address: Optional[str], command: str,
+            origin: RunOrigin = RunOrigin.FIX) -> FixOutcome:
+    """Apply `plan` (from `result`, the scan) and verify each loop stopped, recorded as one fix run
+    for undo.  `origin`: an admin's `fix`, or the hourly round's auto-apply."""
+    store = FixRunStore()
     bus = DBusSource(bus_address)
     with store.lock():
         # The evidence first: the findings as scanned (reset-failed and restarts erase NRestarts).
-        run = store.begin_run(command, plan_report.to_document(plan, [], dry_run=False), json_report.to_document(result))
-        status = "failed"
+        run = store.begin_run(command, plan_report.to_document(plan, [], dry_run=False), json_report.to_document(result),
+                              origin=origin)
+        status = RunStatus.FAILED
         outcomes: List[Outcome] = []
         try:
             backend = SystemBackend(store, run, bus_address)
             outcomes = apply(plan, result.findings, backend, lambda v, f, t: verify(v, f, bus, t))
-            fixed = [o.status == "fixed" for o in outcomes]
-            status = "fixed" if all(fixed) else "partial" if any(fixed) else "not-fixed"
+            fixed = [o.status is FixStatus.FIXED for o in outcomes]
+            status = RunStatus.FIXED if all(fixed) else RunStatus.PARTIAL if any(fixed) else RunStatus.NOT_FIXED
         finally:
-            store.finish_run(run, status, {"outcomes": [o.__dict__ for o in outcomes]})
+            store.finish_run(run, status, {"outcomes": [fix_report.outcome_to_dict(o) for o in outcomes]})
     return FixOutcome(run, tuple(outcomes), store.directory)
 
 
-def run_undo(run: Optional[int], yes: bool, bus_address: Optional[str]) -> UndoOutcome:
-    from unitaudit.remediation.systemd_bus import SystemdManager
-    from unitaudit.store.state import StateStore
-
-    store = StateStore()
+def run_undo(run: Optional[int], bus_address: Optional[str]) -> UndoOutcome:
+    """Undo fix run `run` (None: the last one not undone), then have systemd re-read the unit
+    files."""
+    store = FixRunStore()
     with store.lock():
         target = run if run is not None else store.last_run()
         if target is None:  # no command lists fix runs: say what the state directory holds
@@ -72,17 +86,8 @@ def run_undo(run: Optional[int], yes: bool, bus_address: Optional[str]) -> UndoO
             raise StateError("nothing to undo: no fix run is recorded in %s (`unitaudit fix` records each run "
                              "it applies)" % store.directory)
         report = store.undo(target)
-        lines = ["undo of fix run %d:" % target]
-        lines += ["  restored %s" % p for p in report.restored]
-        lines += ["  removed %s" % p for p in report.removed]
-        lines += ["  moved back %s" % p for p in report.moved_back]
-        lines += ["  link restored %s" % p for p in report.links_restored]
-        lines += ["  cannot undo: %s" % w for w in report.cannot_undo]
-        lines += ["  error: %s" % e for e in report.errors]
         try:  # unit files and drop-ins came back: systemd must re-read them
             SystemdManager(bus_address).call("Reload", [])
-            lines.append("  systemd reloaded")
         except UnitauditError as e:
-            lines.append("  error: daemon-reload failed (%s): run systemctl daemon-reload" % e)
-            return UndoOutcome(tuple(lines), False)
-    return UndoOutcome(tuple(lines), not report.errors)
+            return UndoOutcome(target, report, reload_error=str(e))
+    return UndoOutcome(target, report)

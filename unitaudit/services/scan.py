@@ -4,16 +4,111 @@ No printing and no exit codes here: the CLI words the result.  On a live scan
 the service manager's unit states (D-Bus) join the journal, and each finding's
 cause is then checked on the live system (diagnosis); a bus that cannot be
 read leaves the journal-only result and a warning, never a failed scan.
+
+A command asks for a scan with a ScanRequest (its evidence options as given); `run_scan` reads
+the window, the thresholds and the sources from it.  The live parts (services/live.py) are
+passed in: only a live scan imports them, and with them dbus-next.
 """
-from dataclasses import replace
-from typing import Callable, List, Mapping, Optional, Sequence
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from unitaudit.analysis.churn import estimate
 from unitaudit.analysis.detectors import run_all
-from unitaudit.analysis.detectors.common import finding_id
+from unitaudit.analysis.detectors.finding_parts import finding_id
 from unitaudit.analysis.evidence import EvidenceBuilder
-from unitaudit.errors import SourceError
+from unitaudit.errors import SourceError, UsageError
 from unitaudit.model import Finding, FindingKind, LiveState, ScanResult, Thresholds, UnitState
+from unitaudit.sources.journal import JournalSource
+from unitaudit.sources.kernel import KernelSource
+from unitaudit.sources.textlog import TextLogSource
+from unitaudit.util.times import parse_time
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """The evidence options of `scan` (and of `fix` and `churn`), as the user gave them."""
+
+    journal_dir: Optional[str] = None
+    journal_files: Tuple[str, ...] = ()
+    syslogs: Tuple[str, ...] = ()
+    since: Optional[str] = None  # --since as typed (-2h, 7d, a date): read by `window`
+    until: Optional[str] = None
+    boot: bool = False
+    thresholds: Tuple[str, ...] = ()  # --threshold NAME=VALUE, over the configuration's
+    bus_address: Optional[str] = None
+    root: str = "/"  # the scanned machine's root file system, for the diagnosis
+
+    @property
+    def is_live(self) -> bool:
+        """This machine (no evidence named), or one whose bus was given: unit states and the
+        diagnosis join the evidence."""
+        return bool(self.bus_address) or not (self.journal_dir or self.journal_files or self.syslogs)
+
+
+class Window(NamedTuple):
+    """When the scan runs and the evidence window it reads (seconds since the epoch)."""
+
+    now: float
+    since: Optional[float]
+    until: Optional[float]
+
+    @property
+    def end(self) -> float:
+        """The time the detectors judge rates at: the window's end, or now."""
+        return self.until if self.until is not None else self.now
+
+
+def window(since: Optional[str], until: Optional[str], now: Optional[float] = None) -> Window:
+    """--since and --until read against `now` (the clock when None); a UsageError for a value that
+    is no time, or a window that ends before it starts."""
+    now = time.time() if now is None else now
+    t_since = parse_time(since, now, "--since") if since else None
+    t_until = parse_time(until, now, "--until") if until else None
+    if t_since is not None and t_until is not None and t_since > t_until:
+        raise UsageError("--since is after --until")
+    return Window(now, t_since, t_until)
+
+
+def thresholds(request: ScanRequest, base: Thresholds) -> Thresholds:
+    """The detector thresholds: `base` (the configuration's) with the request's overrides."""
+    return Thresholds.parse(list(request.thresholds), base=base)
+
+
+def evidence_sources(request: ScanRequest, span: Window) -> list:
+    """The sources the request names, read over `span`; this machine's journal when it names none."""
+    if request.boot and request.syslogs and not (request.journal_dir or request.journal_files):
+        raise UsageError("--boot needs a journal: text logs do not record boots")
+    since, until, boot = span.since, span.until, request.boot
+    sources: list = []
+    if request.journal_dir:
+        sources.append(JournalSource(directory=request.journal_dir, since=since, until=until, boot=boot))
+    if request.journal_files:
+        sources.append(JournalSource(files=list(request.journal_files), since=since, until=until, boot=boot))
+    sources.extend(TextLogSource(p, since=since, until=until) for p in request.syslogs)
+    if not sources:
+        sources.append(JournalSource(since=since, until=until, boot=boot))
+    return sources
+
+
+def incremental_arguments(request: ScanRequest, config, live=None) -> dict:
+    """The fields of `scan --incremental`'s hourly.incremental.IncrementalRequest: the
+    configuration's window and retention (`config`: a config.Config), the request's window,
+    thresholds and journal directory, and the live parts (`live`, as for run_scan)."""
+    span = window(request.since, request.until)
+    return dict(thresholds=thresholds(request, config.thresholds), now=span.now, window=config.window,
+                retention=config.retention, journal_dir=request.journal_dir, since=span.since, until=span.until,
+                live=live)
+
+
+def run_scan(request: ScanRequest, base: Thresholds, live=None) -> ScanResult:
+    """The scan the request asks for.  `live`: services.live.LiveParts for a live scan
+    (request.is_live), else None."""
+    span = window(request.since, request.until)
+    chosen = thresholds(request, base)
+    sources = evidence_sources(request, span)
+    return scan(sources, chosen, now=span.end, since=span.since, until=span.until,
+                **(live._asdict() if live is not None else {}))
 
 
 def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[Mapping[str, UnitState]] = None,
@@ -84,7 +179,5 @@ def unit_nodes(kernel, finding: Finding):
 
 def kernel_only(root: str, note: str) -> ScanResult:
     """No evidence could be read (no journal on this machine): the kernel's figures alone."""
-    from unitaudit.sources.kernel import KernelSource
-
     return ScanResult(findings=(), sources=(), thresholds=Thresholds(), now=0.0, since=None, until=None,
                       evidence_start=None, evidence_end=None, kernel=KernelSource(root).facts(), notes=(note,))

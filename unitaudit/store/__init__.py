@@ -1,1 +1,2 @@
-"""The state directory: the database, the fix runs and their lock, undo."""
+"""The state directory: the database (database.py), the fix runs and their lock (fixruns.py), the
+changes a run records (changes.py) and their undo (undo.py)."""

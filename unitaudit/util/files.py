@@ -1,5 +1,5 @@
-"""Files unitaudit writes and trusts: atomic replacement, private directories, the checks an
-output path and a root-owned input pass.
+"""Files unitaudit writes and trusts: where the state directory is, atomic replacement, private
+directories, the checks an output path and a root-owned input pass.
 
 An atomic write puts a temporary file beside its target, fsyncs it, renames it over the target
 and fsyncs the directory: readers see the old file or the new one, never half of it.  The
@@ -11,11 +11,26 @@ import errno
 import os
 import secrets
 import stat
-from typing import List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple
 
 from unitaudit.errors import RecipeError, StateError, UsageError
 
 TEMP_PREFIX = ".unitaudit-tmp-"
+
+
+def default_state_dir() -> str:
+    """Where the state database, the backups and the locks live: $UNITAUDIT_STATE_DIR (tests, a
+    relocated install), else /var/lib/unitaudit as root, else $XDG_STATE_HOME/unitaudit."""
+    override = os.environ.get("UNITAUDIT_STATE_DIR", "")
+    if os.path.isabs(override):
+        return override
+    if os.geteuid() == 0:
+        return "/var/lib/unitaudit"
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative value is invalid and ignored
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "unitaudit")
 
 
 def make_private_dir(directory: str) -> None:
@@ -56,11 +71,11 @@ def write_new(path: str, data: bytes) -> None:
 def atomic_write(path: str, data: bytes, mode: int, owner: Optional[Tuple[int, int]] = None,
                  mtime_ns: Optional[int] = None, run: int = 0, before_rename=None) -> None:
     """Readers see the old file or the new one, never half of it.  The temporary name ends in
-    "~" (not read by logrotate, systemd or node_exporter); `run` tags it for undo's clean-up."""
-    directory = os.path.dirname(path)
-    tmp = temp_name(directory, run)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
+    "~" (not read by logrotate, systemd or node_exporter); `run` tags it for undo's clean-up.
+    `before_rename` is called once the temporary file is complete, and may refuse by raising
+    (write_output checks the path again there)."""
+    with _replacing(path, run) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             write_all(fd, data)
             if owner is not None and owner != (os.geteuid(), os.getegid()):
@@ -71,9 +86,19 @@ def atomic_write(path: str, data: bytes, mode: int, owner: Optional[Tuple[int, i
             os.fsync(fd)
         finally:
             os.close(fd)
-        if before_rename is not None:  # tests: a crash with the temp file written, not renamed
+        if before_rename is not None:
             before_rename()
         os.replace(tmp, path)
+
+
+@contextmanager
+def _replacing(path: str, run: int) -> Iterator[str]:
+    """A temporary name beside `path` for the caller to create and rename over it: removed when
+    anything fails before the rename, the directory fsync'd after it."""
+    directory = os.path.dirname(path)
+    tmp = temp_name(directory, run)
+    try:
+        yield tmp
     except BaseException:
         unlink_quietly(tmp)
         raise
@@ -128,21 +153,16 @@ def write_output(path: str, data: bytes, what: str, mode: int = 0o644) -> None:
     entry, never write into it, but the admin asked for a regular file).  UsageError for a
     refused path, OSError for a failed write."""
     path = check_output_path(path, what)
-    atomic_write(path, data, mode, None, None, 0, lambda: check_output_path(path, what))
+    atomic_write(path, data, mode, before_rename=lambda: check_output_path(path, what))
 
 
 def atomic_symlink(path: str, target: str, owner: Optional[Tuple[int, int]], run: int) -> None:
-    directory = os.path.dirname(path)
-    tmp = temp_name(directory, run)
-    try:
+    """A symlink to `target` at `path`, replacing what is there in one rename."""
+    with _replacing(path, run) as tmp:
         os.symlink(target, tmp)
         if owner is not None and owner != (os.geteuid(), os.getegid()):
             os.lchown(tmp, *owner)
         os.replace(tmp, path)
-    except BaseException:
-        unlink_quietly(tmp)
-        raise
-    fsync_dir(directory)
 
 
 def temp_name(directory: str, run: int) -> str:

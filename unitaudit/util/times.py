@@ -3,7 +3,11 @@
 Printed: ISO 8601, UTC, 'Z' (`iso_utc`).  Read: --since / --until values (`parse_time`): `-2h`,
 `24h`, `30m`, `7d`, `now`, `today`, `yesterday`, `@EPOCH`, ISO dates (`2024-01-16`, `2024-01-16
 05:45`, `2024-01-16T05:45:03+08:00`).  A relative value always points into the past from `now`.
-A date without an offset is local time (TZ)."""
+A date without an offset is local time (TZ).
+
+One duration grammar (`duration_seconds`) serves both --since's relative values and the
+configuration's durations (config.parse_duration): a number, then s, sec, m, min, h, hour(s),
+d, day(s), w or week(s)."""
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -11,7 +15,9 @@ from typing import Optional
 
 from unitaudit.errors import UsageError
 
-_RELATIVE = re.compile(r"^[-+]?\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|hours|d|day|days|w|week|weeks)$")
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days|w|week|weeks)")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "hours": 3600,
+                 "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
 # One date grammar on every Python: datetime.fromisoformat accepts more on 3.11+ (offsets without a
 # colon, any fraction length, compact dates) than on 3.7-3.10, so it is not used.
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})"
@@ -22,8 +28,14 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})"
 _EARLIEST = -62135596800.0  # 0001-01-01T00:00:00Z
 _LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
 _EPOCH = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")  # @EPOCH: no inf, nan or 1_000
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "hours": 3600,
-                 "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
+
+
+def duration_seconds(text: str) -> Optional[float]:
+    """Seconds of "24h", "7d", "90min", "1.5 hours", ".5d" (whitespace around it and between number
+    and unit allowed, no sign); None when `text` is not a duration.  Unbounded: "1e400" is no
+    number here, but "9...9w" is inf, which each caller bounds in its own words."""
+    m = _DURATION.fullmatch(text.strip())
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)] if m else None
 
 
 def parse_time(value: str, now: float, option: str = "--since") -> float:
@@ -41,9 +53,9 @@ def parse_time(value: str, now: float, option: str = "--since") -> float:
 
 def _parse(value: str, now: float, option: str) -> float:
     v = value.strip()
-    m = _RELATIVE.match(v)
-    if m:
-        return now - float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    ago = duration_seconds(v[1:] if v.startswith(("-", "+")) else v)  # either sign points into the past
+    if ago is not None:
+        return now - ago
     if v == "now":
         return now
     if v in ("today", "yesterday"):

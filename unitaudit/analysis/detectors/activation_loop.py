@@ -7,11 +7,11 @@ missing-unit cause, never as a counted loop.
 """
 from typing import List, Mapping
 
-from unitaudit.model import Thresholds
 from unitaudit.analysis.detectors.causes import missing_unit
-from unitaudit.analysis.detectors.common import evidence_lines, finding_id, has_burst, hourly, period, rate_per_hour, span
+from unitaudit.analysis.detectors.finding_parts import evidence_lines, finding_id
+from unitaudit.analysis.detectors.timing import has_burst, hourly, period, rate_per_hour, span
 from unitaudit.analysis.evidence import Evidence
-from unitaudit.model import Finding, FindingKind, Kind, UnitState
+from unitaudit.model import Finding, FindingKind, Kind, Thresholds, UnitState
 
 ID = "activation-loop"
 
@@ -24,7 +24,7 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
         lines = evidence_lines([s, ev.get(unit, Kind.ACTIVATION_REQUESTED)])
         if s.top("daemon") == "dbus-broker":
             out.append(Finding(
-                id=finding_id("failure", unit), kind=FindingKind.FAILURE, unit=unit, count=s.count,
+                id=finding_id(FindingKind.FAILURE.value, unit), kind=FindingKind.FAILURE, unit=unit, count=s.count,
                 rate_per_hour=None, first_seen=first, last_seen=last, trusted=s.all_trusted, evidence=lines,
                 cause=missing_unit(ev, unit), detector=ID,
                 summary="missing activation target (dbus-broker logs it once per name: retries are not counted)",

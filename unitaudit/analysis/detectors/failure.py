@@ -4,11 +4,11 @@ run; so does an ExecStartPre that cannot succeed).  One failure with no known
 cause is not a finding."""
 from typing import Collection, List, Mapping
 
-from unitaudit.model import Thresholds
 from unitaudit.analysis.detectors.causes import exec_failure, logrotate_config
-from unitaudit.analysis.detectors.common import evidence_lines, finding_id, hourly, rate_per_hour, span
+from unitaudit.analysis.detectors.finding_parts import evidence_lines, finding_id
+from unitaudit.analysis.detectors.timing import hourly, rate_per_hour, span
 from unitaudit.analysis.evidence import Evidence
-from unitaudit.model import Finding, FindingKind, Kind, UnitState
+from unitaudit.model import Finding, FindingKind, Kind, Thresholds, UnitState
 
 ID = "failure"
 

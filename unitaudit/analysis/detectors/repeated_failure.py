@@ -6,11 +6,11 @@ already in a restart loop is reported there instead.
 from bisect import bisect_right
 from typing import List, Mapping
 
-from unitaudit.model import Thresholds
 from unitaudit.analysis.detectors.causes import exec_failure, logrotate_config
-from unitaudit.analysis.detectors.common import evidence_lines, finding_id, hourly, period, rate_per_hour, span
+from unitaudit.analysis.detectors.finding_parts import evidence_lines, finding_id
+from unitaudit.analysis.detectors.timing import hourly, period, rate_per_hour, span
 from unitaudit.analysis.evidence import Evidence
-from unitaudit.model import Finding, FindingKind, Kind, UnitState
+from unitaudit.model import Finding, FindingKind, Kind, Thresholds, UnitState
 
 ID = "repeated-failure"
 

@@ -7,11 +7,11 @@ never logs "Scheduled restart job", so it cannot fire this.
 """
 from typing import List, Mapping, Optional
 
-from unitaudit.model import Thresholds
 from unitaudit.analysis.detectors.causes import exec_failure, live_exec_failure
-from unitaudit.analysis.detectors.common import evidence_lines, finding_id, has_burst, hourly, period, rate_per_hour, span
+from unitaudit.analysis.detectors.finding_parts import evidence_lines, finding_id
+from unitaudit.analysis.detectors.timing import has_burst, hourly, period, rate_per_hour, span
 from unitaudit.analysis.evidence import Evidence
-from unitaudit.model import Cause, Finding, FindingKind, Kind, UnitState
+from unitaudit.model import Cause, Finding, FindingKind, Kind, Thresholds, UnitState
 
 ID = "restart-loop"
 

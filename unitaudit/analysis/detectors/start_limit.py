@@ -3,11 +3,11 @@ StartLimitIntervalSec).  240+ logs both "Start request repeated too quickly."
 and "Failed with result 'start-limit-hit'" for one event: count the larger."""
 from typing import List, Mapping
 
-from unitaudit.model import Thresholds
 from unitaudit.analysis.detectors.causes import exec_failure
-from unitaudit.analysis.detectors.common import evidence_lines, finding_id, hourly, rate_per_hour, span
+from unitaudit.analysis.detectors.finding_parts import evidence_lines, finding_id
+from unitaudit.analysis.detectors.timing import hourly, rate_per_hour, span
 from unitaudit.analysis.evidence import Evidence
-from unitaudit.model import Finding, FindingKind, Kind, UnitState
+from unitaudit.model import Finding, FindingKind, Kind, Thresholds, UnitState
 
 ID = "start-limit-hit"
 

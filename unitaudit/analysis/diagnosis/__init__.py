@@ -22,8 +22,8 @@ from typing import Callable, Dict, Iterable, Optional, TYPE_CHECKING, Tuple
 from unitaudit.analysis.diagnosis.exec_start_pre import diagnose_exec_start_pre
 from unitaudit.analysis.diagnosis.logrotate import diagnose_logrotate
 from unitaudit.analysis.diagnosis.missing_unit import Links, diagnose_missing_unit
-from unitaudit.model import CauseKind, Diagnosis, Finding, LiveState
 from unitaudit.errors import ProbeUnavailable
+from unitaudit.model import CauseKind, Diagnosis, Finding, LiveState
 
 if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
     from unitaudit.sources.probe import SystemProbe
@@ -49,20 +49,20 @@ def diagnose(finding: Finding, probe: SystemProbe, live: Optional[LiveState],
         handler = _BY_CAUSE.get(cause.kind)
         return handler(finding, probe, live) if handler else None
     except (OSError, subprocess.SubprocessError, ProbeUnavailable, ValueError, UnicodeError) as e:
-        return Diagnosis(cause.kind.value, "diagnosis-failed", "could not diagnose: %s" % e, (("error", str(e)),))
+        return Diagnosis(cause.kind, "diagnosis-failed", "could not diagnose: %s" % e, (("error", str(e)),))
 
 
 def diagnose_all(findings: Iterable[Finding], probe: SystemProbe, live: Optional[LiveState],
                  links: Optional[Links] = None) -> Tuple[Finding, ...]:
     """Every finding, with `diagnosis` set where there is one.  Findings that share a cause
     (an activation loop and its failure) are diagnosed once."""
-    done: Dict[Tuple[str, str, str], Optional[Diagnosis]] = {}
+    done: Dict[Tuple[CauseKind, str, str], Optional[Diagnosis]] = {}
     out = []
     for f in findings:
         if f.cause is None:
             out.append(f)
             continue
-        key = (f.cause.kind.value, f.unit, f.cause.summary)
+        key = (f.cause.kind, f.unit, f.cause.summary)
         if key not in done:
             done[key] = diagnose(f, probe, live, links)
         out.append(replace(f, diagnosis=done[key]) if done[key] is not None else f)

@@ -9,9 +9,9 @@ import posixpath
 import re
 from typing import Dict, List, Optional, TYPE_CHECKING
 
-from unitaudit.analysis.diagnosis.common import owning_package, package_words
-from unitaudit.model import Diagnosis, ExecStatus, Finding, LiveState, UnitState
+from unitaudit.analysis.diagnosis.package_owner import FOUND, owning_package, package_words
 from unitaudit.errors import ProbeUnavailable
+from unitaudit.model import CauseKind, Diagnosis, ExecStatus, Finding, LiveState, UnitState
 from unitaudit.util.names import is_module_name, is_safe_component, is_safe_path
 
 if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
@@ -36,7 +36,7 @@ def diagnose_exec_start_pre(finding: Finding, probe: SystemProbe,
                    code=_CODES.get(command.code, str(command.code)), status=command.status)
     elif unit_state is not None and _ran_fine(unit_state):
         out.update(command_source="live", path=None, argv=None, code=None, status=None)
-        return Diagnosis("execstartpre-failed", "not-failing-now",
+        return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "not-failing-now",
                          "%s: every ExecStartPre command succeeded on its last run; the loop has "
                          "stopped or fails elsewhere" % finding.unit, tuple(out.items()))
     else:
@@ -55,7 +55,7 @@ def diagnose_exec_start_pre(finding: Finding, probe: SystemProbe,
     out["program"] = "modprobe"
     out["module"] = module
     if not is_module_name(module):
-        return Diagnosis("execstartpre-failed", "command-failed",
+        return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "command-failed",
                          "%s: modprobe fails on %r, which is not a module name" % (finding.unit, module),
                          tuple(out.items()))
     return _modprobe(finding, probe, out, module)
@@ -108,25 +108,25 @@ def _modprobe(finding: Finding, probe: SystemProbe, out: dict, module: str) -> D
     out["dkms_providers"] = providers
     failing = _command_words(out)
     if out["module_found"]:
-        return Diagnosis("execstartpre-failed", "module-present",
+        return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "module-present",
                          "%s fails although module %s exists for kernel %s (%s): loading it fails, "
                          "not finding it" % (failing, module, release, out["module_file"]), tuple(out.items()))
     if out["module_found"] is None:
-        return Diagnosis("execstartpre-failed", "command-failed",
+        return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "command-failed",
                          "%s; whether module %s exists for kernel %s is unknown (%s)"
                          % (failing, module, release, out["module_error"]), tuple(out.items()))
     if providers:
         p = providers[0]
         state = ("built for %s but not installed" % release if p["built_for_running_kernel"]
                  else "not built for %s" % release)
-        return Diagnosis("execstartpre-failed", "module-missing-dkms-available",
+        return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "module-missing-dkms-available",
                          "%s: module %s is missing for kernel %s; dkms source %s/%s (%s) provides it, %s: "
                          "run dkms autoinstall -k %s" % (failing, module, release, p["dkms_name"],
                                                          p["dkms_version"],
                                                          package_words(p["package"], p["package_lookup"]),
                                                          state, release), tuple(out.items()))
     no_dir = "" if out["modules_dir_exists"] else " (there is no /lib/modules/%s at all)" % release
-    return Diagnosis("execstartpre-failed", "module-missing",
+    return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "module-missing",
                      "%s: module %s does not exist for the running kernel %s%s and no dkms source provides it%s"
                      % (failing, module, release, no_dir, _restart_words(out)), tuple(out.items()))
 
@@ -138,7 +138,7 @@ def _dkms(probe: SystemProbe, module: str, release: str) -> List[dict]:
         if is_safe_component(p.dkms_name) and is_safe_component(p.dkms_version):
             # dkms keeps what it built under /var/lib/dkms/NAME/VERSION/KERNEL/ARCH/module
             built = probe.stat("/var/lib/dkms/%s/%s/%s" % (p.dkms_name, p.dkms_version, release), follow=True).exists
-        package, lookup = (p.package, "found") if p.package else owning_package(probe, p.source_dir + "/dkms.conf")
+        package, lookup = (p.package, FOUND) if p.package else owning_package(probe, p.source_dir + "/dkms.conf")
         out.append({"source_dir": p.source_dir, "package": package, "package_lookup": lookup,
                     "dkms_name": p.dkms_name, "dkms_version": p.dkms_version, "built_for_running_kernel": built})
     return out
@@ -152,10 +152,10 @@ def _not_modprobe(finding: Finding, probe: SystemProbe, out: dict) -> Diagnosis:
         if not info.exists:
             package, lookup = owning_package(probe, path)
             out["package"], out["package_lookup"] = package, lookup
-            return Diagnosis("execstartpre-failed", "executable-missing",
+            return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "executable-missing",
                              "%s: %s does not exist (%s)" % (_command_words(out), path, package_words(package, lookup)),
                              tuple(out.items()))
-    return Diagnosis("execstartpre-failed", "command-failed",
+    return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "command-failed",
                      "%s%s" % (_command_words(out), _restart_words(out)), tuple(out.items()))
 
 

@@ -13,8 +13,8 @@ import posixpath
 import re
 from typing import Dict, List, Optional, TYPE_CHECKING
 
-from unitaudit.analysis.diagnosis.common import owning_package, package_words
-from unitaudit.model import Diagnosis, Finding, LiveState
+from unitaudit.analysis.diagnosis.package_owner import owning_package, package_words
+from unitaudit.model import CauseKind, Diagnosis, Finding, LiveState
 from unitaudit.util.names import is_safe_path
 
 if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
@@ -58,7 +58,7 @@ def diagnose_logrotate(finding: Finding, probe: SystemProbe, live: Optional[Live
     verdict = "+".join(parts) or ("no-longer-present" if (configs or directories) else "unexplained")
     facts = (("unit", finding.unit), ("configs", configs), ("directories", directories),
              ("unlocated_errors", unlocated))
-    return Diagnosis("logrotate-config", verdict, _summary(verdict, configs, directories), facts)
+    return Diagnosis(CauseKind.LOGROTATE_CONFIG, verdict, _summary(verdict, configs, directories), facts)
 
 
 def _config_path(as_logged: object, resolved: object) -> Optional[str]:

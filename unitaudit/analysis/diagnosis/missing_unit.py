@@ -8,10 +8,9 @@ from __future__ import annotations
 import posixpath
 from typing import Callable, Dict, List, Optional, Sequence, TYPE_CHECKING, Tuple
 
-from unitaudit.analysis.diagnosis.common import owning_package, package_words
-from unitaudit.util.names import is_unit_name
-from unitaudit.model import Diagnosis, Finding, LiveState, UnitFile
-from unitaudit.util.names import is_safe_path
+from unitaudit.analysis.diagnosis.package_owner import owning_package, package_words
+from unitaudit.model import CauseKind, Diagnosis, Finding, LiveState, UnitFile
+from unitaudit.util.names import is_safe_path, is_unit_name
 
 if TYPE_CHECKING:  # the probing interface is passed in: analysis reads no system itself
     from unitaudit.sources.probe import SystemProbe
@@ -70,7 +69,7 @@ def diagnose_missing_unit(finding: Finding, probe: SystemProbe, live: Optional[L
 
     verdict, summary = _verdict(out, present, declarer, state, package_words(package, lookup))
     out["suggested_command"] = "systemctl reenable " + declarer if verdict == "alias-missing" else None
-    return Diagnosis("missing-unit", verdict, summary, tuple(out.items()))
+    return Diagnosis(CauseKind.MISSING_UNIT, verdict, summary, tuple(out.items()))
 
 
 def _verdict(out: dict, present: List[dict], declarer: Optional[str], state: str,

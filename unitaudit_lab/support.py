@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import machine
-import scenarios
+from unitaudit_lab import machine, scenarios
+from unitaudit_lab.host import HOST_ENV
+from unitaudit_lab.reap import reap_stale
 
-LAB_DIR = Path(__file__).resolve().parent
-ROOT = LAB_DIR.parent.parent
+ROOT = machine.CHECKOUT
 VERSION = re.match(r"unitaudit \(([^)]+)\)", (ROOT / "packaging/debian/changelog").read_text()).group(1)
 DEB = ROOT / "build" / "deb" / ("unitaudit_%s_all.deb" % VERSION)
 BUILD_TIMEOUT = 15 * 60  # a fresh machine first installs debhelper, dh-python, lintian and the wheels
@@ -26,7 +26,7 @@ NEEDED = ("systemd-nspawn", "nsenter", "mount", "umount", "findmnt", "systemd-id
 def why_no_lab():
     if os.geteuid() != 0:
         return "the lab needs root (mount, systemd-nspawn, nsenter)"
-    missing = [b for b in NEEDED if shutil.which(b, path=machine.HOST_ENV["PATH"]) is None]
+    missing = [b for b in NEEDED if shutil.which(b, path=HOST_ENV["PATH"]) is None]
     if missing:
         return "missing programs: %s (make system-packages installs them)" % ", ".join(missing)
     return None
@@ -100,12 +100,13 @@ def install_unitaudit(lab) -> None:
     lab.write("/usr/bin/unitaudit", LAB_WRAPPER, 0o755)
 
 
-def boot_lab(request, name: str, lower: str = "/"):
+def boot_lab(request, name: str, lower: str = "/", start: tuple = ()):
     """A booted lab torn down when `request`'s scope ends; a failure to boot fails in CI, skips elsewhere.
-    `lower`: the root it overlays (this machine's, or a release's from tests/lab/roots.py)."""
+    `lower`: the root it overlays (this machine's, or a release's from roots.py); `start`: units
+    that root enabled which the test starts on purpose (the lab masks every other one)."""
     require_lab()
-    machine.reap_stale()
-    ctx = machine.booted("%s-%d" % (name, os.getpid()), lower=lower)
+    reap_stale()
+    ctx = machine.booted("%s-%d" % (name, os.getpid()), lower=lower, start=start)
     try:
         lab = ctx.__enter__()
     except Exception as e:  # noqa: BLE001 - a lab that does not boot is a failure in CI, a skip elsewhere

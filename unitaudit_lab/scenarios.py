@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from machine import Lab, log
+from unitaudit_lab.host import log
+from unitaudit_lab.machine import Lab
 
 
 @dataclass(frozen=True)

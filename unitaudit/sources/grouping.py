@@ -1,10 +1,10 @@
-"""Hand repeated sightings over together.
+"""Group repeated sightings by what was logged, and hand each group over as one `Sightings`.
 
 A loop logs the same message over and over; the fold only needs its times and a
 few raw lines.  Sources group sightings by what was logged (a key they already
-hold: the line's text after its timestamp, a journal MESSAGE) and hand each
-group over as one `Sightings` per block, which keeps memory bounded and the
-per-line cost low.
+hold: the line's text after its timestamp, a journal MESSAGE) and hand the
+groups over every `BLOCK` sightings, one `Sightings` per group, which keeps
+memory bounded and the per-line cost low.
 """
 from typing import Dict, Hashable, Iterator, Optional
 
@@ -19,7 +19,9 @@ SAMPLES = 3  # first sightings kept with their raw lines (plus the last of each 
 TIMES, UNDATED, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, HOST = range(8)
 
 
-class Batcher:
+class SightingGroups:
+    """The sightings of one block so far, grouped by key; `n` counts every sighting added."""
+
     __slots__ = ("groups", "n")
 
     def __init__(self) -> None:
@@ -44,6 +46,7 @@ class Batcher:
         return self.n % BLOCK == 0
 
     def flush(self) -> Iterator[Sightings]:
+        """Each group as one Sightings, and a new block begun."""
         for times, undated, first, last, t, m, pid, host in self.groups.values():
             samples = first if last is None else first + [Event(t, m, pid, last)]
             yield Sightings(m, tuple(times), undated, tuple(samples), host)

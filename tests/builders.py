@@ -1,33 +1,60 @@
-"""Shared by the tests: run the text source over a file and fold it."""
+"""What the tests build their cases from: where the test data lives, events and findings from text
+logs, real journal files from entries, and entries back from journal exports.  Imported as
+`from builders import ...` (pyproject.toml's `pythonpath` lists tests/, [tool.pytest.ini_options])."""
+import json
+import os
+import subprocess
 import time
+from pathlib import Path
 from typing import List, Optional
 
 from unitaudit.analysis.detectors import run_all
-from unitaudit.model import Thresholds
 from unitaudit.analysis.evidence import Evidence, fold
-from unitaudit.model import Event, Finding
-from unitaudit.sources.textlog import LineParser, TextLogSource
+from unitaudit.model import Event, Finding, Sightings, Thresholds
+from unitaudit.sources.textlog import TextLogSource
+from unitaudit.sources.textlog.lines import LineParser
+
+# -- where the test data lives -------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+EXAMPLES = ROOT / "examples"
 
 
+def fixture(*parts: str) -> Path:
+    return FIXTURES.joinpath(*parts)
+
+
+def example(*parts: str) -> Path:
+    p = EXAMPLES.joinpath(*parts)
+    if not p.exists():
+        raise AssertionError("missing recorded example %s (python -m examples.record_lab records it)" % p)
+    return p
+
+
+# -- events, evidence and findings from text logs -----------------------------------------------
 def text_events(path, use_grep: Optional[bool] = None, **kw) -> List[Event]:
     """Every sighting as an Event, in time order (sources hand them over in batches)."""
     return unbatch(TextLogSource(str(path), use_grep=use_grep, **kw).events())
 
 
 def unbatch(items) -> List[Event]:
-    from unitaudit.model import Sightings
-
     out: List[Event] = []
     for item in items:
         if isinstance(item, Sightings):
-            raw = {e.time: e for e in item.samples}
-            for t in item.times:
-                out.append(raw.get(t) or Event(t, item.message, None, None))
-            out.extend(Event(None, item.message, e.pid, e.raw) for e in item.samples if e.time is None)
-            out.extend(Event(None, item.message, None, None) for _ in range(item.undated - sum(1 for e in item.samples if e.time is None)))
+            out.extend(_sighted(item))
         else:
             out.append(item)
     out.sort(key=lambda e: (e.time is None, e.time or 0.0))
+    return out
+
+
+def _sighted(item: Sightings) -> List[Event]:
+    """One Event per time a batch of sightings counted, its raw sample where one was kept."""
+    raw = {e.time: e for e in item.samples}
+    out = [raw.get(t) or Event(t, item.message, None, None) for t in item.times]
+    undated_samples = [e for e in item.samples if e.time is None]
+    out.extend(Event(None, item.message, e.pid, e.raw) for e in undated_samples)
+    out.extend(Event(None, item.message, None, None) for _ in range(item.undated - len(undated_samples)))
     return out
 
 
@@ -56,6 +83,7 @@ def by_kind(found: List[Finding], kind: str) -> List[Finding]:
     return [f for f in found if f.kind.value == kind]
 
 
+# -- real journal files ---------------------------------------------------------------------------
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 
 
@@ -64,9 +92,6 @@ def write_journal(entries, path) -> str:
 
     Used to replay captured `journalctl -o json` entries, or recorded entries with
     one trusted field changed, through the real journal reader."""
-    import os
-    import subprocess
-
     if not os.path.exists(JOURNAL_REMOTE):
         raise AssertionError("systemd-journal-remote is missing: `make setup` installs it")
     export = bytearray()
@@ -89,8 +114,6 @@ def write_journal(entries, path) -> str:
 
 def json_pretty_entries(text: str):
     """Entries from `journalctl -o json-pretty` output (objects one after another)."""
-    import json
-
     dec = json.JSONDecoder()
     i, out = 0, []
     while True:

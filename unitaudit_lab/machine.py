@@ -1,17 +1,17 @@
 """The lab: a real systemd (journald, dbus-daemon, logind) booted in systemd-nspawn over a throwaway
-overlay of this machine's root filesystem, as /work/shared/LAB.md describes.
+overlay of a root file system (this machine's, or one of roots.py), as /work/shared/LAB.md describes.
 
-Used by the lab tests (tests/lab/conftest.py), `make demo` (examples/demo.py) and the evidence
-recorder (examples/record_lab.py).  Needs root and systemd-container.  Teardown never leaves a mount
-or a process behind: `Lab.teardown` is safe to call twice and from signal handlers' unwinding, and
-`reap_stale` cleans up after a run that was killed outright (SIGKILL skips every `finally`).
+Used by the lab tests (tests/lab), `make demo` (examples/demo.py), the evidence recorder
+(examples/record_lab.py) and bench/live.py.  Needs root and systemd-container.  Teardown never leaves
+a mount or a process behind: `Lab.teardown` is safe to call twice and from signal handlers'
+unwinding, and reap.reap_stale cleans up after a run that was killed outright (SIGKILL skips every
+`finally`).  What the booted root enabled does not start in the lab (units.py).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -22,62 +22,17 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-HOST_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "LANG": "C.UTF-8",
-    "TZ": "UTC",
-    "SYSTEMD_COLORS": "0",
-    "SYSTEMD_PAGER": "cat",
-    "PAGER": "cat",
-}
-
+from unitaudit_lab import units
+from unitaudit_lab.cgroups import own_cgroups, remove_cgroups
+from unitaudit_lab.host import HOST_ENV, log, mounted_under, run_host, shquote
 
 LAB_PARENT = tempfile.gettempdir()
-MASKED_IN_LAB = ("postgresql.service", "postgresql@.service", "ssh.service", "ssh.socket", "cups.service",
-                 "cups.socket", "cups-browsed.service", "nginx.service", "apache2.service", "mysql.service",
-                 "mariadb.service", "redis-server.service", "docker.service", "containerd.service")
 LAB_PREFIX = "unitaudit-lab-"
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 class Interrupted(BaseException):
     """Raised from the SIGTERM handler so that every `finally` runs."""
-
-
-def log(msg: str) -> None:
-    print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def run_host(cmd, *, check=True, timeout=120, input_text=None, stdout=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd,
-        check=check,
-        timeout=timeout,
-        input=input_text,
-        text=True if stdout is None else False,
-        stdout=stdout if stdout is not None else subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=HOST_ENV,
-    )
-
-
-def mounted_under(prefix: str) -> list[str]:
-    out = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], text=True, capture_output=True).stdout
-    prefix = prefix.rstrip("/")
-    return [t for t in out.split() if t == prefix or t.startswith(prefix + "/")]
-
-
-def other_nspawn_running() -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() == "systemd-nspawn":
-                    pids.append(int(entry))
-        except OSError:
-            pass
-    return pids
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,11 +41,14 @@ def other_nspawn_running() -> list[int]:
 
 
 class Lab:
-    def __init__(self, name: str, binds: tuple = (), lower: str = "/"):
+    def __init__(self, name: str, binds: tuple = (), lower: str = "/", start: tuple = ()):
         self.name = name
         # The overlay's lower layer: this machine's root (the default), or a root debootstrapped
-        # by tests/lab/roots.py (another Debian release, another systemd).
+        # by roots.py (another Debian release, another systemd).
         self.lower = str(lower)
+        # Units the root enabled that this lab starts all the same, because the test is about
+        # them; every other unit the root enabled is masked (units.py).
+        self.start = tuple(start)
         # Host directories shown read-only at the same path inside: the overlay shows the root file
         # system, but nspawn puts a fresh tmpfs on /tmp, so a checkout under /tmp (CI's clone) would
         # be missing.  The checkout (and the Python running it) is bound by default.  Over another
@@ -105,10 +63,11 @@ class Lab:
         self.leader: int | None = None
         self.machine_id: str | None = None
         self.mounted = False
+        self.masked: list[str] = []  # what the root enabled and the lab does not start
         self.commands: list[str] = []  # every command run inside, in order, for the MANIFEST
         self.boot_seconds: float | None = None
         self.system_state: str | None = None
-        self.cgroups: list[str] = []  # the lab's own cgroup in each hierarchy (see own_cgroups)
+        self.cgroups: list[str] = []  # the lab's own cgroup in each hierarchy (see cgroups.py)
 
     @property
     def own_root(self) -> bool:
@@ -117,6 +76,28 @@ class Lab:
 
     # -- boot ----------------------------------------------------------------------------------
     def boot(self) -> None:
+        self._mount_overlay()
+        # fresh machine-id, else journald refuses to link journals
+        self.machine_id = run_host(["systemd-id128", "new"]).stdout.strip()
+        (self.root / "etc/machine-id").write_text(self.machine_id + "\n")
+        # What the root enabled would start inside too (a server on the machine's own ports, the
+        # host's timers and hardware daemons): masked in the overlay, the root is not written.
+        self.masked = units.units_to_mask(self.lower, start=self.start, own_root=self.own_root)
+        units.mask(self.root, self.masked)
+        log(f"overlay of {self.lower} mounted at {self.root}, machine-id {self.machine_id}; "
+            f"{len(self.masked)} units it enabled are masked")
+        t0 = time.monotonic()
+        self._start_nspawn()
+        self.leader = self._find_leader(timeout=30)
+        log(f"nspawn pid {self.nspawn.pid}, container PID 1 = host pid {self.leader}")
+        self.system_state = self._wait_running(timeout=180)
+        self.boot_seconds = time.monotonic() - t0
+        log(f"is-system-running: {self.system_state} after {self.boot_seconds:.1f} s")
+        if self.system_state not in ("running", "degraded"):
+            raise RuntimeError(f"container did not come up: {self.system_state}\n"
+                               + self.run("systemctl", "--failed", check=False).stdout)
+
+    def _mount_overlay(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{LAB_PREFIX}{self.name}-", dir=LAB_PARENT))
         for sub in ("up", "work", "root"):
             (self.dir / sub).mkdir()
@@ -126,27 +107,13 @@ class Lab:
         run_host(["mount", "-t", "overlay", "overlay", "-o",
                   f"lowerdir={self.lower},upperdir={d}/up,workdir={d}/work", str(self.root)])
         self.mounted = True
-        # fresh machine-id, else journald refuses to link journals
-        self.machine_id = run_host(["systemd-id128", "new"]).stdout.strip()
-        (self.root / "etc/machine-id").write_text(self.machine_id + "\n")
-        # The container shares the machine's network namespace: a network service enabled on the
-        # machine (postgresql here) would start again inside, find its port taken and hold the
-        # boot for minutes.  Masked in the overlay only (a debootstrapped root enables none).
-        for unit in MASKED_IN_LAB if self.own_root else ():
-            link = self.root / "etc/systemd/system" / unit
-            if not link.exists() and not link.is_symlink():
-                link.symlink_to("/dev/null")
-        log(f"overlay of {self.lower} mounted at {self.root}, machine-id {self.machine_id}")
 
-        t0 = time.monotonic()
+    def _start_nspawn(self) -> None:
+        d = self.dir
         logf = open(d / "nspawn.log", "wb")
         cmd = ["systemd-nspawn", "-D", str(self.root), "--register=no", "--keep-unit",
                "-M", self.name, "--console=passive", *["--bind-ro=%s" % b for b in self.binds], "--boot"]
-        # With --keep-unit nspawn puts the container in a `payload` cgroup beside its own cgroup:
-        # every lab started from the same cgroup would share one tree (/payload/system.slice/...),
-        # and each container's systemd would kill and remove the others' unit cgroups (seen:
-        # "Failed to kill control group ...: Input/output error", status=219/CGROUP, result
-        # 'resources').  nspawn starts in a cgroup of the lab's own instead (sh moves itself, then execs).
+        # nspawn starts in a cgroup of the lab's own (cgroups.py says why): sh moves itself, then execs.
         self.cgroups = own_cgroups(self.dir.name)
         (d / "cgroups").write_text("".join(g + "\n" for g in self.cgroups))
         if self.cgroups:
@@ -158,14 +125,6 @@ class Lab:
             start_new_session=True, env=HOST_ENV,
         )
         logf.close()
-        self.leader = self._find_leader(timeout=30)
-        log(f"nspawn pid {self.nspawn.pid}, container PID 1 = host pid {self.leader}")
-        self.system_state = self._wait_running(timeout=180)
-        self.boot_seconds = time.monotonic() - t0
-        log(f"is-system-running: {self.system_state} after {self.boot_seconds:.1f} s")
-        if self.system_state not in ("running", "degraded"):
-            raise RuntimeError(f"container did not come up: {self.system_state}\n"
-                               + self.run("systemctl", "--failed", check=False).stdout)
 
     def _find_leader(self, timeout: float) -> int:
         """First child of the nspawn process that is systemd in a new pid namespace."""
@@ -215,7 +174,7 @@ class Lab:
     # -- inside --------------------------------------------------------------------------------
     def run(self, *cmd: str, check=True, timeout=120, record=True, env=None) -> subprocess.CompletedProcess:
         if record:
-            self.commands.append(" ".join(_shquote(c) for c in cmd))
+            self.commands.append(" ".join(shquote(c) for c in cmd))
         r = subprocess.run(["nsenter", "-t", str(self.leader), "-a", *cmd], text=True,
                            capture_output=True, timeout=timeout, env={**HOST_ENV, **(env or {})})
         if check and r.returncode != 0:
@@ -310,141 +269,17 @@ class Lab:
 
 def default_binds() -> tuple:
     """This checkout, and the Python environment running us when it lives under /tmp."""
-    checkout = Path(__file__).resolve().parent.parent.parent
-    out = [checkout]
+    out = [CHECKOUT]
     for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
         p = Path(prefix).resolve()
-        if str(p).startswith(("/tmp/", "/var/tmp/")) and checkout not in p.parents and p != checkout:
+        if str(p).startswith(("/tmp/", "/var/tmp/")) and CHECKOUT not in p.parents and p != CHECKOUT:
             out.append(p)
     return tuple(out)
-
-
-def own_cgroups(name: str) -> list[str]:
-    """A new cgroup `name` beside this process's own, in the unified hierarchy and (on a hybrid
-    host) the named `systemd` v1 one: the two systemd uses to track units.  [] where none can be
-    made (then nspawn runs where we are, as before)."""
-    mounts = {}
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fields, rfields = left.split(), right.split()
-                if len(fields) < 5 or len(rfields) < 3:
-                    continue
-                if rfields[0] == "cgroup2":
-                    mounts.setdefault("", fields[4])
-                elif rfields[0] == "cgroup" and "name=systemd" in rfields[2].split(","):
-                    mounts.setdefault("name=systemd", fields[4])
-        with open("/proc/self/cgroup") as f:
-            own = {ctrl: path for _, ctrl, path in (line.rstrip("\n").split(":", 2) for line in f)}
-    except (OSError, ValueError):
-        return []
-    made = []
-    for key, mnt in mounts.items():
-        if key not in own:
-            continue
-        g = os.path.join(mnt, own[key].lstrip("/"), name)
-        try:
-            os.mkdir(g)
-        except OSError as e:
-            log(f"no cgroup of its own for the lab ({g}: {e.strerror}): it shares ours")
-            remove_cgroups(made)
-            return []
-        made.append(g)
-    return made
-
-
-def remove_cgroups(cgroups) -> list[str]:
-    """rmdir each lab cgroup and what systemd made under it, deepest first; what could not go."""
-    kept = []
-    for g in cgroups:
-        for top, dirs, _ in os.walk(g, topdown=False):
-            for sub in [os.path.join(top, x) for x in dirs] + ([g] if top == g else []):
-                try:
-                    os.rmdir(sub)
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    kept.append(sub)
-    return kept
 
 
 def foreign_binds() -> tuple:
     """What a lab over another release's root sees of the host: its kernel modules, if any."""
     return tuple(p for p in ("/lib/modules",) if os.path.isdir(p))
-
-
-def _shquote(s: str) -> str:
-    return s if re.fullmatch(r"[\w@%+=:,./-]+", s) else "'" + s.replace("'", "'\\''") + "'"
-
-
-# --------------------------------------------------------------------------------------------------
-# Scenario files
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap_stale() -> list[str]:
-    """Tear down labs whose owner process is gone (a run killed with SIGKILL, a crashed CI job):
-    kill their nspawn, unmount, remove.  Labs of live processes (a concurrent run) are left alone.
-    Returns what was cleaned, for the log."""
-    cleaned = []
-    for entry in sorted(os.listdir(LAB_PARENT)):
-        d = Path(LAB_PARENT) / entry
-        if not entry.startswith(LAB_PREFIX) or not d.is_dir():
-            continue
-        try:
-            owner = int((d / "owner").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            owner = 0
-        root = str(d / "root")
-        if (owner and _alive(owner)) or (not owner and _nspawn_pids_for(root)):
-            continue  # a live run's lab (or one whose owner is unknown and still running): not ours
-        for pid in _nspawn_pids_for(root):
-            try:
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        deadline = time.monotonic() + 10
-        while _nspawn_pids_for(root) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for _ in range(10):
-            if not mounted_under(root):
-                break
-            if subprocess.run(["umount", root], capture_output=True).returncode != 0:
-                time.sleep(0.3)
-        if mounted_under(root):
-            subprocess.run(["umount", "-l", root], capture_output=True)
-        if not mounted_under(str(d)):
-            try:
-                remove_cgroups((d / "cgroups").read_text().split())
-            except OSError:
-                pass
-            shutil.rmtree(d, ignore_errors=True)
-            cleaned.append(str(d))
-    return cleaned
-
-
-def _nspawn_pids_for(root: str) -> list[int]:
-    """systemd-nspawn processes whose -D is `root`."""
-    found = []
-    for pid in other_nspawn_running():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if root.encode() in argv:
-            found.append(pid)
-    return found
 
 
 # -- one booted lab for the length of a `with` block ------------------------------------------------
@@ -465,11 +300,12 @@ def _interrupt(signum, frame):
 
 
 @contextmanager
-def booted(name: str, binds: tuple = (), lower: str = "/"):
+def booted(name: str, binds: tuple = (), lower: str = "/", start: tuple = ()):
     """Boot a lab, yield it, always tear it down: on an exception, on SIGTERM/SIGHUP/SIGINT
     (turned into KeyboardInterrupt), and at interpreter exit as a last resort.  `lower`: the root
-    the overlay shows (this machine's, or one of tests/lab/roots.py)."""
-    lab = Lab(name, binds, lower)
+    the overlay shows (this machine's, or one of roots.py); `start`: units that root enabled that
+    the lab starts all the same (every other one is masked)."""
+    lab = Lab(name, binds, lower, start)
     _LIVE.add(lab)
     old = {}
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):

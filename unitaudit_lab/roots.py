@@ -8,8 +8,10 @@ lab overlays it, so nothing a test does reaches the cache).  A root is complete 
 names the same package list; an interrupted build leaves only a `.partial` directory, removed on
 the next try.
 
-    python3 tests/lab/roots.py            # build what is missing (root, network to the mirror)
-    python3 tests/lab/roots.py --check    # exit 1 if a root is missing or stale
+    python3 -m unitaudit_lab.roots            # build what is missing (root, network to the mirror)
+    python3 -m unitaudit_lab.roots --check    # exit 1 if a root is missing or stale
+
+(from the checkout's top directory; `make lab-roots` runs it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""After a fix: did the loop stop?  Watched on the live system over a short window.
+"""After a fix: did the loop stop?  Watched on the live system over a short window, through the
+sources (the journal, the bus) and the evidence fold, so it lives with the services, not in
+remediation (which may read the system but not analyse it).
 
   activation-succeeds  no new activation failure of the unit over the window
   no-new-restarts      NRestarts stays put over the window, or the unit settles in `failed`
@@ -11,8 +13,7 @@ import time
 from typing import Callable, Optional, Tuple
 
 from unitaudit.analysis.evidence import fold
-from unitaudit.model import Finding, Kind
-from unitaudit.model import Check, Verify
+from unitaudit.model import Check, Finding, Kind, Verify
 from unitaudit.sources.dbus import DBusSource
 from unitaudit.sources.journal import JournalSource
 

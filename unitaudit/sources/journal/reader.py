@@ -1,0 +1,120 @@
+"""The journal opened through systemd-python: a directory, files, or this system's own.
+
+Each pass opens it afresh (a reader's matches cannot be taken back).  What is
+asked of the journal as a whole is here too: its machines and their hostnames,
+the latest boot, and where an incremental read starts and ends.
+"""
+import os
+from typing import List, Optional, Sequence, Set, Tuple
+
+from unitaudit.errors import SourceError
+from unitaudit.sources.journal import binding
+from unitaudit.sources.journal.files import system_journal_readable
+
+RAW = binding.raw_reader()
+
+# (cursor, realtime in seconds) of one entry
+Position = Tuple[str, float]
+
+
+class Journal:
+    """The journal a source reads.  `warnings` is the source's list: opening may add to it."""
+
+    def __init__(self, directory: Optional[str], files: Sequence[str], label: str, warnings: List[str]) -> None:
+        self.directory = directory
+        self.files = list(files)
+        self.label = label  # how messages name it
+        self.warnings = warnings
+
+    def open(self):
+        """A new journal.Reader on this journal."""
+        journal = binding.require()
+        try:
+            if self.directory is not None:
+                r = journal.Reader(path=self.directory)
+            elif self.files:
+                r = journal.Reader(files=self.files)
+            else:
+                r = journal.Reader(flags=journal.LOCAL_ONLY)
+                if not (r.has_persistent_files() or r.has_runtime_files()):
+                    hint = "" if os.geteuid() == 0 else " or readable by this user (run as root or join group adm)"
+                    raise SourceError("no journal found on this system%s; give --journal-dir, --journal-file or --syslog" % hint)
+                if os.geteuid() != 0 and not system_journal_readable():
+                    self.warnings.append("the system journal is not readable by this user: only what it may read "
+                                         "was scanned (run as root or join group adm or systemd-journal)")
+        except OSError as e:
+            raise SourceError("%s: cannot open the journal: %s" % (self.label, e.strerror or e)) from None
+        return r
+
+    def unique(self, field: str) -> Set[bytes]:
+        """Every value `field` takes in the journal (read from its index, not its entries)."""
+        r = self.open()
+        try:
+            return RAW.query_unique(r, field)
+        finally:
+            r.close()
+
+    def latest_boot(self) -> Optional[bytes]:
+        r = self.open()
+        try:
+            r.seek_tail()
+            if r._previous():
+                return r._get("_BOOT_ID")
+        except (OSError, KeyError):
+            return None
+        finally:
+            r.close()
+        return None
+
+    def machines(self) -> List[Tuple[Optional[bytes], str]]:
+        """(machine id, hostname) of each machine (journal-remote keeps several in one directory);
+        (None, hostname) when there is one."""
+        ids = sorted(self.unique("_MACHINE_ID"))
+        if len(ids) <= 1:
+            return [(None, self._hostname(None))]
+        named = [(m, self._hostname(m)) for m in ids]
+        names = [h for _m, h in named]
+        # two machines with one hostname (cloned images, containers) stay apart
+        return [(m, h if names.count(h) == 1 else "%s/%s" % (h, m.decode()[:8])) for m, h in named]
+
+    def _hostname(self, machine: Optional[bytes]) -> str:
+        """The machine's latest _HOSTNAME (what its syslog lines carry), else its machine id."""
+        r = self.open()
+        try:
+            if machine is not None:
+                r.add_match(b"_MACHINE_ID=" + machine)
+            r.seek_tail()
+            if r._previous():
+                return r._get("_HOSTNAME").decode("utf-8", "replace")
+        except (OSError, KeyError):
+            pass
+        finally:
+            r.close()
+        return machine.decode()[:12] if machine else ""
+
+    def locate(self, until: Optional[float], cursor: Optional[str]) -> Tuple[Optional[Position], Optional[int]]:
+        """The last entry up to `until` (None: an empty journal), and the realtime (us) of the entry
+        `cursor` names (None: the journal no longer holds it, or it is not a cursor at all)."""
+        r = self.open()
+        end: Optional[Position] = None
+        found_us: Optional[int] = None
+        try:
+            if until is not None:
+                RAW.seek_realtime(r, int(until * 1e6) + 1)
+            else:
+                r.seek_tail()
+            if r._previous():
+                end = (r._get_cursor(), r._get_realtime() / 1e6)
+            if cursor is not None:
+                try:
+                    RAW.seek_cursor(r, cursor)
+                    found = r._next() and RAW.test_cursor(r, cursor)
+                except ValueError:  # not a cursor at all (a damaged state database): as if gone
+                    found = False
+                if found:
+                    found_us = r._get_realtime()
+        except OSError as e:
+            raise SourceError("%s: cannot read the journal: %s" % (self.label, e.strerror or e)) from None
+        finally:
+            r.close()
+        return end, found_us

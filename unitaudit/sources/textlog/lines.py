@@ -1,0 +1,241 @@
+"""The grammar of one text log line: its timestamp, then host, program[pid] and message.
+
+Formats read (one file may mix them):
+  Jan  4 17:30:14 host ident[pid]: msg           rsyslog traditional, journalctl -o short
+  Jan  4 17:30:14.123456 host ident[pid]: msg    journalctl -o short-precise
+  11月 25 12:18:56 host ident[pid]: msg           journalctl -o short under a Chinese locale
+  2024-01-04T17:30:14.123456+08:00 host ...      rsyslog RFC 3339, journalctl -o short-iso(-precise)
+  2024-01-01 00:00:12 host ident[pid]: msg       the seed machine's syslog
+  ident[pid]: msg  /  unit.service: msg          pasted without a timestamp: counted, time unknown
+
+Time rules (README "Reading text logs"): a timestamp without a UTC offset is
+local time as the TZ environment variable says.  A timestamp without a year
+takes the year of the file's modification time, or the year before when that
+would put it more than two days after the file was last written (a December
+line in a file written in January).  Text logs carry no trusted fields: every
+message from them is untrusted.
+"""
+import calendar
+import re
+import time
+from typing import Dict, Optional, Tuple
+
+from unitaudit.model import Event, Kind, Message
+from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1, program_line
+from unitaudit.util.names import UNIT_RE
+
+_MONTHS = {m.encode(): i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_YUE = "月".encode()
+_CN = re.compile(rb"(\d{1,2})" + _YUE + rb" {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? ")
+_ISO_TZ = re.compile(rb"(Z|[+-]\d\d:?\d\d)?(?: |$)")
+_IDENT = re.compile(rb"([^\s\[\]:]{1,64})(?:\[(\d{1,10})\])?$")
+_BUS_IDENTS = {b"dbus-daemon", b"dbus", b"dbus-broker-launch", b"dbus-broker"}
+_SKEW = 2 * 86400  # how far after the file's mtime a year-less line may be
+SECONDS = {b"%02d" % i: i for i in range(61)}  # b"00".."60" -> int, cheaper than int()
+PARSE_MAX = 8 * 1024  # bytes of a matched line parsed and kept as evidence
+
+NOTHING = ()  # the body of a line that says nothing unitaudit reads
+_MISSING = object()
+
+
+class LineParser:
+    """Turns one text line into an Event.  No I/O; caches by minute and by message.
+
+    `minutes` and `bodies` are its caches, read directly by the text source's
+    hot loop: the minute prefix of a traditional timestamp ("Jan  4 17:30")
+    to its epoch, and the text after a timestamp to what `read_body` made of it."""
+
+    def __init__(self, reference: float) -> None:
+        self.reference = reference  # the file's mtime: picks the year of year-less lines
+        self.minutes: Dict[bytes, float] = {}  # minute prefix -> epoch, local time
+        self.bodies: Dict[bytes, object] = {}
+        self._aware: Dict[bytes, float] = {}  # minute prefix + UTC offset -> epoch
+        self._messages: Dict[Tuple[bytes, bool, bytes], Optional[Message]] = {}
+        self._pidless: Dict[bytes, object] = {}
+
+    # -- timestamps ------------------------------------------------------
+    def _minute(self, tz: bytes, fields: Tuple[int, int, int, int, int]) -> float:
+        """Seconds since the epoch at the start of that minute (year 0: pick it by the year rule)."""
+        y, mo, d, h, mi = fields
+        if tz == b"Z":
+            return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
+        if tz:
+            sign = -1 if tz[:1] == b"-" else 1
+            digits = tz[1:].replace(b":", b"")
+            offset = sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+            return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) - offset
+        if y == 0:
+            ref_year = time.localtime(self.reference).tm_year
+            base = time.mktime((ref_year, mo, d, h, mi, 0, 0, 0, -1))
+            if base > self.reference + _SKEW:
+                base = time.mktime((ref_year - 1, mo, d, h, mi, 0, 0, 0, -1))
+            return base
+        return time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
+
+    def timestamp(self, line: bytes) -> Tuple[Optional[float], int]:
+        """(time, offset just after the timestamp), or (None, 0) when the line has none.
+
+        The hot path: byte comparisons on fixed offsets and one dict lookup per
+        line; everything else is cached per minute."""
+        if len(line) < 17:
+            return None, 0
+        mon = _MONTHS.get(line[:3])
+        if mon is not None:  # "Jan  4 17:30:14" (rsyslog, journalctl short)
+            if line[3] != 32 or line[9] != 58 or line[12] != 58:
+                return None, 0
+            base = self.minutes.get(line[:12])
+            if base is None:
+                try:
+                    base = self._minute(b"", (0, mon, int(line[4:6]), int(line[7:9]), int(line[10:12])))
+                except (ValueError, OverflowError):
+                    return None, 0
+                self.minutes[line[:12]] = base
+            s1, s2 = line[13] - 48, line[14] - 48
+            if not (0 <= s1 <= 9 and 0 <= s2 <= 9):
+                return None, 0
+            if line[15] == 46:  # ".123456": short-precise
+                end = line.find(b" ", 16)
+                if end < 0:
+                    return None, 0
+                return base + s1 * 10 + s2 + _fraction(line[16:end]), end + 1
+            return base + s1 * 10 + s2, 16
+        c = line[0]
+        if 48 <= c <= 57:
+            if line[4] == 45 and line[7] == 45 and line[10] in (84, 32) and line[13] == 58:
+                return self._iso(line)
+            return self._chinese(line)
+        return None, 0
+
+    def _iso(self, line: bytes) -> Tuple[Optional[float], int]:
+        """2024-01-04T17:30:14[.123456][Z|+08:00|+0800] and the seed's 2024-01-01 00:00:12."""
+        pos, frac = 19, 0.0
+        if line[19:20] in (b".", b","):
+            j = 20
+            while line[j:j + 1].isdigit():
+                j += 1
+            frac = _fraction(line[20:j])
+            pos = j
+        m = _ISO_TZ.match(line, pos)
+        if m is None:
+            return None, 0
+        tz = m.group(1) or b""
+        key = line[:16] + tz
+        base = self._aware.get(key)
+        try:
+            if base is None:
+                base = self._minute(tz, (int(line[:4]), int(line[5:7]), int(line[8:10]),
+                                         int(line[11:13]), int(line[14:16])))
+                self._aware[key] = base
+            return base + int(line[17:19]) + frac, m.end()
+        except (ValueError, OverflowError):
+            return None, 0
+
+    def _chinese(self, line: bytes) -> Tuple[Optional[float], int]:
+        """11月 25 12:18:56 (journalctl short under a Chinese locale)."""
+        m = _CN.match(line)
+        if m is None:
+            return None, 0
+        key = line[:m.start(5)]
+        base = self.minutes.get(key)
+        try:
+            if base is None:
+                base = self._minute(b"", (0, int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4))))
+                self.minutes[key] = base
+            return base + int(m.group(5)) + (_fraction(m.group(6)) if m.group(6) else 0.0), m.end()
+        except (ValueError, OverflowError):
+            return None, 0
+
+    # -- the line ----------------------------------------------------------
+    def parse(self, line: bytes) -> Optional[Event]:
+        """One line to an Event (None: not evidence).  The text source's hot loop inlines this."""
+        t, pos = self.timestamp(line)
+        rest = line[pos:] if t is not None else line.lstrip()
+        known = self.bodies.get(rest)
+        if known is None:
+            known = self.read_body(rest, t is not None)
+        if known is NOTHING:
+            return None
+        return Event(t, known[0], known[1], line)
+
+    def read_body(self, rest: bytes, has_host: bool):
+        """(message, pid, host) of the text after a timestamp, or NOTHING; cached.
+
+        Everything after the timestamp repeats (the seed's activation failure:
+        same host, daemon, pid and text 143,146 times): it is read once.  A program
+        started anew each time (modprobe in an ExecStartPre loop) repeats all but
+        its pid: that is read once too."""
+        lb = rest.find(b"[")
+        rb = rest.find(b"]: ", lb) if lb > 0 else -1
+        pidless = None
+        if rb > lb + 1 and rest[lb + 1:rb] != b"1" and rest[lb + 1:rb].isdigit():
+            pidless = rest[:lb] + rest[rb:]
+            seen = self._pidless.get(pidless)
+            if seen is not None:
+                return seen if seen is NOTHING else (seen[0], int(rest[lb + 1:rb]), seen[2])
+        known = self._body(rest, has_host)
+        # Only what can repeat is worth keeping: a restart line carries its counter.
+        if len(rest) < 512 and (known is NOTHING or known[0].kind is not Kind.RESTART_SCHEDULED):
+            if pidless is not None:
+                if len(self._pidless) < 4096:
+                    self._pidless[pidless] = known
+            elif len(self.bodies) < 4096:
+                self.bodies[rest] = known
+        return known
+
+    def _body(self, rest: bytes, has_host: bool):
+        """(message, pid, host) of the text after a timestamp, or NOTHING."""
+        host = ""
+        if has_host:
+            sp = rest.find(b" ")
+            if sp < 0:
+                return NOTHING
+            host = rest[:sp].decode("utf-8", "replace")
+            rest = rest[sp + 1:]
+        colon = rest.find(b": ")
+        if colon < 0:
+            return NOTHING
+        head, msg = rest[:colon], rest[colon + 2:].strip(b" \r\n")
+        pid: Optional[int] = None
+        m = _IDENT.match(head)
+        if m is None:
+            return NOTHING
+        ident = m.group(1)
+        if m.group(2) is not None:
+            pid = int(m.group(2))
+        elif not has_host and UNIT_RE.fullmatch(head.decode("ascii", "replace")):
+            # "unit.service: Scheduled restart job ..." pasted without its "systemd[1]: "
+            ident, msg = b"systemd", rest
+        message = self._message(ident, pid, msg)
+        return NOTHING if message is None else (message, pid, host)
+
+    def _message(self, ident: bytes, pid: Optional[int], msg: bytes) -> Optional[Message]:
+        pid1 = pid == 1 or (pid is None and ident == b"systemd")
+        key = (ident, pid1, msg)
+        cached = self._messages.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        text = msg.decode("utf-8", "replace")
+        program = ident.decode("utf-8", "replace")
+        message: Optional[Message]
+        if ident == b"systemd":
+            message = classify_pid1(text, False)
+            if not pid1 and message is not None and message.kind is not Kind.SPAWN_FAILED:
+                message = None  # a user manager's units, or a forked child's other lines
+        elif ident in _BUS_IDENTS:
+            message = classify_bus(text, program, False)
+        elif ident == b"logrotate":
+            message = classify_logrotate(text, None, False)
+        elif b"FATAL" in msg or b"ERROR" in msg:
+            message = program_line(text, program, None, False)
+        else:
+            message = None
+        if len(self._messages) < 4096 and len(msg) < 512 and (message is None or message.kind is not Kind.RESTART_SCHEDULED):
+            self._messages[key] = message
+        return message
+
+
+def _fraction(digits: bytes) -> float:
+    """The seconds that ".123456" says, from its digits."""
+    digits = digits[:9]  # nanoseconds at most: past them a float cannot hold more, and int() has a digit limit
+    return int(digits) / (10 ** len(digits)) if digits.isdigit() else 0.0

@@ -1,0 +1,115 @@
+"""TextLogSource: what a scan reads from a text log, in one or two passes over its matching lines."""
+import shutil
+from typing import Iterator, Optional
+
+from unitaudit.model import Event, Sightings, SourceStats
+from unitaudit.sources.grouping import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, SightingGroups
+from unitaudit.sources.textlog.bounded import LineCut
+from unitaudit.sources.textlog.filters import (
+    HIT_STRINGS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, matching_lines)
+from unitaudit.sources.textlog.lines import NOTHING, PARSE_MAX, SECONDS, LineParser
+from unitaudit.sources.textlog.notes import ReadNotes
+from unitaudit.sources.textlog.opening import LogInput
+
+
+class TextLogSource:
+    kind = "syslog"
+
+    def __init__(self, path: str, since: Optional[float] = None, until: Optional[float] = None,
+                 use_grep: Optional[bool] = None) -> None:
+        self.path = path
+        self.since = since
+        self.until = until
+        self.use_grep = (shutil.which("grep") is not None) if use_grep is None else use_grep
+        self._notes = ReadNotes(path)
+        self._log = LogInput(path)
+
+    def events(self) -> Iterator[Sightings]:
+        log = self._log
+        parser = LineParser(log.reference)
+        if log.was_read:
+            return  # a stream already read
+        if log.stream_fd is not None:
+            try:
+                yield from self._read(parser, Wanted(HIT_STRINGS + (REQUEST_STRING,)))
+            finally:
+                log.close_stream()  # read once: a second call reads nothing
+            return
+        if log.gz:  # decompressing costs more than the filter: one pass, as a stream
+            yield from self._read(parser, Wanted(HIT_STRINGS + (REQUEST_STRING,)))
+            return
+        yield from self._read(parser, Wanted(HIT_STRINGS))
+        # "Activating via systemd" repeats every failed activation; the requesters
+        # (deepin-system-m in the seed) show in the first lines as well as in all.
+        yield from self._read(parser, Wanted((REQUEST_STRING,), REQUEST_SAMPLE))
+
+    def _read(self, parser: LineParser, wanted: Wanted) -> Iterator[Sightings]:
+        """The hot loop: one timestamp read and one dict lookup per line; lines that
+        say the same thing are handed over together, once per block."""
+        timestamp, bodies, read_body, minutes = parser.timestamp, parser.bodies, parser.read_body, parser.minutes
+        since = self.since if self.since is not None else float("-inf")
+        until = self.until if self.until is not None else float("inf")
+        matched = unparsed = undated = outside = events = 0
+        grouped = SightingGroups()
+        add = grouped.add
+        try:
+            for block in self._lines(wanted):
+                groups = grouped.groups
+                for line in block:
+                    # Fast path: a traditional-format line ("Jan  4 17:30:14 ") whose
+                    # minute and whose text after the timestamp were both seen before.
+                    g = groups.get(line[16:])
+                    if g is not None and line[15] == 32:  # found by line[16:], so line is long enough
+                        base = minutes.get(line[:12])
+                        if base is not None:
+                            t = base + SECONDS.get(line[13:15], -1e18)
+                            if since <= t <= until:
+                                matched += 1
+                                events += 1
+                                g[TIMES].append(t)
+                                if len(g[FIRST]) < SAMPLES:
+                                    g[FIRST].append(Event(t, g[MESSAGE], g[PID], line))
+                                else:
+                                    g[LAST_RAW], g[LAST_TIME] = line, t
+                                grouped.n += 1
+                                if grouped.n % BLOCK == 0:
+                                    yield from grouped.flush()
+                                    groups = grouped.groups
+                                continue
+                    matched += 1
+                    if len(line) > PARSE_MAX:  # evidence keeps a long line's head (grep saw MAX_LINE)
+                        line = line[:PARSE_MAX]
+                    t, pos = timestamp(line)
+                    rest = line[pos:] if t is not None else line.lstrip()
+                    known = bodies.get(rest)
+                    if known is None:
+                        known = read_body(rest, t is not None)
+                    if known is NOTHING:
+                        if not is_noise(line) and b"FATAL" not in line and b"ERROR" not in line:
+                            unparsed += 1
+                        continue
+                    if t is None:
+                        undated += 1
+                    elif t < since or t > until:
+                        outside += 1
+                        continue
+                    events += 1
+                    if add(rest, known[0], t, known[1], line, known[2]):
+                        yield from grouped.flush()
+                        groups = grouped.groups
+            yield from grouped.flush()
+        finally:
+            self._notes.add_read(matched, events, unparsed, undated, outside)
+            if wanted.max_count is not None:
+                self._notes.counts["requests_sampled"] = matched
+
+    def _lines(self, wanted: Wanted):
+        """The matching lines in blocks.  The request pass rereads lines the first pass read
+        whole: its cuts are not counted again."""
+        cut = LineCut() if wanted.max_count is not None else self._notes.cut
+        return matching_lines(self._log, wanted, self.use_grep, cut, self._notes)
+
+    def stats(self) -> SourceStats:
+        notes = self._notes
+        return SourceStats(kind=self.kind, path=self.path, counts=tuple(notes.counts.items()),
+                           warnings=tuple(notes.warnings))
