@@ -32,13 +32,21 @@ def _error(message: object) -> None:
     typer.echo(error_line(message, shutil.get_terminal_size().columns if sys.stderr.isatty() else None), err=True)
 
 
-def _exit(status: ExitStatus) -> "typer.Exit":
+def _exit(status: ExitStatus, error: Optional[str] = None) -> "typer.Exit":  # the error line first, if any
+    if error is not None:
+        _error(error)
     return typer.Exit(code=int(status))
 
 
-def _fail(message: str, status: ExitStatus) -> "typer.Exit":
-    _error(message)
-    return _exit(status)
+def _fix_outcome(reporter, as_json: bool, outcome, done: bool) -> "typer.Exit":
+    """What `fix` or `undo` did, reported; exit 0 when all of it was done, else 4."""
+    _write(reporter, as_json, outcome)
+    return _exit(ExitStatus.OK if done else ExitStatus.FIX_FAILED)
+
+
+def _write(reporter, as_json: bool, *facts, **options) -> None:
+    """Every command's report: the reporter's JSON document or its text, on stdout."""
+    (reporter.write_json if as_json else reporter.write_text)(*facts, out=sys.stdout, **options)
 
 
 def guarded(command: Callable) -> Callable:
@@ -53,7 +61,7 @@ def guarded(command: Callable) -> Callable:
         except typer.Exit:
             raise
         except KeyboardInterrupt:
-            raise _fail("interrupted", ExitStatus.INCOMPLETE) from None
+            raise _exit(ExitStatus.INCOMPLETE, "interrupted") from None
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (| head): nothing left to say
             raise _exit(ExitStatus.OK)
@@ -62,7 +70,7 @@ def guarded(command: Callable) -> Callable:
                 raise
             from unitaudit.util.files import default_state_dir  # start-up time: loaded only when a command failed
             message, status = describe(e, state_dir=default_state_dir())
-            raise _fail(message, status) from None
+            raise _exit(status, message) from None
 
     own = inspect.signature(command)
     context = inspect.Parameter("unitaudit_context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
@@ -225,8 +233,7 @@ def fix(
         if not typer.confirm("Apply this plan?", default=False, err=True):
             raise _exit(ExitStatus.OK)
     outcome = run_fix(plan, result, bus_address, " ".join(sys.argv))
-    (fix_report.write_json if json_out else fix_report.write_text)(outcome, sys.stdout)
-    raise _exit(ExitStatus.OK if outcome.all_fixed else ExitStatus.FIX_FAILED)
+    raise _fix_outcome(fix_report, json_out, outcome, done=outcome.all_fixed)
 
 
 @app.command()
@@ -251,8 +258,7 @@ def undo(
             "Undo %s?" % ("fix run %d" % run if run is not None else "the last fix run"), default=False, err=True):
         raise _exit(ExitStatus.OK)
     outcome = run_undo(run, bus_address)
-    (undo_report.write_json if json_out else undo_report.write_text)(outcome, sys.stdout)
-    raise _exit(ExitStatus.OK if outcome.complete else ExitStatus.FIX_FAILED)
+    raise _fix_outcome(undo_report, json_out, outcome, done=outcome.complete)
 
 
 @app.command()
@@ -284,7 +290,7 @@ def churn(
         result = _scan(request)
     except SourceError as e:  # a plain machine without a journal: the kernel's figures still mean something
         result = kernel_only(root, "no loops: %s" % e)
-    (churn_report.write_json if json_out else churn_report.write_text)(result, sys.stdout, unit)
+    _write(churn_report, json_out, result, unit=unit)
     churning = [f for f in result.findings if f.churn and f.churn.cgroups_per_hour and (unit is None or f.unit == unit)]
     raise _exit(ExitStatus.FINDINGS if churning else ExitStatus.OK)
 
@@ -304,7 +310,7 @@ def watch(
     from unitaudit.report import round_report  # start-up time
 
     def emit(outcome) -> None:  # before the run is recorded (run_round)
-        (round_report.write_json if json_out else round_report.write_text)(outcome, sys.stdout)
+        _write(round_report, json_out, outcome)
         sys.stdout.flush()
 
     outcome = run_round(_config(), bus_address, emit=emit)
@@ -312,7 +318,7 @@ def watch(
     for line in outcome.output_errors:
         _error(line)
     if outcome.error is not None:
-        raise _fail(outcome.error, ExitStatus.INCOMPLETE)
+        raise _exit(ExitStatus.INCOMPLETE, outcome.error)
     if outcome.fixes is not None and not outcome.fixes.all_fixed:
         raise _exit(ExitStatus.FIX_FAILED)
     if outcome.output_errors:
@@ -339,7 +345,7 @@ def history(
         scans, hours = store.scans(span.since), store.hours(span.since, unit)
     finally:
         store.close()
-    (history_report.write_json if json_out else history_report.write_text)(scans, hours, span.since, span.now, sys.stdout)
+    _write(history_report, json_out, scans, hours, span.since, span.now)
 
 
 config_app = typer.Typer(help="The configuration file (/etc/unitaudit/unitaudit.toml, or $UNITAUDIT_CONFIG).",
@@ -371,7 +377,7 @@ def recipes(json_out: bool = typer.Option(False, "--json", help="One JSON docume
     """List the recipes found, where each came from and what it fixes."""
     from unitaudit.remediation.recipes import load_recipes  # start-up time
     from unitaudit.report import recipes_report  # start-up time
-    (recipes_report.write_json if json_out else recipes_report.write_text)(load_recipes(), sys.stdout)
+    _write(recipes_report, json_out, load_recipes())
 
 
 def main() -> None:
