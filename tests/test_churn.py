@@ -51,7 +51,8 @@ def test_timer_unit_churns_once_per_run_from_the_table_when_nothing_is_counted(s
     per_start = sum(NODES_PER_DIRECTORY[n] + 1 for n in ("unified", "name=systemd", "pids"))
     assert c.cgroups_per_hour == pytest.approx(3 * f.rate_per_hour, rel=1e-3)
     assert c.kernfs_nodes_per_hour == pytest.approx(per_start * f.rate_per_hour, rel=1e-2)
-    assert dict(c.basis)["cgroups_per_start"].startswith("table: hybrid") and "assumed" in dict(c.basis)["cgroups_per_start"]
+    assert dict(c.basis)["cgroups_per_start"].startswith("table: hybrid")
+    assert "assumed" in dict(c.basis)["cgroups_per_start"]
     assert dict(c.basis)["bytes_per_node"].startswith("table: 136 bytes")
 
 

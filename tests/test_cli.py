@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from builders import ROOT, fixture
+from unitaudit.errors import ExitStatus
 
 
 def run(*args, env=None):
@@ -17,27 +18,30 @@ def run(*args, env=None):
 
 def test_findings_exit_1_with_a_table():
     p = run("scan", "--syslog", str(fixture("seed", "logrotate-hourly.txt")))
-    assert p.returncode == 1, p.stderr
-    assert "repeated-failure" in p.stdout and "logrotate.service" in p.stdout
+    assert p.returncode == ExitStatus.FINDINGS, p.stderr
+    assert "repeated-failure" in p.stdout
+    assert "logrotate.service" in p.stdout
 
 
 def test_clean_exit_0():
     p = run("scan", "--syslog", str(fixture("captured", "uos-zh-binfmt-restartsec-1s.txt")))
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == ExitStatus.OK, p.stderr
     assert "No loops" in p.stdout
 
 
 def test_json_document_contract():
     p = run("scan", "--json", "--syslog", str(fixture("seed", "logrotate-hourly.txt")),
             "--syslog", str(fixture("seed", "logrotate-status.txt")))
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == ExitStatus.FINDINGS, p.stderr
     doc = json.loads(p.stdout)
     assert doc["schema"] == "unitaudit.report/1"
     (f,) = doc["findings"]
     for key in ("id", "kind", "unit", "count", "rate_per_hour", "first_seen", "last_seen", "trusted", "evidence", "cause"):
         assert key in f
-    assert f["kind"] == "repeated-failure" and f["trusted"] is False
-    assert f["first_seen"].endswith("Z") and f["cause"]["kind"] == "logrotate-config"
+    assert f["kind"] == "repeated-failure"
+    assert f["trusted"] is False
+    assert f["first_seen"].endswith("Z")
+    assert f["cause"]["kind"] == "logrotate-config"
     assert {"file", "line", "message"} <= set(f["cause"]["errors"][0])
     again = json.loads(run("scan", "--json", "--syslog", str(fixture("seed", "logrotate-hourly.txt"))).stdout)
     assert again["findings"][0]["id"] == f["id"]  # stable across runs
@@ -49,20 +53,21 @@ def test_verbose_shows_evidence_lines():
 
 
 @pytest.mark.parametrize("args, status, words", [
-    (["scan", "--syslog", "/nonexistent/syslog"], 3, "no such file"),
-    (["scan", "--syslog", "/"], 3, "is a directory"),
-    (["scan", "--journal-dir", str(fixture("seed"))], 3, "no journal files"),
-    (["scan", "--journal-file", "/etc/hostname"], 3, "not a journal file"),
-    (["scan", "--since", "last tuesday", "--syslog", "/etc/hostname"], 2, "--since"),
-    (["scan", "--threshold", "bogus=1", "--syslog", "/etc/hostname"], 2, "--threshold"),
-    (["scan", "--since", "-1h", "--until", "-2h", "--syslog", "/etc/hostname"], 2, "after --until"),
-    (["scan", "--nope"], 2, "No such option"),
+    (["scan", "--syslog", "/nonexistent/syslog"], ExitStatus.INCOMPLETE, "no such file"),
+    (["scan", "--syslog", "/"], ExitStatus.INCOMPLETE, "is a directory"),
+    (["scan", "--journal-dir", str(fixture("seed"))], ExitStatus.INCOMPLETE, "no journal files"),
+    (["scan", "--journal-file", "/etc/hostname"], ExitStatus.INCOMPLETE, "not a journal file"),
+    (["scan", "--since", "last tuesday", "--syslog", "/etc/hostname"], ExitStatus.USAGE, "--since"),
+    (["scan", "--threshold", "bogus=1", "--syslog", "/etc/hostname"], ExitStatus.USAGE, "--threshold"),
+    (["scan", "--since", "-1h", "--until", "-2h", "--syslog", "/etc/hostname"], ExitStatus.USAGE, "after --until"),
+    (["scan", "--nope"], ExitStatus.USAGE, "No such option"),
 ])
 def test_errors_are_one_line_with_documented_status(args, status, words):
     p = run(*args)
     assert p.returncode == status, (p.stdout, p.stderr)
     assert words in p.stderr
-    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    assert "Traceback" not in p.stderr
+    assert "Traceback" not in p.stdout
 
 
 def test_no_journal_on_this_machine_is_a_clear_error(tmp_path):
@@ -71,12 +76,14 @@ def test_no_journal_on_this_machine_is_a_clear_error(tmp_path):
     if glob.glob("/var/log/journal/*/*.journal") or glob.glob("/run/log/journal/*/*.journal"):
         pytest.skip("this machine has a journal; the lab covers the live case")
     p = run("scan")
-    assert p.returncode == 3 and "no journal found" in p.stderr
+    assert p.returncode == ExitStatus.INCOMPLETE
+    assert "no journal found" in p.stderr
 
 
 def test_version():
     p = run("--version")
-    assert p.returncode == 0 and p.stdout.startswith("unitaudit ")
+    assert p.returncode == ExitStatus.OK
+    assert p.stdout.startswith("unitaudit ")
 
 
 def test_journal_files_repeatable_and_trusted_findings():
@@ -85,7 +92,7 @@ def test_journal_files_repeatable_and_trusted_findings():
     j = str(example("seed-loops", "journal", "system.journal"))
     c = str(example("controls", "journal", "system.journal"))
     p = run("scan", "--json", "--journal-file", j, "--journal-file", c)
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == ExitStatus.FINDINGS, p.stderr
     doc = json.loads(p.stdout)
     assert sorted(f["kind"] for f in doc["findings"]) == ["activation-loop", "repeated-failure", "restart-loop"]
     assert all(f["trusted"] for f in doc["findings"])
@@ -93,12 +100,14 @@ def test_journal_files_repeatable_and_trusted_findings():
     # Two machines (both named "vm"): the controls' good logrotate runs, a minute later on the
     # other machine, must not break the seed machine's streak of failures.
     hosts = {f["host"] for f in doc["findings"]}
-    assert len(hosts) == 1 and next(iter(hosts)).startswith("vm/")
+    assert len(hosts) == 1
+    assert next(iter(hosts)).startswith("vm/")
 
 
 def test_boot_needs_a_journal():
     p = run("scan", "--boot", "--syslog", str(fixture("seed", "logrotate-hourly.txt")))
-    assert p.returncode == 2 and "--boot needs a journal" in p.stderr
+    assert p.returncode == ExitStatus.USAGE
+    assert "--boot needs a journal" in p.stderr
 
 
 def test_window_on_the_recorded_journal():
@@ -109,7 +118,8 @@ def test_window_on_the_recorded_journal():
     last = everything["evidence_span"]["last"]
     p = run("scan", "--json", "--journal-dir", d, "--since", last)
     doc = json.loads(p.stdout)
-    assert p.returncode in (0, 1) and doc["window"]["since"] == last
+    assert p.returncode in (ExitStatus.OK, ExitStatus.FINDINGS)
+    assert doc["window"]["since"] == last
     assert sum(s["events"] for s in doc["sources"]) < sum(s["events"] for s in everything["sources"])
 
 
@@ -163,35 +173,45 @@ def test_an_offline_scan_never_imports_dbus_next(tmp_path):
     offline = _modules_after("scan", "--syslog", log)
     assert "unitaudit.services.scan" in offline  # the scan did run
     assert not [m for m in offline if m.split(".")[0] == "dbus_next"]
-    assert "unitaudit.services.live" not in offline and "unitaudit.sources.dbus" not in offline
+    assert "unitaudit.services.live" not in offline
+    assert "unitaudit.sources.dbus" not in offline
     # the same scan with a bus to read is a live scan: the check above can see dbus-next
     live = _modules_after("scan", "--syslog", log, "--bus-address", "unix:path=%s" % (tmp_path / "no-bus"))
-    assert "dbus_next" in live and "unitaudit.services.live" in live
+    assert "dbus_next" in live
+    assert "unitaudit.services.live" in live
 
 
 def test_debug_shows_the_traceback_and_the_error_line_does_not():
     plain = run("scan", "--syslog", "/nonexistent/syslog")
-    assert plain.returncode == 3 and "Traceback" not in plain.stderr
+    assert plain.returncode == ExitStatus.INCOMPLETE
+    assert "Traceback" not in plain.stderr
     debug = run("--debug", "scan", "--syslog", "/nonexistent/syslog")
-    assert debug.returncode != 0 and "Traceback" in debug.stderr and "SourceError" in debug.stderr
+    assert debug.returncode != ExitStatus.OK
+    assert "Traceback" in debug.stderr
+    assert "SourceError" in debug.stderr
 
 
 def test_recipes_as_text_and_json():
     doc = json.loads(run("recipes", "--json").stdout)
     assert doc["schema"] == "unitaudit.recipes/1"
     alias = [r for r in doc["recipes"] if r["id"] == "restore-dbus-alias"][0]
-    assert alias["findings"] and all(isinstance(k, str) and "." not in k for k in alias["findings"])
-    assert alias["cause"] == "missing-unit" and alias["actions"] and isinstance(alias["verify"], str)
+    assert alias["findings"]
+    assert all(isinstance(k, str) and "." not in k for k in alias["findings"])
+    assert alias["cause"] == "missing-unit"
+    assert alias["actions"]
+    assert isinstance(alias["verify"], str)
     text = run("recipes")
-    assert text.returncode == 0 and "restore-dbus-alias  (" in text.stdout
-    assert "caused by missing-unit" in text.stdout and "CauseKind" not in text.stdout
+    assert text.returncode == ExitStatus.OK
+    assert "restore-dbus-alias  (" in text.stdout
+    assert "caused by missing-unit" in text.stdout
+    assert "CauseKind" not in text.stdout
 
 
 def test_config_check_says_valid(tmp_path):
     conf = tmp_path / "unitaudit.toml"
     conf.write_text('[scan]\nwindow = "2 hours"\n[protected]\n"my-kiosk.service" = "the kiosk"\n')
     p = run("config", "check", str(conf))
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == ExitStatus.OK, p.stderr
     assert p.stdout.splitlines() == [
         "%s: valid" % conf,
         "  window 2 h, retention 90 days, prometheus /var/lib/prometheus/node-exporter/unitaudit.prom, "
@@ -215,11 +235,15 @@ def test_undo_json_document(tmp_path):
     store.close()
     p = run("undo", "--json", "--bus-address", "unix:path=%s" % (tmp_path / "no-bus"),
             env={"UNITAUDIT_STATE_DIR": str(state)})
-    assert p.returncode == 4, p.stderr
+    assert p.returncode == ExitStatus.FIX_FAILED, p.stderr
     doc = json.loads(p.stdout)
     assert list(doc) == ["schema", "run", "restored", "removed", "moved_back", "links_restored", "cannot_undo",
                          "errors", "reloaded", "complete"]
-    assert doc["schema"] == "unitaudit.undo/1" and doc["run"] == fix_run
-    assert doc["restored"] == [str(target)] and target.read_text() == "before\n"
-    assert doc["reloaded"] is False and doc["complete"] is False
-    assert len(doc["errors"]) == 1 and doc["errors"][0].startswith("daemon-reload failed (")
+    assert doc["schema"] == "unitaudit.undo/1"
+    assert doc["run"] == fix_run
+    assert doc["restored"] == [str(target)]
+    assert target.read_text() == "before\n"
+    assert doc["reloaded"] is False
+    assert doc["complete"] is False
+    assert len(doc["errors"]) == 1
+    assert doc["errors"][0].startswith("daemon-reload failed (")

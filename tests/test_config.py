@@ -69,7 +69,8 @@ def test_defaults_when_the_default_file_is_missing(tmp_path, monkeypatch):
     assert c.retention == 90 * 86400.0
     assert c.thresholds == Thresholds()
     assert c.prometheus_path == "/var/lib/prometheus/node-exporter/unitaudit.prom"
-    assert c.protected == () and c.auto_apply == ()
+    assert c.protected == ()
+    assert c.auto_apply == ()
     assert check_config(c, []) == []
 
 
@@ -178,7 +179,8 @@ def test_the_environment_variable_names_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("UNITAUDIT_CONFIG", path)
     assert config_path() == (path, True)
     c = load_config()
-    assert c.path == path and c.window == 7200.0
+    assert c.path == path
+    assert c.window == 7200.0
     monkeypatch.setenv("UNITAUDIT_CONFIG", "")  # set but empty: as if unset
     assert config_path() == (str(tmp_path / "absent.toml"), False)
     assert load_config() == Config()
@@ -189,7 +191,8 @@ def test_a_named_file_that_is_missing_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("UNITAUDIT_CONFIG", missing)
     with pytest.raises(ConfigError) as e:
         load_config()
-    assert str(e.value).startswith(missing + ": ") and "UNITAUDIT_CONFIG" in str(e.value)
+    assert str(e.value).startswith(missing + ": ")
+    assert "UNITAUDIT_CONFIG" in str(e.value)
     assert e.value.status == ExitStatus.USAGE
     monkeypatch.delenv("UNITAUDIT_CONFIG")
     with pytest.raises(ConfigError, match="^%s: .*no such file" % re.escape(missing)):
@@ -267,7 +270,8 @@ def test_the_packaged_default_file_shows_the_defaults():
     assert dataclasses.replace(parse_config(data, str(PACKAGED)), path=None) == Config()
     shown = {(table, key) for table, keys in data.items() for key in keys}
     expected = {(table, key) for table, keys in config.TABLES.items() if keys for key in keys}
-    assert shown == expected and len(settings) == len(expected)
+    assert shown == expected
+    assert len(settings) == len(expected)
     # each setting has its line of explanation just above it
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -283,12 +287,14 @@ def test_as_root_a_file_others_own_or_can_write_is_refused(tmp_path):
     os.chmod(path, 0o666)
     with pytest.raises(ConfigError) as e:
         load_config(path)
-    assert str(e.value).startswith(path + ": refused") and "uid 65534" in str(e.value)
+    assert str(e.value).startswith(path + ": refused")
+    assert "uid 65534" in str(e.value)
     assert e.value.status == ExitStatus.USAGE
     os.chown(path, 0, 0)
     with pytest.raises(ConfigError) as e:
         load_config(path)
-    assert str(e.value).startswith(path + ": refused") and "0666" in str(e.value)
+    assert str(e.value).startswith(path + ": refused")
+    assert "0666" in str(e.value)
     os.chmod(path, 0o620)
     with pytest.raises(ConfigError, match="writable by its group"):
         load_config(path)

@@ -146,7 +146,8 @@ def test_not_found_unit_keeps_its_load_error():
     u = _state("systemd-udevd.service")
     assert (u.load_state, u.unit_file_state, u.fragment_path) == ("not-found", "", "")
     assert u.load_error == ("org.freedesktop.systemd1.NoSuchUnit", "Unit systemd-udevd.service not found.")
-    assert u.n_restarts == 0 and u.exec_start_pre == ()
+    assert u.n_restarts == 0
+    assert u.exec_start_pre == ()
 
 
 def test_aliases_are_in_names():
@@ -156,7 +157,10 @@ def test_aliases_are_in_names():
 def test_a_timer_has_no_service_fields():
     u = _state("logrotate.timer")
     assert (u.name, u.sub_state, u.unit_file_state) == ("logrotate.timer", "waiting", "enabled")
-    assert u.n_restarts is None and u.restart == "" and u.restart_usec is None and u.exec_start_pre == ()
+    assert u.n_restarts is None
+    assert u.restart == ""
+    assert u.restart_usec is None
+    assert u.exec_start_pre == ()
 
 
 def test_service_without_nrestarts_means_unknown_not_zero():

@@ -15,12 +15,14 @@ def cap(name):
 
 def test_restart_loop_fires_on_one_high_restart_counter():
     (f,) = by_kind(findings(text_evidence(cap("nixos-getty-no-holdoff-restartsec0-loop.txt"))), "restart-loop")
-    assert f.unit == "getty@tty1.service" and dict(f.facts)["restart_counter"] == 97
+    assert f.unit == "getty@tty1.service"
+    assert dict(f.facts)["restart_counter"] == 97
 
 
 def test_restart_loop_counts_restarts_once_on_237():
     (f,) = by_kind(findings(text_evidence(cap("ubuntu1804-237-openvpn-restart-loop.txt"))), "restart-loop")
-    assert f.unit == "openvpn@client.service" and f.count == 2
+    assert f.unit == "openvpn@client.service"
+    assert f.count == 2
     assert dict(f.facts)["restart_counter"] == 6998
     assert f.cause is None  # the main process fails: no ExecStartPre to blame
     assert not f.trusted
@@ -61,7 +63,8 @@ def test_restart_loop_fires_from_live_state_alone_with_the_live_execstartpre_cau
     (f,) = findings(fold([]), units={"deepin-anything-monitor.service": _looping(13)})
     assert (f.kind.value, f.unit, f.count, f.trusted) == ("restart-loop", "deepin-anything-monitor.service", 13, True)
     assert f.cause.kind.value == "execstartpre-failed"
-    assert dict(f.cause.facts)["status"] == 1 and dict(f.cause.facts)["command_source"] == "live"
+    assert dict(f.cause.facts)["status"] == 1
+    assert dict(f.cause.facts)["command_source"] == "live"
     assert "/usr/sbin/modprobe vfs_monitor" in f.cause.summary
 
 
@@ -83,8 +86,10 @@ def test_restart_burst_threshold_is_configurable():
 def test_activation_loop_fires_on_the_seeds_lines():
     ev = text_evidence(fixture("seed", "avahi-activation.txt"))
     (f,) = by_kind(findings(ev, Thresholds(activation_burst=4)), "activation-loop")
-    assert f.unit == "dbus-org.freedesktop.Avahi.service" and f.count == 4
-    assert f.rate_per_hour == 720.0 and f.period_seconds == 5.0
+    assert f.unit == "dbus-org.freedesktop.Avahi.service"
+    assert f.count == 4
+    assert f.rate_per_hour == 720.0
+    assert f.period_seconds == 5.0
     assert f.cause.kind.value == "missing-unit"
 
 
@@ -95,7 +100,8 @@ def test_activation_loop_quiet_on_one_failure_and_on_refusals():
 
 def test_dbus_broker_missing_unit_is_reported_not_counted():
     (f,) = findings(text_evidence(cap("arch-dbus-broker-home1-not-found.txt")))
-    assert f.kind.value == "failure" and f.rate_per_hour is None
+    assert f.kind.value == "failure"
+    assert f.rate_per_hour is None
     assert dict(f.facts)["countable"] is False
     assert f.cause.to_dict()["daemon"] == "dbus-broker"
 
@@ -105,7 +111,8 @@ def test_dbus_broker_missing_unit_is_reported_not_counted():
 def test_repeated_failure_fires_on_the_seeds_hourly_logrotate():
     (f,) = findings(text_evidence(fixture("seed", "logrotate-hourly.txt")))
     assert (f.kind.value, f.unit, f.count) == ("repeated-failure", "logrotate.service", 5)
-    assert 3500 < f.period_seconds < 3700 and f.rate_per_hour == 1.0
+    assert 3500 < f.period_seconds < 3700
+    assert f.rate_per_hour == 1.0
 
 
 def test_repeated_failure_quiet_when_a_run_succeeds_in_between():
@@ -119,7 +126,8 @@ def test_repeated_failure_quiet_when_a_run_succeeds_in_between():
 def test_start_limit_hit_fires_once_per_event():
     found = findings(text_evidence(cap("xenial-229-haproxy-execstartpre-start-limit.txt")))
     (f,) = by_kind(found, "start-limit-hit")
-    assert f.unit == "haproxy.service" and f.count == 1
+    assert f.unit == "haproxy.service"
+    assert f.count == 1
     assert f.cause.to_dict()["command"] == "ExecStartPre"
     assert f.cause.to_dict()["command_source"] == "inferred"
 
@@ -156,8 +164,10 @@ def max_in_window(times, window):
 
 def test_window_and_rate():
     assert max_in_window([0, 1, 2, 10, 11, 12, 13], 3) == 4
-    assert has_burst([0, 1, 2, 10, 11, 12, 13], 3, 4) and not has_burst([0, 1, 2, 10, 11, 12, 13], 3, 5)
-    assert rate_per_hour([0.0, 5.0, 10.0]) == 720.0 and rate_per_hour([1.0]) is None
+    assert has_burst([0, 1, 2, 10, 11, 12, 13], 3, 4)
+    assert not has_burst([0, 1, 2, 10, 11, 12, 13], 3, 5)
+    assert rate_per_hour([0.0, 5.0, 10.0]) == 720.0
+    assert rate_per_hour([1.0]) is None
 
 
 def test_thresholds_parse_and_reject():

@@ -142,10 +142,13 @@ def test_alias_missing_names_the_unit_package_and_the_fix(tree):
                          "Alias=dbus-org.freedesktop.Avahi.service but "
                          "/etc/systemd/system/dbus-org.freedesktop.Avahi.service is missing: "
                          "run systemctl reenable avahi-daemon.service")
-    assert facts["declared_by"] == AVAHI and facts["declared_by_path"] == "/lib/systemd/system/" + AVAHI
-    assert facts["package"] == "avahi-daemon" and facts["package_lookup"] == "found"
+    assert facts["declared_by"] == AVAHI
+    assert facts["declared_by_path"] == "/lib/systemd/system/" + AVAHI
+    assert facts["package"] == "avahi-daemon"
+    assert facts["package_lookup"] == "found"
     assert (facts["unit_file_state"], facts["unit_file_state_source"]) == ("enabled", "dbus")
-    assert facts["alias_link_exists"] is False and facts["alias_entries"] == []
+    assert facts["alias_link_exists"] is False
+    assert facts["alias_entries"] == []
     assert facts["bus_service_files"] == [{
         "path": "/usr/share/dbus-1/system-services/org.freedesktop.Avahi.service",
         "name": "org.freedesktop.Avahi", "package": "avahi-daemon", "package_lookup": "found"}]
@@ -169,7 +172,8 @@ def test_get_unit_file_links_shows_the_alias_is_not_among_the_links(tree):
 
     facts = dict(diagnose(missing(), probe(tree), live(AVAHI_ENABLED), links).facts)
     assert asked == [[AVAHI]]
-    assert facts["alias_in_links"] is False and len(facts["links"]) == 1
+    assert facts["alias_in_links"] is False
+    assert len(facts["links"]) == 1
 
 
 def test_a_failing_bus_call_is_a_fact_not_a_crash(tree):
@@ -177,7 +181,8 @@ def test_a_failing_bus_call_is_a_fact_not_a_crash(tree):
         raise ConnectionError("bus gone")
 
     d = diagnose(missing(), probe(tree), live(AVAHI_ENABLED), links)
-    assert d.verdict == "alias-missing" and dict(d.facts)["links_error"] == "bus gone"
+    assert d.verdict == "alias-missing"
+    assert dict(d.facts)["links_error"] == "bus gone"
 
 
 def test_disabled_on_purpose_is_not_called_broken(tree):
@@ -194,7 +199,8 @@ def test_disabled_on_purpose_is_not_called_broken(tree):
 def test_masked_unit_is_disabled_on_purpose(tree):
     tree.link("/etc/systemd/system/" + AVAHI, "/dev/null")
     d = diagnose(missing(), probe(tree), live(("/etc/systemd/system/" + AVAHI, "masked")))
-    assert d.verdict == "disabled-on-purpose" and "masked" in d.summary
+    assert d.verdict == "disabled-on-purpose"
+    assert "masked" in d.summary
     assert dict(d.facts)["declared_by"] == AVAHI  # found in /lib although /etc masks it
     assert diagnose(missing(), probe(tree), None).verdict == "disabled-on-purpose"
 
@@ -211,14 +217,16 @@ def test_no_unit_declares_it_points_at_the_bus_service_file(tree):
     assert d.summary == ("no installed unit file declares Alias=dbus-org.freedesktop.Avahi.service although "
                          "/usr/share/dbus-1/system-services/org.freedesktop.Avahi.service (package avahi-daemon) "
                          "asks for it: the service behind it is not installed")
-    assert dict(d.facts)["declared_by"] is None and dict(d.facts)["package"] is None
+    assert dict(d.facts)["declared_by"] is None
+    assert dict(d.facts)["package"] is None
 
 
 def test_alias_present_means_the_loop_is_something_else(tree):
     tree.link(ALIAS_LINK, "/lib/systemd/system/" + AVAHI)
     units = (UnitState(AVAHI, need_daemon_reload=True),)
     d = diagnose(missing(), probe(tree), live(AVAHI_ENABLED, units=units))
-    assert d.verdict == "alias-present" and "systemctl daemon-reload" in d.summary
+    assert d.verdict == "alias-present"
+    assert "systemctl daemon-reload" in d.summary
     assert dict(d.facts)["alias_entries"] == [{"path": ALIAS_LINK, "link_target": "/lib/systemd/system/" + AVAHI,
                                                "resolves": True, "masked": False}]
     assert dict(d.facts)["suggested_command"] is None
@@ -227,7 +235,8 @@ def test_alias_present_means_the_loop_is_something_else(tree):
 def test_alias_dangling(tree):
     tree.link(ALIAS_LINK, "/lib/systemd/system/avahi-gone.service")
     d = diagnose(missing(), probe(tree), live(AVAHI_ENABLED))
-    assert d.verdict == "alias-dangling" and "leads nowhere" in d.summary
+    assert d.verdict == "alias-dangling"
+    assert "leads nowhere" in d.summary
 
 
 def test_the_declarer_of_that_alias_not_of_any_alias(tree):
@@ -235,7 +244,8 @@ def test_the_declarer_of_that_alias_not_of_any_alias(tree):
     d = diagnose(missing("dbus-org.freedesktop.timesync1.service", "org.freedesktop.timesync1"), probe(tree),
                  live(AVAHI_ENABLED, ("/lib/systemd/system/systemd-timesyncd.service", "enabled")))
     facts = dict(d.facts)
-    assert d.verdict == "alias-missing" and facts["declared_by"] == "systemd-timesyncd.service"
+    assert d.verdict == "alias-missing"
+    assert facts["declared_by"] == "systemd-timesyncd.service"
     # this tree's dpkg database has no systemd-timesyncd: said as such, not guessed
     assert (facts["package"], facts["package_lookup"]) == (None, "not-owned")
     assert facts["bus_service_files"] == []
@@ -273,10 +283,12 @@ def test_module_missing_for_the_running_kernel(tree):
     d = diagnose(exec_finding(), probe(tree), monitor_live(MODPROBE_FAILED))
     facts = dict(d.facts)
     assert (d.kind, d.verdict) == (CauseKind.EXECSTARTPRE_FAILED, "module-missing")
-    assert facts["command_source"] == "live" and facts["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
+    assert facts["command_source"] == "live"
+    assert facts["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
     assert (facts["code"], facts["status"]) == ("exited", 1)
     assert (facts["module"], facts["kernel_release"], facts["module_found"]) == ("vfs_monitor", RELEASE, False)
-    assert facts["modules_dir_exists"] is False and facts["dkms_providers"] == []
+    assert facts["modules_dir_exists"] is False
+    assert facts["dkms_providers"] == []
     assert d.summary == ("deepin-anything-monitor.service: ExecStartPre=/usr/sbin/modprobe vfs_monitor failed "
                          "(exited, status=1): module vfs_monitor does not exist for the running kernel %s "
                          "(there is no /lib/modules/%s at all) and no dkms source provides it; "
@@ -286,8 +298,10 @@ def test_module_missing_for_the_running_kernel(tree):
 def test_module_missing_from_the_journal_alone(tree):
     d = diagnose(exec_finding(), probe(tree), None)
     facts = dict(d.facts)
-    assert d.verdict == "module-missing" and facts["command_source"] == "journal"
-    assert facts["module"] == "vfs_monitor" and facts["argv"] is None
+    assert d.verdict == "module-missing"
+    assert facts["command_source"] == "journal"
+    assert facts["module"] == "vfs_monitor"
+    assert facts["argv"] is None
 
 
 def test_module_missing_dkms_available(tree):
@@ -356,7 +370,8 @@ def test_module_present_means_loading_fails_not_finding(tree):
 def test_builtin_module_is_present(tree):
     depmod(tree, builtin=("vfs_monitor",))
     d = diagnose(exec_finding(), probe(tree), monitor_live(MODPROBE_FAILED))
-    assert d.verdict == "module-present" and dict(d.facts)["module_file"] == "(builtin)"
+    assert d.verdict == "module-present"
+    assert dict(d.facts)["module_file"] == "(builtin)"
 
 
 def test_modprobe_options_are_skipped_and_removal_is_not_a_load(tree):
@@ -371,14 +386,16 @@ def test_command_failed_when_it_is_not_modprobe(tree):
     tree.write("/usr/bin/false", "")
     d = diagnose(exec_finding(program_line=None), probe(tree),
                  monitor_live(exec_status("/bin/false", "/bin/false")))
-    assert d.verdict == "command-failed" and dict(d.facts)["executable_exists"] is True
+    assert d.verdict == "command-failed"
+    assert dict(d.facts)["executable_exists"] is True
     assert d.summary.startswith("deepin-anything-monitor.service: ExecStartPre=/bin/false failed (exited, status=1)")
 
 
 def test_executable_missing(tree):
     d = diagnose(exec_finding(program_line=None), probe(tree),
                  monitor_live(exec_status("/usr/bin/vendor-check", "/usr/bin/vendor-check")))
-    assert d.verdict == "executable-missing" and dict(d.facts)["package_lookup"] == "not-owned"
+    assert d.verdict == "executable-missing"
+    assert dict(d.facts)["package_lookup"] == "not-owned"
 
 
 def test_not_failing_now_when_the_last_run_succeeded(tree):
@@ -390,7 +407,8 @@ def test_not_failing_now_when_the_last_run_succeeded(tree):
 def test_a_module_name_from_log_text_that_is_not_one_is_never_looked_up(tree):
     d = diagnose(exec_finding(program_line="modprobe: FATAL: Module ../../x;rm not found in directory /x"),
                  probe(tree), None)
-    assert d.verdict == "command-failed" and "not a module name" in d.summary
+    assert d.verdict == "command-failed"
+    assert "not a module name" in d.summary
     assert "kernel_release" not in dict(d.facts)
 
 
@@ -423,7 +441,8 @@ def test_config_error_and_insecure_directory(tree):
     assert directory["path"] == "/var/log/mirror/printer"
     assert (directory["mode"], directory["mode_text"]) == ("0777", "drwxrwxrwx")
     assert (directory["owner"], directory["group"]) == ("root", "root")
-    assert directory["world_writable"] and directory["insecure"]
+    assert directory["world_writable"]
+    assert directory["insecure"]
     assert d.summary == ("logrotate: /etc/logrotate.d/clink-agent:8 unexpected-text-after-brace `} extra` "
                          "(not owned by any package); /var/log/mirror/printer is world-writable "
                          "(0777 root:root): logrotate skips 1 log(s) there")
@@ -449,7 +468,8 @@ def test_group_writable_directory_is_insecure_only_for_a_non_root_group(tree):
     d = diagnose(lr_finding(SEED_ERRORS[1]), probe(tree), None)
     (directory,) = dict(d.facts)["directories"]
     assert d.verdict == "insecure-directories"
-    assert directory["group"] == "printmirror" and directory["group_writable_by_non_root"]
+    assert directory["group"] == "printmirror"
+    assert directory["group_writable_by_non_root"]
     assert "group-writable by printmirror (0775 root:printmirror)" in d.summary
     tree.mkdir("/var/log/mirror/printer", 0o775, 0, 0)
     assert diagnose(lr_finding(SEED_ERRORS[1]), probe(tree), None).verdict == "no-longer-present"
@@ -466,7 +486,8 @@ def test_no_longer_present_when_fixed(tree):
 def test_unexplained_and_paths_from_log_text_are_validated(tree):
     d = diagnose(lr_finding(lr_error("other"), lr_error("unknown-option", "../../shadow", 1),
                             lr_error("insecure-parent-directory", path="/var/log/../../etc/x")), probe(tree), None)
-    assert d.verdict == "unexplained" and dict(d.facts)["unlocated_errors"] == 3
+    assert d.verdict == "unexplained"
+    assert dict(d.facts)["unlocated_errors"] == 3
     assert diagnose(lr_finding(), probe(tree), None) is None
 
 
@@ -483,7 +504,8 @@ def test_diagnose_all_sets_each_cause_once(tree):
     plain = replace(missing(), cause=None)
     out = diagnose_all([loop, failure, plain], probe(tree), live(AVAHI_ENABLED), links)
     assert [f.diagnosis.verdict if f.diagnosis else None for f in out] == ["alias-missing", "alias-missing", None]
-    assert len(calls) == 1 and out[2] is plain
+    assert len(calls) == 1
+    assert out[2] is plain
 
 
 class _BrokenProbe(SystemProbe):
@@ -495,7 +517,8 @@ class _BrokenProbe(SystemProbe):
 
 def test_a_failing_probe_gives_diagnosis_failed(tree):
     d = diagnose(missing(), _BrokenProbe(str(tree.base)), None)
-    assert d.verdict == "diagnosis-failed" and "Input/output error" in d.summary
+    assert d.verdict == "diagnosis-failed"
+    assert "Input/output error" in d.summary
 
 
 def test_the_seeds_recorded_loops_diagnosed_end_to_end(tree):
@@ -517,7 +540,8 @@ def test_links_resolve_inside_the_root_never_into_this_machine(tree):
     tree.link("/etc/escape", "/etc/passwd")
     tree.link("/etc/climb", "../../../../../../../etc/passwd")
     p = probe(tree)
-    assert p.read_text("/etc/escape").startswith("root:x:0:0") and "printmirror" in p.read_text("/etc/escape")
+    assert p.read_text("/etc/escape").startswith("root:x:0:0")
+    assert "printmirror" in p.read_text("/etc/escape")
     assert "printmirror" in p.read_text("/etc/climb")
     assert p.resolve("/lib/systemd/system/" + AVAHI) == "/usr/lib/systemd/system/" + AVAHI
 
@@ -534,14 +558,17 @@ def test_unsafe_paths_are_refused(tree):
         p.module_file("vfs;reboot", RELEASE)
     with pytest.raises(ValueError):
         p.module_file("vfs_monitor", "../../x")
-    assert is_package_name("avahi-daemon") and not is_package_name("-rf") and not is_package_name("Avahi")
+    assert is_package_name("avahi-daemon")
+    assert not is_package_name("-rf")
+    assert not is_package_name("Avahi")
 
 
 def test_read_text_only_reads_regular_files(tree):
     os.mkfifo(str(tree.path("/etc/fifo")))
     p = probe(tree)
     assert p.read_text("/etc/fifo") is None  # would block forever if opened for reading naively
-    assert p.read_text("/etc") is None and p.read_text("/etc/missing") is None
+    assert p.read_text("/etc") is None
+    assert p.read_text("/etc/missing") is None
     assert p.read_text("/etc/passwd", limit=4) == "root"
 
 
@@ -550,15 +577,20 @@ def test_owner_names_come_from_the_trees_passwd(tree):
     tree.mkdir("/var/log/mirror/printer", 0o750, 4242, 4242)
     info = probe(tree).stat("/var/log/mirror/printer")
     assert (info.owner, info.group, info.uid, info.mode_octal) == ("printmirror", "printmirror", 4242, "0750")
-    assert info.is_dir and not info.world_writable
+    assert info.is_dir
+    assert not info.world_writable
 
 
 def test_stat_of_a_link_and_of_what_it_leads_to(tree):
     tree.link(ALIAS_LINK, "/lib/systemd/system/" + AVAHI)
     p = probe(tree)
     own, followed = p.stat(ALIAS_LINK), p.stat(ALIAS_LINK, follow=True)
-    assert own.is_symlink and own.link_target == "/lib/systemd/system/" + AVAHI and own.mode_text.startswith("l")
-    assert followed.exists and followed.mode_octal == "0644" and followed.is_symlink
+    assert own.is_symlink
+    assert own.link_target == "/lib/systemd/system/" + AVAHI
+    assert own.mode_text.startswith("l")
+    assert followed.exists
+    assert followed.mode_octal == "0644"
+    assert followed.is_symlink
     assert not p.stat("/etc/missing").exists
 
 

@@ -33,8 +33,11 @@ def run(*args, env=None, user=None):
 def one_line_error(p, status):
     assert p.returncode == status, (p.returncode, p.stdout, p.stderr)
     lines = p.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("unitaudit: error: "), p.stderr
-    assert "internal error" not in p.stderr and "Traceback" not in p.stderr and "Error:" not in p.stderr
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("unitaudit: error: "), p.stderr
+    assert "internal error" not in p.stderr
+    assert "Traceback" not in p.stderr
+    assert "Error:" not in p.stderr
     return lines[0]
 
 
@@ -45,14 +48,15 @@ def test_out_of_range_since_is_a_usage_error(value, tmp_path):
     for extra in (["--json"], ["--incremental"]):
         p = run("scan", "--since", value, "--journal-dir", JOURNAL, *extra,
                 env={"UNITAUDIT_STATE_DIR": str(tmp_path / "state")})
-        line = one_line_error(p, 2)
+        line = one_line_error(p, ExitStatus.USAGE)
         assert "--since %r" % value in line or "--since '%s'" % value in line, line
 
 
 def test_history_since_out_of_range(tmp_path):
     line = one_line_error(run("history", "--since", "99999999999999999999d",
-                              env={"UNITAUDIT_STATE_DIR": str(tmp_path)}), 2)
-    assert "--since" in line and "out of range" in line
+                              env={"UNITAUDIT_STATE_DIR": str(tmp_path)}), ExitStatus.USAGE)
+    assert "--since" in line
+    assert "out of range" in line
 
 
 @pytest.mark.parametrize("value", ["@1e400", "99999999999999999999d", "@nan", "@1_0", "9999-12-31T23:00-05:00",
@@ -74,7 +78,8 @@ def test_parse_time_edges_still_accepted():
 
 
 def test_undo_run_number_out_of_range(tmp_path):
-    line = one_line_error(run("undo", "99999999999999999999999", env={"UNITAUDIT_STATE_DIR": str(tmp_path)}), 2)
+    line = one_line_error(run("undo", "99999999999999999999999", env={"UNITAUDIT_STATE_DIR": str(tmp_path)}),
+                          ExitStatus.USAGE)
     assert "RUN 99999999999999999999999" in line
 
 
@@ -88,12 +93,13 @@ def test_undo_run_number_out_of_range(tmp_path):
 def test_huge_durations_rejected_by_config_check_and_the_run(setting, key, tmp_path):
     conf = tmp_path / "unitaudit.toml"
     conf.write_text(setting)
-    line = one_line_error(run("config", "check", str(conf)), 2)
-    assert line.startswith("unitaudit: error: %s: %s: " % (conf, key)) and "at most 100 years" in line
+    line = one_line_error(run("config", "check", str(conf)), ExitStatus.USAGE)
+    assert line.startswith("unitaudit: error: %s: %s: " % (conf, key))
+    assert "at most 100 years" in line
     # what config check rejects is what an incremental (timer) run fails on, with the same words
     p = run("scan", "--incremental", "--journal-dir", JOURNAL,
             env={"UNITAUDIT_CONFIG": str(conf), "UNITAUDIT_STATE_DIR": str(tmp_path / "state")})
-    assert one_line_error(p, 2) == line
+    assert one_line_error(p, ExitStatus.USAGE) == line
 
 
 def test_parse_duration_bound():
@@ -108,9 +114,10 @@ def test_parse_duration_bound():
 def test_deeply_nested_toml_names_the_file(tmp_path):
     conf = tmp_path / "unitaudit.toml"
     conf.write_text("[scan]\nwindow = \"2h\"\n\n[thresholds]\nrestart_burst = " + "[" * 10000 + "\n")
-    line = one_line_error(run("config", "check", str(conf)), 2)
+    line = one_line_error(run("config", "check", str(conf)), ExitStatus.USAGE)
     assert line.startswith("unitaudit: error: %s: line 5, key restart_burst: not valid TOML" % conf), line
-    assert "nested too deeply" in line and "RecursionError" not in line
+    assert "nested too deeply" in line
+    assert "RecursionError" not in line
 
 
 # -- the state database: one line, the file, the remedy ---------------------------------------
@@ -149,23 +156,23 @@ def test_state_database_faults(make, words, tmp_path):
     state.mkdir(mode=0o700)
     make(state)
     p = run("scan", "--incremental", "--journal-dir", JOURNAL, env={"UNITAUDIT_STATE_DIR": str(state)})
-    line = one_line_error(p, 3)
+    line = one_line_error(p, ExitStatus.INCOMPLETE)
     assert "state database %s/state.db" % state in line, line
     for w in words:
         assert w in line, (w, line)
     if os.geteuid() == 0:  # undo needs root: it opens the same database
-        assert one_line_error(run("undo", env={"UNITAUDIT_STATE_DIR": str(state)}), 3) == line
+        assert one_line_error(run("undo", env={"UNITAUDIT_STATE_DIR": str(state)}), ExitStatus.INCOMPLETE) == line
 
 
 def test_state_directory_is_a_file(tmp_path):
     state = tmp_path / "state"
     state.write_text("")
     line = one_line_error(run("scan", "--incremental", "--journal-dir", JOURNAL,
-                              env={"UNITAUDIT_STATE_DIR": str(state)}), 3)
+                              env={"UNITAUDIT_STATE_DIR": str(state)}), ExitStatus.INCOMPLETE)
     assert line == ("unitaudit: error: state directory %s is not a directory: move it aside; unitaudit creates a "
                     "new one" % state)
     line = one_line_error(run("scan", "--incremental", "--journal-dir", JOURNAL,
-                              env={"UNITAUDIT_STATE_DIR": str(state / "sub")}), 3)
+                              env={"UNITAUDIT_STATE_DIR": str(state / "sub")}), ExitStatus.INCOMPLETE)
     assert line.startswith("unitaudit: error: state directory %s/sub cannot be created or read: " % state), line
 
 
@@ -188,8 +195,9 @@ def test_state_database_read_only(tmp_path):
             for p in (state, db):
                 os.chown(p, user, user)
         p = run("scan", "--incremental", "--journal-dir", JOURNAL, env={"UNITAUDIT_STATE_DIR": state}, user=user)
-        line = one_line_error(p, 3)
-        assert "state database %s cannot be written" % db in line and "run as root" in line, line
+        line = one_line_error(p, ExitStatus.INCOMPLETE)
+        assert "state database %s cannot be written" % db in line, line
+        assert "run as root" in line, line
     finally:
         shutil.rmtree(top)
 
@@ -203,7 +211,8 @@ def test_a_fault_of_the_state_database_met_anywhere_is_one_line_naming_the_file(
     assert line == ("state database /var/lib/unitaudit/state.db is locked by another process: database is locked: "
                     "try again once it is done")
     line, _ = describe(sqlite3.DatabaseError("file is not a database"), state_dir="/s/")
-    assert "state database /s/state.db is damaged" in line and "mv /s/state.db /s/state.db.bad" in line
+    assert "state database /s/state.db is damaged" in line
+    assert "mv /s/state.db /s/state.db.bad" in line
 
     class Error(Exception):  # sqlite3's name, another module: not a fault of the database
         pass
@@ -223,17 +232,21 @@ def test_a_fault_of_the_state_database_met_anywhere_is_one_line_naming_the_file(
     (["scan", "--since"], ["--since"]),
 ])
 def test_click_usage_errors_are_one_line(args, words):
-    line = one_line_error(run(*args), 2)
-    assert "\u256d" not in line and "\u2502" not in line  # rich's panel
+    line = one_line_error(run(*args), ExitStatus.USAGE)
+    assert "\u256d" not in line
+    assert "\u2502" not in line  # rich's panel
     for w in words:
         assert w in line, (w, line)
 
 
 def test_help_and_version_unchanged():
     p = run("scan", "--help")
-    assert p.returncode == 0 and "--since" in p.stdout and not p.stderr
+    assert p.returncode == ExitStatus.OK
+    assert "--since" in p.stdout
+    assert not p.stderr
     p = run("--version")
-    assert p.returncode == 0 and p.stdout.startswith("unitaudit ")
+    assert p.returncode == ExitStatus.OK
+    assert p.stdout.startswith("unitaudit ")
 
 
 # -- undo with nothing to undo ---------------------------------------------------------------
@@ -249,8 +262,9 @@ def test_undo_without_fix_runs(tmp_path, monkeypatch):
     assert str(e.value) == ("nothing to undo: no fix run is recorded in %s (`unitaudit fix` records each run "
                             "it applies)" % state)
     if os.geteuid() == 0:
-        line = one_line_error(run("undo", env={"UNITAUDIT_STATE_DIR": str(state)}), 3)
-        assert line == "unitaudit: error: " + str(e.value) and "history" not in line
+        line = one_line_error(run("undo", env={"UNITAUDIT_STATE_DIR": str(state)}), ExitStatus.INCOMPLETE)
+        assert line == "unitaudit: error: " + str(e.value)
+        assert "history" not in line
     store = FixRunStore(str(state))
     r = store.begin_run("fix --yes", {}, {})
     store.finish_run(r, RunStatus.FIXED, {"outcomes": []})
@@ -274,8 +288,9 @@ def test_an_error_line_fits_an_80_column_terminal_and_stays_one_line_in_a_pipe()
     cmd = [sys.executable, "-m", "unitaudit", "scan", "--syslog", "/dev/zero"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COLUMNS": "80", "TERM": "xterm"}
     piped = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert piped.returncode == 2 or piped.returncode == 3
-    assert len(piped.stderr.splitlines()) == 1 and len(piped.stderr.rstrip("\n")) > 80  # the case worth wrapping
+    assert piped.returncode in (ExitStatus.USAGE, ExitStatus.INCOMPLETE)
+    assert len(piped.stderr.splitlines()) == 1
+    assert len(piped.stderr.rstrip("\n")) > 80  # the case worth wrapping
     leader, follower = pty.openpty()
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, env=env)
     os.close(follower)
@@ -290,5 +305,7 @@ def test_an_error_line_fits_an_80_column_terminal_and_stays_one_line_in_a_pipe()
         out += chunk
     os.close(leader)
     lines = out.decode().replace("\r\n", "\n").rstrip("\n").split("\n")
-    assert p.returncode == piped.returncode and len(lines) == 2, lines
-    assert all(len(x) <= 80 for x in lines) and " ".join(x.strip() for x in lines) == piped.stderr.strip()
+    assert p.returncode == piped.returncode, lines
+    assert len(lines) == 2, lines
+    assert all(len(x) <= 80 for x in lines)
+    assert " ".join(x.strip() for x in lines) == piped.stderr.strip()

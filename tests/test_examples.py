@@ -79,7 +79,8 @@ def test_text_finds_the_same_loops_untrusted(from_text, from_journal):
         assert f.trusted is False
         assert f.cause.kind == journal[kind].cause.kind
     cause = from_text["restart-loop"].cause.to_dict()
-    assert cause["command_source"] == "inferred" and cause["program_line"].startswith("modprobe: FATAL")
+    assert cause["command_source"] == "inferred"
+    assert cause["program_line"].startswith("modprobe: FATAL")
 
 
 def test_evidence_lines_are_raw_lines(from_journal, from_text):

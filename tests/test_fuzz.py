@@ -258,7 +258,8 @@ def _text_target(lines, reference, zone):
     for line in lines + lines:  # the second time through the parser's caches
         ev = parser.parse(line)
         if ev is not None:
-            assert isinstance(ev, Event) and isinstance(ev.message, Message)
+            assert isinstance(ev, Event)
+            assert isinstance(ev.message, Message)
             assert ev.time is None or isinstance(ev.time, float), ev
 
 
@@ -524,7 +525,8 @@ def _config_target(data):
         return
     assert isinstance(config, Config)
     problems = check_config(config, RECIPE_IDS)
-    assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)
+    assert isinstance(problems, list)
+    assert all(isinstance(p, str) for p in problems)
 
 
 def test_config_loader_raises_only_config_errors():

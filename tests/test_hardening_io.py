@@ -33,7 +33,8 @@ def test_a_device_node_at_the_textfile_path_is_refused_and_left_alone(tmp_path):
     os.mknod(str(null), stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a second /dev/null
     with pytest.raises(UsageError) as e:
         write_textfile(str(null), "x 1\n")
-    assert str(null) in str(e.value) and "character device" in str(e.value)
+    assert str(null) in str(e.value)
+    assert "character device" in str(e.value)
     assert stat.S_ISCHR(os.lstat(str(null)).st_mode)
     assert os.listdir(str(tmp_path)) == ["null"]  # no temporary file left either
     with pytest.raises(UsageError):
@@ -50,9 +51,11 @@ def test_a_fifo_symlink_or_directory_at_the_path_is_refused(tmp_path):
     for path, what in ((fifo, "FIFO"), (link, "symlink to %s" % target), (tmp_path, "directory")):
         with pytest.raises(UsageError) as e:
             write_output(str(path), b"x 1\n", "the Prometheus textfile")
-        assert str(path) in str(e.value) and what in str(e.value), e.value
+        assert str(path) in str(e.value), e.value
+        assert what in str(e.value), e.value
         assert e.value.status == ExitStatus.USAGE
-    assert stat.S_ISFIFO(os.lstat(str(fifo)).st_mode) and os.path.islink(str(link))
+    assert stat.S_ISFIFO(os.lstat(str(fifo)).st_mode)
+    assert os.path.islink(str(link))
     assert target.read_text() == "keep\n"
 
 
@@ -64,7 +67,8 @@ def test_a_regular_file_a_new_name_and_a_symlinked_parent_are_written(tmp_path):
     write_textfile(str(path), "a 1\n")  # a new name
     write_textfile(str(path), "a 2\n")  # a regular file, replaced
     assert (real / "unitaudit.prom").read_text() == "a 2\n"
-    assert not os.path.islink(str(real / "unitaudit.prom")) and os.listdir(str(real)) == ["unitaudit.prom"]
+    assert not os.path.islink(str(real / "unitaudit.prom"))
+    assert os.listdir(str(real)) == ["unitaudit.prom"]
 
 
 def test_a_symlink_put_there_during_the_write_is_refused_before_the_rename(tmp_path, monkeypatch):
@@ -85,7 +89,8 @@ def test_a_symlink_put_there_during_the_write_is_refused_before_the_rename(tmp_p
     monkeypatch.setattr(files, "atomic_write", racing)
     with pytest.raises(UsageError):
         write_output(str(path), b"x 1\n", "the Prometheus textfile")
-    assert os.readlink(str(path)) == str(target) and target.read_text() == "keep\n"
+    assert os.readlink(str(path)) == str(target)
+    assert target.read_text() == "keep\n"
     assert sorted(os.listdir(str(tmp_path))) == ["elsewhere", "unitaudit.prom"]
 
 
@@ -94,7 +99,9 @@ def test_scan_prometheus_into_a_fifo_is_a_usage_error(tmp_path):
     os.mkfifo(str(fifo))
     p = cli("scan", "--journal-dir", SEED.parent, "--prometheus", fifo)
     assert p.returncode == ExitStatus.USAGE, p.stderr
-    assert str(fifo) in p.stderr and "FIFO" in p.stderr and p.stdout == ""
+    assert str(fifo) in p.stderr
+    assert "FIFO" in p.stderr
+    assert p.stdout == ""
     assert stat.S_ISFIFO(os.lstat(str(fifo)).st_mode)
 
 
@@ -112,9 +119,11 @@ def test_a_directory_of_text_files_named_journal_is_an_error_not_no_loops(tmp_pa
     (tmp_path / "system.journal").write_text("not a journal\n")
     with pytest.raises(SourceError) as e:
         JournalSource(directory=str(tmp_path))
-    assert str(tmp_path / "system.journal") in str(e.value) and "not a journal file" in str(e.value)
+    assert str(tmp_path / "system.journal") in str(e.value)
+    assert "not a journal file" in str(e.value)
     p = cli("scan", "--journal-dir", tmp_path)
-    assert p.returncode == ExitStatus.INCOMPLETE and "No loops" not in p.stdout, (p.stdout, p.stderr)
+    assert p.returncode == ExitStatus.INCOMPLETE, (p.stdout, p.stderr)
+    assert "No loops" not in p.stdout, (p.stdout, p.stderr)
 
 
 def test_a_text_file_beside_a_good_journal_is_skipped_with_a_warning(tmp_path):
@@ -131,12 +140,15 @@ def test_a_journal_damaged_mid_file_warns_with_the_counts(tmp_path):
     src = JournalSource(directory=str(d))
     list(src.events())
     [warning] = [w for w in src.stats().warnings if "damaged" in w]
-    assert str(d / "system.journal") in warning and " of the 714 entries its header lists" in warning
+    assert str(d / "system.journal") in warning
+    assert " of the 714 entries its header lists" in warning
     p = cli("scan", "--journal-dir", d, "--json")
     doc = json.loads(p.stdout)
-    assert warning in doc["warnings"] and warning in doc["sources"][0]["warnings"]
+    assert warning in doc["warnings"]
+    assert warning in doc["sources"][0]["warnings"]
     p = cli("scan", "--journal-dir", d, env={"COLUMNS": "400"})
-    assert "damaged" in p.stdout + p.stderr and str(d / "system.journal") in p.stdout + p.stderr
+    assert "damaged" in p.stdout + p.stderr
+    assert str(d / "system.journal") in p.stdout + p.stderr
 
 
 def test_a_truncated_journal_is_reported_and_alone_it_is_an_error(tmp_path):
@@ -171,11 +183,13 @@ def test_a_report_that_cannot_be_written_leaves_the_run_unrecorded(tmp_path):
         p = cli("scan", "--incremental", "--json", "--journal-dir", SEED.parent, env=env, stdout=full)
     assert p.returncode == ExitStatus.INCOMPLETE, p.stderr
     again = cli("scan", "--incremental", "--json", "--journal-dir", SEED.parent, env=env)
-    assert again.returncode == ExitStatus.FINDINGS and len(_ids(again)) == 3, again.stderr
+    assert again.returncode == ExitStatus.FINDINGS, again.stderr
+    assert len(_ids(again)) == 3, again.stderr
     assert json.loads(again.stdout)["incremental"]["read_from"] == "window"  # no cursor was stored
     assert "not recorded" in p.stderr
     third = cli("scan", "--incremental", "--json", "--journal-dir", SEED.parent, env=env)
-    assert third.returncode == ExitStatus.OK and _ids(third) == []  # now it was
+    assert third.returncode == ExitStatus.OK
+    assert _ids(third) == []  # now it was
 
 
 def test_a_textfile_that_cannot_be_written_leaves_the_run_unrecorded(tmp_path):
@@ -208,7 +222,8 @@ def test_a_window_longer_than_the_epoch_reads_everything(tmp_path):
     assert len(json.loads(out.getvalue())["findings"]) == 3
     store.close()
     p = cli("scan", "--incremental", "--json", "--journal-dir", SEED.parent, env=_env(tmp_path, '"36500d"'))
-    assert p.returncode == ExitStatus.OK and _ids(p) == [], p.stderr  # the run above was recorded
+    assert p.returncode == ExitStatus.OK, p.stderr
+    assert _ids(p) == [], p.stderr  # the run above was recorded
 
 
 @pytest.fixture
@@ -243,16 +258,20 @@ def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, seed_round
     config = Config(window=1e10, prometheus_path=str(tmp_path / "file" / "x.prom"))
     (tmp_path / "file").write_text("")  # the textfile's directory is a file: the output fails
     first = timer_round.run_round(config)
-    assert len(first.result.findings) == 3 and first.output_errors
+    assert len(first.result.findings) == 3
+    assert first.output_errors
     store = HistoryStore(state)
-    assert store.position(incremental.source_key(str(SEED.parent))) is None and store.scans() == []
+    assert store.position(incremental.source_key(str(SEED.parent))) is None
+    assert store.scans() == []
     store.close()
     assert "not recorded" in first.output_errors[-1]
     (tmp_path / "file").unlink()
     second = timer_round.run_round(config)
-    assert len(second.result.findings) == 3 and second.output_errors == ()
+    assert len(second.result.findings) == 3
+    assert second.output_errors == ()
     third = timer_round.run_round(config)
-    assert third.result.findings == () and third.output_errors == ()
+    assert third.result.findings == ()
+    assert third.output_errors == ()
 
 
 def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_path, seed_rounds):
@@ -270,8 +289,10 @@ def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_pa
 
     first = timer_round.run_round(config, emit=full_disk)
     assert len(first.result.findings) == 3
-    assert first.output_errors and "No space left on device" in first.output_errors[-1]
+    assert first.output_errors
+    assert "No space left on device" in first.output_errors[-1]
     assert "not recorded" in first.output_errors[-1]
     second = timer_round.run_round(config, emit=shown.append)
-    assert len(second.result.findings) == 3 and second.output_errors == ()  # the same loops again
+    assert len(second.result.findings) == 3
+    assert second.output_errors == ()  # the same loops again
     assert [len(o.result.findings) for o in shown] == [3]

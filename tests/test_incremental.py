@@ -10,6 +10,7 @@ import pytest
 
 from builders import ROOT, example, export_entries, write_journal
 
+from unitaudit.errors import ExitStatus
 from unitaudit.hourly import carryover
 from unitaudit.hourly.history import HistoryStore
 from unitaudit.hourly.incremental import IncrementalRequest, run_incremental
@@ -58,7 +59,8 @@ def test_two_runs_add_up_to_one_full_scan(store):
     middle = restarts[len(restarts) // 2]
     first, info1 = _run(store, until=middle)
     second, info2 = _run(store)
-    assert info1.read_from is ReadFrom.WINDOW and info2.read_from is ReadFrom.CURSOR
+    assert info1.read_from is ReadFrom.WINDOW
+    assert info2.read_from is ReadFrom.CURSOR
     full_entries = dict(full.sources[0].counts)["entries"]
     assert info1.entries + info2.entries == full_entries  # no entry read twice, none skipped
     assert 0 < info2.entries < full_entries
@@ -73,9 +75,11 @@ def test_a_run_with_nothing_new_reads_nothing_and_reports_nothing(store):
     _run(store)
     before = store.totals()
     again, info = _run(store)
-    assert info.entries == 0 and again.findings == ()
+    assert info.entries == 0
+    assert again.findings == ()
     assert info.carried > 0  # the last hour is still carried for the next run's windows
-    assert store.totals() == before and dict(info.added) == {}
+    assert store.totals() == before
+    assert dict(info.added) == {}
 
 
 def test_a_burst_split_between_two_runs_is_one_loop(store):
@@ -90,7 +94,8 @@ def test_a_burst_split_between_two_runs_is_one_loop(store):
     assert not [f for f in alone.findings if f.kind.value == "restart-loop"]
     second, info = _run(store, th=th)
     loops = [f for f in second.findings if f.kind.value == "restart-loop"]
-    assert len(loops) == 1 and loops[0].count == len(restarts)
+    assert len(loops) == 1
+    assert loops[0].count == len(restarts)
     assert info.carried >= len(restarts) // 2
 
 
@@ -140,7 +145,8 @@ def test_history_merge_is_idempotent_and_pruned_by_retention(store):
     assert sum(again.values()) == 0  # the same hours seen again add nothing
     assert len(store.hours()) == sum(len(f.hourly) for f in result.findings)
     store.record("x", None, "", {}, row, (), RETENTION, end + RETENTION + 7200)
-    assert store.hours() == [] and store.totals() == {}
+    assert store.hours() == []
+    assert store.totals() == {}
 
 
 def test_the_carryover_keeps_the_window_and_the_last_run_outcomes_only():
@@ -155,7 +161,8 @@ def test_the_carryover_keeps_the_window_and_the_last_run_outcomes_only():
             assert len(s.times) <= max(carryover.KEEP_LAST, sum(1 for t in s.times if t >= end - 60))
         else:
             assert min(s.times) >= end - 60
-    assert carryover.load("not json") == [] and carryover.load(json.dumps({"version": 99})) == []
+    assert carryover.load("not json") == []
+    assert carryover.load(json.dumps({"version": 99})) == []
 
 
 def _cli(*args, env):
@@ -169,22 +176,29 @@ def test_cli_incremental_history_and_errors(tmp_path):
     env = dict(os.environ, UNITAUDIT_STATE_DIR=str(tmp_path / "state"), UNITAUDIT_CONFIG=str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("[scan]\nwindow = \"3650d\"\n")
     r = _cli("history", env=env)
-    assert r.returncode == 3 and "no history" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert r.returncode == ExitStatus.INCOMPLETE
+    assert "no history" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
     r = _cli("scan", "--incremental", "--syslog", str(example("seed-loops", "journal.short.txt")), env=env)
-    assert r.returncode == 2 and "--incremental" in r.stderr
+    assert r.returncode == ExitStatus.USAGE
+    assert "--incremental" in r.stderr
     r = _cli("scan", "--incremental", "--journal-dir", SEED, "--json", env=env)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["incremental"]["read_from"] == "window" and len(doc["findings"]) == 3
+    assert doc["incremental"]["read_from"] == "window"
+    assert len(doc["findings"]) == 3
     r = _cli("scan", "--incremental", "--journal-dir", SEED, "--json", env=env)
-    assert r.returncode == 0 and json.loads(r.stdout)["incremental"]["entries_read"] == 0
+    assert r.returncode == ExitStatus.OK
+    assert json.loads(r.stdout)["incremental"]["entries_read"] == 0
     r = _cli("history", "--since", "3650d", "--json", env=env)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == ExitStatus.OK, r.stderr
     hist = json.loads(r.stdout)
     assert [run["read_from"] for run in hist["runs"]] == ["window", "cursor"]
     assert sorted(loop["sightings"] for loop in hist["loops"]) == [9, 45, 48]
     r = _cli("history", "--since", "3650d", "--unit", "logrotate.service", env=env)
-    assert r.returncode == 0 and "logrotate.service" in r.stdout and "Avahi" not in r.stdout
+    assert r.returncode == ExitStatus.OK
+    assert "logrotate.service" in r.stdout
+    assert "Avahi" not in r.stdout
 
 
 def test_sparkline_scales_to_the_busiest_bar_and_marks_empty_hours():
@@ -194,7 +208,8 @@ def test_sparkline_scales_to_the_busiest_bar_and_marks_empty_hours():
     assert sparkline({h: 10, h + 3600: 5, h + 3 * 3600: 1}, h, h + 3 * 3600) == "█▄·▁"  # 5 of 10 is half the bars; 1 of 10 the lowest
     # a week in at most WIDTH characters: several hours per bar, summed
     line = sparkline({h + i * 3600: 1 for i in range(168)}, h, h + 167 * 3600)
-    assert len(line) <= 28 and set(line) == {"█"}
+    assert len(line) <= 28
+    assert set(line) == {"█"}
 
 
 def test_two_incremental_runs_never_read_from_the_same_cursor(store):
@@ -219,4 +234,5 @@ def test_the_carried_hour_is_carried_on_through_every_run(store):
     _run(store, th=th, until=thirds[1])
     third, info = _run(store, th=th)
     loops = [f for f in third.findings if f.kind.value == "restart-loop"]
-    assert len(loops) == 1 and loops[0].count == len(restarts), [f.count for f in loops]
+    assert len(loops) == 1, [f.count for f in loops]
+    assert loops[0].count == len(restarts), [f.count for f in loops]

@@ -2,7 +2,7 @@
 import pytest
 
 from builders import by_kind, findings, fixture, json_pretty_entries, unbatch, write_journal
-from unitaudit.errors import SourceError
+from unitaudit.errors import ExitStatus, SourceError
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import Kind
 from unitaudit.sources.journal import JournalSource
@@ -26,7 +26,8 @@ def test_239_text_fallback_reads_pid1_lines_without_message_id(journal_239):
     assert dict(src.stats().counts)["text_fallback"] >= 2
     assert all(e.message.trusted for e in evs if e.pid == 1)
     (f,) = by_kind(findings(fold(evs)), "restart-loop")
-    assert f.trusted and dict(f.facts)["restart_counter"] == 277
+    assert f.trusted
+    assert dict(f.facts)["restart_counter"] == 277
 
 
 def test_pid1_lookalikes_from_other_processes_are_not_evidence(tmp_path):
@@ -101,7 +102,8 @@ def test_a_dbus_daemon_outside_the_system_bus_unit_is_not_evidence(tmp_path):
 
     entries = export_entries(example("seed-loops", "journal.export"))
     failed = [e for e in entries if b"Activation via systemd failed" in e.get("MESSAGE", b"")]
-    assert len(failed) > 5 and all(e["_SYSTEMD_UNIT"] == b"dbus.service" for e in failed)
+    assert len(failed) > 5
+    assert all(e["_SYSTEMD_UNIT"] == b"dbus.service" for e in failed)
     user_copy = [dict(e, _SYSTEMD_UNIT=b"user@1000.service", _UID=b"1000") for e in failed]
     real = write_journal(failed, tmp_path / "real.journal")
     fake = write_journal(user_copy, tmp_path / "fake.journal")
@@ -126,9 +128,9 @@ def test_without_systemd_python_a_text_scan_works_and_a_journal_scan_says_why(tm
                               text=True, cwd=str(ROOT), env=env)
 
     text = scan("--syslog", str(fixture("seed", "logrotate-hourly.txt")))
-    assert text.returncode == 1, text.stderr
+    assert text.returncode == ExitStatus.FINDINGS, text.stderr
     assert '"repeated-failure"' in text.stdout
     journal = scan("--journal-dir", str(ROOT / "examples" / "seed-loops" / "journal"))
-    assert journal.returncode == 3, journal.stderr
+    assert journal.returncode == ExitStatus.INCOMPLETE, journal.stderr
     assert "needs systemd-python, which is not installed" in journal.stderr
     assert "Traceback" not in journal.stderr

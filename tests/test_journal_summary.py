@@ -45,7 +45,8 @@ def clean():
     # The recording up to 12:57:31, before the first of the loops' failures (12:57:32)
     until = float(calendar.timegm((2026, 11, 25, 12, 57, 31, 0, 0, 0)))
     result = scan([journal(until=until)], Thresholds(), now=until, until=until)
-    assert result.findings == () and result.kernel is None
+    assert result.findings == ()
+    assert result.kernel is None
     return result
 
 
@@ -92,7 +93,8 @@ def test_a_clean_scan(clean):
     assert_journald_names(out)
     assert out["MESSAGE"] == "unitaudit: no loops; read 1 journal entry in 0.1 s"
     assert out["PRIORITY"] == "6"
-    assert out["UNITAUDIT_LOOPS"] == "0" and out["UNITAUDIT_RESTART_LOOPS"] == "0"
+    assert out["UNITAUDIT_LOOPS"] == "0"
+    assert out["UNITAUDIT_RESTART_LOOPS"] == "0"
     assert (out["UNITAUDIT_UNITS"], out["UNITAUDIT_FINDINGS"], out["UNITAUDIT_CHURN_CGROUPS_PER_HOUR"]) == ("", "[]", "0")
     for absent in ("UNITAUDIT_ERROR", "UNITAUDIT_SUNRECLAIM_KB", "UNITAUDIT_KERNFS_OBJECTS"):
         assert absent not in out
@@ -117,7 +119,8 @@ def test_many_findings_keep_message_short(seed):
     out = fields(replace(seed, findings=many), a_run(seed))
     assert out["MESSAGE"].startswith("unitaudit: 8 loops (restart-loop unit0.service 688/h, ")
     assert "unit4.service 688/h, and 3 more); read 448" in out["MESSAGE"]
-    assert len(out["UNITAUDIT_UNITS"].split()) == 8 and len(json.loads(out["UNITAUDIT_FINDINGS"])) == 8
+    assert len(out["UNITAUDIT_UNITS"].split()) == 8
+    assert len(json.loads(out["UNITAUDIT_FINDINGS"])) == 8
 
 
 @pytest.mark.skipif(not os.path.exists(JOURNAL_REMOTE), reason="systemd-journal-remote is missing")
@@ -213,7 +216,8 @@ def test_the_catalog_entry(seed):
     assert used >= {"UNITAUDIT_LOOPS", "UNITAUDIT_UNITS"}
     out = fields(seed, a_run(seed))
     for name in used:
-        assert name in out and len(name) + 1 + len(out[name].encode()) <= 256, name
+        assert name in out, name
+        assert len(name) + 1 + len(out[name].encode()) <= 256, name
 
 
 @pytest.mark.skipif(shutil.which("journalctl") is None, reason="journalctl is missing")
@@ -223,13 +227,15 @@ def test_journalctl_compiles_the_catalog(tmp_path):
     d.mkdir(parents=True)
     shutil.copy(str(CATALOG), str(d / "unitaudit.catalog"))
     run = subprocess.run(["journalctl", "--root", str(tmp_path), "--update-catalog"], capture_output=True, text=True)
-    assert run.returncode == 0 and not run.stderr, run.stderr
+    assert run.returncode == 0, run.stderr
+    assert not run.stderr, run.stderr
     assert (tmp_path / "var" / "lib" / "systemd" / "catalog" / "database").is_file()
     listed = subprocess.run(["journalctl", "--root", str(tmp_path), "--no-pager", "--dump-catalog", SUMMARY_MESSAGE_ID],
                             capture_output=True, text=True, check=True).stdout
     assert listed.splitlines()[0] == "-- " + SUMMARY_MESSAGE_ID
     subject = catalog_entries(CATALOG.read_text())[SUMMARY_MESSAGE_ID]["headers"]["Subject"]
-    assert "Subject: " + subject in listed and "@UNITAUDIT_LOOPS@" in listed
+    assert "Subject: " + subject in listed
+    assert "@UNITAUDIT_LOOPS@" in listed
     # and a broken file is refused, so the check above means something
     (d / "broken.catalog").write_text("-- not-an-id\nSubject: x\n\nbody\n")
     run = subprocess.run(["journalctl", "--root", str(tmp_path), "--update-catalog"], capture_output=True, text=True)

@@ -45,7 +45,8 @@ def test_hybrid_this_machine():
     assert ("unified", "/sys/fs/cgroup/unified") in f.hierarchies
     assert ("memory", "/sys/fs/cgroup/memory") in f.hierarchies
     assert len(f.hierarchies) == 10
-    assert ("memory", 4, 23, True) in f.cgroups and ("net_cls", 0, 4, True) in f.cgroups
+    assert ("memory", 4, 23, True) in f.cgroups
+    assert ("net_cls", 0, 4, True) in f.cgroups
     assert f.dying_descendants == 0
     assert f.memcg_slab_caches is None
     assert f.unreadable == ("/sys/kernel/slab: missing: per-memcg slab caches unknown",)
@@ -84,7 +85,8 @@ def test_no_cgroup_mount_is_unknown(tmp_path):
     (tmp_path / "proc/self").mkdir(parents=True)
     (tmp_path / "proc/self/mountinfo").write_text("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
     f = KernelSource(str(tmp_path)).facts()
-    assert f.cgroup_layout == "unknown" and f.hierarchies == ()
+    assert f.cgroup_layout == "unknown"
+    assert f.hierarchies == ()
     assert "/proc/self/mountinfo: no cgroup file system mounted: cgroup layout unknown" in f.unreadable
 
 
@@ -170,8 +172,10 @@ def test_unit_nodes_sibling_when_unit_has_no_directory(tmp_path):
         cgroup_dir(root, "/sys/fs/cgroup/unified/system.slice/" + svc, "unified")
     cgroup_dir(root, "/sys/fs/cgroup/memory/system.slice/odd.service", "memory")
     n = KernelSource(str(root)).unit_nodes(UNIT)
-    assert n.unit == UNIT and n.measured_on == "systemd-logind.service"
-    assert n.nodes == 24 and [h for h, _d, _c in n.per_hierarchy] == ["name=systemd", "unified"]
+    assert n.unit == UNIT
+    assert n.measured_on == "systemd-logind.service"
+    assert n.nodes == 24
+    assert [h for h, _d, _c in n.per_hierarchy] == ["name=systemd", "unified"]
 
 
 def test_unit_nodes_nothing_to_count(tmp_path):
@@ -189,7 +193,8 @@ def test_unit_nodes_refuses_non_unit_names(tmp_path, bad):
 # -- this machine ----------------------------------------------------------------------------------
 def test_live_machine():
     f = KernelSource("/").facts()
-    assert isinstance(f, KernelFacts) and isinstance(f.release, str)
+    assert isinstance(f, KernelFacts)
+    assert isinstance(f.release, str)
     assert f.cgroup_layout in ("unified", "hybrid", "legacy", "unknown")
     text = " ".join(f.unreadable)
     checks = {

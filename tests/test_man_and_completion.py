@@ -220,20 +220,24 @@ def test_man_page_renders_without_warnings():
     if shutil.which("groff") is None:
         pytest.skip("groff is not installed (Debian package groff-base)")
     p = subprocess.run(["groff", "-man", "-ww", "-z", str(MAN)], capture_output=True, text=True)
-    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "", p.stderr
     # as lintian runs it (man-db), at the two widths people read it at
     if shutil.which("man"):
         for width in ("80", "120"):
             env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH=width, MANROFFSEQ="")
             p = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", str(MAN)],
                                capture_output=True, text=True, env=env)
-            assert p.returncode == 0 and p.stderr == "", p.stderr
+            assert p.returncode == 0, p.stderr
+            assert p.stderr == "", p.stderr
     if shutil.which("lexgrog"):  # lintian's whatis check
         p = subprocess.run(["lexgrog", str(MAN)], capture_output=True, text=True)
-        assert p.returncode == 0 and '"unitaudit - ' in p.stdout, p.stdout + p.stderr
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert '"unitaudit - ' in p.stdout, p.stdout + p.stderr
     if shutil.which("mandoc"):
         p = subprocess.run(["mandoc", "-Tlint", str(MAN)], capture_output=True, text=True)
-        assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert p.stdout + p.stderr == "", p.stdout + p.stderr
 
 
 # --- the bash completion ----------------------------------------------------------------------
@@ -323,7 +327,8 @@ def test_registered(mode, env):
     script = "%s\n. %s\ncomplete -p unitaudit" % (". " + BASH_COMPLETION if mode == "bash-completion" else "",
                                                   _quote(str(COMPLETION)))
     p = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, env=env)
-    assert p.stdout.strip() == "complete -F _unitaudit unitaudit" and p.stderr == "", p.stderr
+    assert p.stdout.strip() == "complete -F _unitaudit unitaudit", p.stderr
+    assert p.stderr == "", p.stderr
 
 
 def test_commands(mode, env):
@@ -409,7 +414,8 @@ def test_unit_names(mode, env):
         "avahi-daemon.service", "deepin-anything-monitor.service", "logrotate.timer"]
     # churn takes one UNIT: after it, the options
     after = complete("unitaudit churn deepin-anything-monitor.service ", mode, env)
-    assert "--measure" in after and "avahi-daemon.service" not in after
+    assert "--measure" in after
+    assert "avahi-daemon.service" not in after
 
 
 def test_files_and_directories(mode, env, tmp_path):

@@ -13,7 +13,8 @@ def test_237_control_process_without_comma():
     (ev,) = [e for e in text_events(fixture("captured", "ubuntu1804-237-zh-miredo-execstartpre.txt"))
              if e.message.kind is Kind.CONTROL_EXITED]
     assert ev.message.unit == "miredo.service"
-    assert ev.message.fact("EXIT_STATUS") == "255" and ev.message.fact("EXIT_CODE") == "exited"
+    assert ev.message.fact("EXIT_STATUS") == "255"
+    assert ev.message.fact("EXIT_CODE") == "exited"
 
 
 def test_240_control_process_with_status_name():
@@ -33,13 +34,15 @@ def test_restart_timer_lines_are_not_restarts():
 def test_257_restart_on_client_request_and_combined_format():
     evs = text_events(fixture("captured", "debian13-257-client-request-combined-format.txt"))
     counters = [e.message.fact("N_RESTARTS") for e in evs if e.message.kind is Kind.RESTART_SCHEDULED]
-    assert "15" in counters and "13" in counters
+    assert "15" in counters
+    assert "13" in counters
 
 
 def test_spawn_failure_logged_by_the_forked_child_counts():
     evs = text_events(fixture("captured", "ubuntu1804-237-noip2-failed-at-step-exec.txt"))
     spawn = [e for e in evs if e.message.kind is Kind.SPAWN_FAILED]
-    assert spawn and spawn[0].pid != 1
+    assert spawn
+    assert spawn[0].pid != 1
     assert spawn[0].message.fact("EXECUTABLE") == "/etc/init.d/noip2.sh"
 
 
@@ -65,7 +68,8 @@ def test_dbus_daemon_requester_with_spaces_in_comm():
 def test_dbus_110_identifier_and_other_reasons():
     (ev,) = [e for e in text_events(fixture("captured", "ubuntugnome1704-dbus-1.10-activation-refused.txt"))
              if e.message.kind is Kind.ACTIVATION_FAILED]
-    assert ev.message.program == "dbus" and ev.message.fact("reason") == "other"
+    assert ev.message.program == "dbus"
+    assert ev.message.fact("reason") == "other"
 
 
 def test_dbus_broker_missing_unit():
@@ -78,13 +82,17 @@ def test_dbus_broker_missing_unit():
 def test_bus_lines_naming_no_valid_unit_are_ignored():
     text = "[system] Activation via systemd failed for unit '../../etc/passwd': Unit not found."
     assert classify_bus(text, "dbus-daemon", False) is None
-    assert not is_unit_name("a b.service") and not is_unit_name("x.service;rm") and is_unit_name("getty@tty1.service")
+    assert not is_unit_name("a b.service")
+    assert not is_unit_name("x.service;rm")
+    assert is_unit_name("getty@tty1.service")
 
 
 def test_logrotate_wordings():
     evs = text_events(fixture("captured", "logrotate-norns-bullseye-duplicate-entry.txt"))
     dup = [e.message for e in evs if e.message.fact("class") == "duplicate-log-entry"]
-    assert dup and dup[0].fact("file") == "/etc/logrotate.conf" and dup[0].fact("config_path") == "/etc/logrotate.conf"
+    assert dup
+    assert dup[0].fact("file") == "/etc/logrotate.conf"
+    assert dup[0].fact("config_path") == "/etc/logrotate.conf"
     evs = text_events(fixture("captured", "logrotate-raspbian-buster-log2zram-journal.txt"))
     classes = {e.message.fact("class") for e in evs}
     assert {"line-not-keyword-or-file", "unexpected-text-after-brace"} <= classes
@@ -95,6 +103,7 @@ def test_logrotate_wordings():
     assert (m.fact("class"), m.fact("config_path")) == ("ignored-config-file", "/etc/logrotate.d/pgadmin")
     line = fixture("captured", "logrotate-ubuntu1604-cron-mail-unexpected-brace.txt").read_text().splitlines()
     m = classify_logrotate(next(l for l in line if "unexpected }" in l).strip(), None, False)
-    assert m.fact("class") == "unexpected-close-brace" and m.fact("line") == "8"
+    assert m.fact("class") == "unexpected-close-brace"
+    assert m.fact("line") == "8"
     m = classify_logrotate(next(l for l in line if "found error" in l).strip(), None, False)
     assert (m.fact("class"), m.fact("file")) == ("found-error", "wokd.in")

@@ -12,7 +12,7 @@ import pytest
 
 from builders import ROOT, fixture, write_journal
 from unitaudit.model import Thresholds
-from unitaudit.errors import UsageError
+from unitaudit.errors import ExitStatus, UsageError
 
 # busctl's real stderr as journald recorded it on systemd 247 (a byte array: it holds colour escapes)
 SEED = fixture("captured", "debian11-247-lab", "seed-loops.json")
@@ -57,16 +57,19 @@ TERMINAL = {"COLUMNS": "250", "FORCE_COLOR": "1", "TERM": "xterm-256color"}
 
 def test_log_escapes_reach_the_table_and_the_evidence_escaped(hostile_journal):
     p = run("scan", "--verbose", "--journal-file", hostile_journal, env=TERMINAL)
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == ExitStatus.FINDINGS, p.stderr
     out = p.stdout
     assert "\x1b[1m" in out  # the colours are forced: rich's own escapes are there
-    assert LOG_ESC not in out and "found.\\x1b[0m" in out  # rich's own \x1b[0m are there: not busctl's
+    assert LOG_ESC not in out
+    assert "found.\\x1b[0m" in out  # rich's own \x1b[0m are there: not busctl's
     assert out.count(SHOWN_ESC) >= 2  # the cause column and an evidence line
     cause_row = next(line for line in out.splitlines() if "restart-loop" in line and "ExecStartPre" in line)
     assert "modprobe: FATAL: " + SHOWN_ESC + "Call failed" in cause_row
-    assert "[bold]not bold[/bold]" in out and "[link=file:///etc/shadow]x[/link]" in out
+    assert "[bold]not bold[/bold]" in out
+    assert "[link=file:///etc/shadow]x[/link]" in out
     evidence = [line for line in out.splitlines() if "rmmod[" in line]
-    assert evidence and all(SHOWN_ESC in line and "[bold]not bold[/bold]" in line for line in evidence)
+    assert evidence
+    assert all(SHOWN_ESC in line and "[bold]not bold[/bold]" in line for line in evidence)
 
 
 def test_json_keeps_the_logged_text(hostile_journal):
@@ -86,7 +89,8 @@ def test_safe_follows_systemds_escaping():
     assert safe("/tmp/\udcff.log") == "/tmp/\ufffd.log"  # a byte that was not UTF-8
     assert safe("\udcc3\udca9") == "\u00e9"  # two such bytes that are UTF-8 together
     assert safe("C:\\x1b [bold] 模块 ✓") == "C:\\x1b [bold] 模块 ✓"  # kept: backslash, markup, printable text
-    assert safe(None) == "" and safe(3) == "3"
+    assert safe(None) == ""
+    assert safe(3) == "3"
 
 
 def _finding(text):
@@ -101,7 +105,9 @@ HOSTILE = "\x1b]0;owned\x07\x1b[2J[red]markup[/red]"
 
 
 def _assert_safe(out: str):
-    assert "\x1b]" not in out and "\x1b[2J" not in out and "\x07" not in out
+    assert "\x1b]" not in out
+    assert "\x1b[2J" not in out
+    assert "\x07" not in out
     assert "\\x1b]0;owned\\x07\\x1b[2J[red]markup[/red]" in out
 
 
@@ -147,7 +153,8 @@ def test_every_human_report_escapes_log_text():
     out = io.StringIO()
     undo_report.write_text(undone, out)
     _assert_safe(out.getvalue())
-    assert out.getvalue().count("\\x1b]0;owned") == 4 and "systemd reloaded" not in out.getvalue()
+    assert out.getvalue().count("\\x1b]0;owned") == 4
+    assert "systemd reloaded" not in out.getvalue()
 
     out = io.StringIO()
     config_report.write_text(Config(path="/etc/" + HOSTILE, prometheus_path="/p" + HOSTILE), out)
@@ -194,8 +201,10 @@ def test_thresholds_refuse_what_is_not_finite(raw):
 def test_a_threshold_of_nan_or_inf_is_a_usage_error(raw):
     p = run("scan", "--json", "--threshold", "restart_window=" + raw,
             "--syslog", str(fixture("seed", "logrotate-hourly.txt")))
-    assert p.returncode == 2, (p.stdout, p.stderr)
-    assert "--threshold" in p.stderr and "restart_window" in p.stderr and p.stdout == ""
+    assert p.returncode == ExitStatus.USAGE, (p.stdout, p.stderr)
+    assert "--threshold" in p.stderr
+    assert "restart_window" in p.stderr
+    assert p.stdout == ""
 
 
 LOCALES = [{"LC_ALL": "C.UTF-8"}, {"LC_ALL": "C", "LANG": "C"}, {"PYTHONIOENCODING": "ascii:strict"},
@@ -212,10 +221,11 @@ def test_a_path_that_is_not_utf8_gives_valid_json(env, tmp_path):
     e.update(env)
     p = subprocess.run([os.fsencode(sys.executable), b"-m", b"unitaudit", b"scan", b"--json", b"--syslog", path],
                        capture_output=True, env=e)
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == ExitStatus.FINDINGS, p.stderr
     assert b"\xff" not in p.stdout
     doc = json.loads(p.stdout.decode("utf-8"))
-    assert doc["sources"][0]["path"].endswith("/\ufffd.log") and doc["findings"]
+    assert doc["sources"][0]["path"].endswith("/\ufffd.log")
+    assert doc["findings"]
 
 
 @pytest.mark.parametrize("env", LOCALES)
@@ -223,9 +233,10 @@ def test_a_strict_ascii_stdout_still_gets_the_whole_document(env):
     # Chinese text in the evidence: the document is UTF-8 whatever stdout's encoding says
     p = run("scan", "--json", "--syslog", str(fixture("captured", "ubuntu1804-237-zh-miredo-execstartpre.txt")),
             env=env, text=False)
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == ExitStatus.FINDINGS, p.stderr
     doc = json.loads(p.stdout.decode("utf-8"))
-    assert doc["schema"] == "unitaudit.report/1" and doc["findings"]
+    assert doc["schema"] == "unitaudit.report/1"
+    assert doc["findings"]
     assert any(ord(c) > 127 for f in doc["findings"] for line in f["evidence"] for c in line)
 
 
@@ -259,6 +270,7 @@ def test_an_error_line_naming_a_file_shows_its_escape_sequence_escaped(tmp_path)
     name = tmp_path / "evil\x1b]0;owned\x07.log"
     r = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--syslog", str(name)], capture_output=True,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    assert r.returncode == 3, r.stderr
-    assert b"\x1b" not in r.stderr and b"\x07" not in r.stderr
+    assert r.returncode == ExitStatus.INCOMPLETE, r.stderr
+    assert b"\x1b" not in r.stderr
+    assert b"\x07" not in r.stderr
     assert b"evil\\x1b]0;owned\\x07.log" in r.stderr, r.stderr

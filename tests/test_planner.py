@@ -72,7 +72,8 @@ def test_missing_alias_is_reenabled_then_restarted_with_reinstall_as_fallback(se
 def test_disabled_on_purpose_gets_no_action(seed):
     f = replace(seed["activation-loop"], diagnosis=replace(ALIAS_MISSING, verdict="disabled-on-purpose"))
     p = plan([f], RECIPES, PROTECTED)
-    assert not p.steps and "no recipe applies" in p.refusals[0].reason
+    assert not p.steps
+    assert "no recipe applies" in p.refusals[0].reason
 
 
 def test_modprobe_loop_without_dkms_gets_a_rate_limit_drop_in(seed, tree):
@@ -81,7 +82,9 @@ def test_modprobe_loop_without_dkms_gets_a_rate_limit_drop_in(seed, tree):
     assert [s[0] for s in steps_of(p, f)] == ["write-drop-in"]
     (write, reload) = p.steps[0].operations
     assert write.path == "/etc/systemd/system/deepin-anything-monitor.service.d/50-unitaudit.conf"
-    assert write.before is None and "StartLimitBurst=5" in write.content and "[Unit]" in write.content
+    assert write.before is None
+    assert "StartLimitBurst=5" in write.content
+    assert "[Unit]" in write.content
     assert reload.argv == ("org.freedesktop.systemd1.Manager.Reload",)
 
 
@@ -101,7 +104,8 @@ def test_logrotate_gets_both_fixes_with_the_exact_diff(seed, tree):
     assert ops[OperationKind.MOVE].destination == "/etc/logrotate.d/clink-agent.disabled"
     assert ops[OperationKind.CHECK].argv == ("logrotate", "-d", "/etc/logrotate.d/clink-agent")
     write = ops[OperationKind.WRITE]
-    assert write.path == "/etc/logrotate.d/mirror-printer" and write.before == MIRROR
+    assert write.path == "/etc/logrotate.d/mirror-printer"
+    assert write.before == MIRROR
     assert "    su root root\n" in write.content
 
 
@@ -111,13 +115,15 @@ def test_untrusted_evidence_gets_a_recommendation_never_an_action():
     assert not f.trusted
     p = plan([f], RECIPES, PROTECTED)
     assert not p.steps
-    assert "untrusted" in p.refusals[0].reason and "reenable avahi-daemon.service" in p.refusals[0].recommendation
+    assert "untrusted" in p.refusals[0].reason
+    assert "reenable avahi-daemon.service" in p.refusals[0].recommendation
 
 
 def test_a_protected_unit_is_refused_with_its_reason_unless_named(seed):
     f = replace(seed["restart-loop"], unit="NetworkManager.service")
     p = plan([f], RECIPES, PROTECTED)
-    assert not p.steps and "protected unit NetworkManager.service: networking" in p.refusals[0].reason
+    assert not p.steps
+    assert "protected unit NetworkManager.service: networking" in p.refusals[0].reason
     named = plan([f], RECIPES, PROTECTED, named_units=["NetworkManager.service"])
     assert [s.action.value for s in named.steps] == ["write-drop-in"]
 
@@ -134,7 +140,8 @@ def test_a_value_from_log_text_that_breaks_its_grammar_is_refused(seed):
     bad = replace(ALIAS_MISSING, facts=(("declared_by", "avahi-daemon.service; rm -rf /"), ("package", "avahi-daemon")))
     f = replace(seed["activation-loop"], diagnosis=bad)
     p = plan([f], RECIPES, PROTECTED)
-    assert not p.steps and "not a valid" in p.refusals[0].reason
+    assert not p.steps
+    assert "not a valid" in p.refusals[0].reason
 
 
 def test_dry_run_records_the_same_operations_and_changes_nothing(seed, tree):
@@ -153,21 +160,24 @@ def test_a_real_run_goes_through_the_same_loop_and_falls_back_when_unverified(se
     fixed = RecordingBackend()
     outcomes = apply(p, list(seed.values()), fixed, lambda v, f, t: (True, "stopped"))
     assert fixed.performed == dry_run(p).performed
-    assert {o.status for o in outcomes} == {FixStatus.FIXED} and not any(o.fallback_used for o in outcomes)
+    assert {o.status for o in outcomes} == {FixStatus.FIXED}
+    assert not any(o.fallback_used for o in outcomes)
     avahi = seed["activation-loop"]
     only = expand(plan([avahi], RECIPES, PROTECTED), tree)
     unverified = RecordingBackend()
     (outcome,) = apply(only, [avahi], unverified, lambda v, f, t: (False, "still failing"))
     fallback = [op for s in only.steps if s.fallback for op in s.operations]
-    assert fallback and unverified.performed[-len(fallback):] == fallback
+    assert fallback
+    assert unverified.performed[-len(fallback):] == fallback
     assert (outcome.status, outcome.fallback_used, outcome.detail) == (FixStatus.NOT_FIXED, True, "still failing")
 
 
 def test_add_su_only_touches_the_stanza_of_that_directory():
     assert add_su(MIRROR, "/var/log/elsewhere", "root", "root") is None
     done = add_su(MIRROR, "/var/log/mirror/printer", "root", "adm")
-    assert done.count("su root adm") == 1 and done.replace(
-        "    # unitaudit fix: logrotate skipped these logs (insecure parent directory)\n    su root adm\n", "") == MIRROR
+    assert done.count("su root adm") == 1
+    assert (done.replace(
+        "    # unitaudit fix: logrotate skipped these logs (insecure parent directory)\n    su root adm\n", "") == MIRROR)
     assert add_su(done, "/var/log/mirror/printer", "root", "adm") == done  # a stanza with su is left alone
 
 

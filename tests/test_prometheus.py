@@ -57,7 +57,8 @@ def parse_labels(s: str, where: str) -> tuple:
 
 def parse(text: str) -> dict:
     """name -> {"type", "help", "samples": {sorted labels: float}}; asserts every rule it knows."""
-    assert text.endswith("\n") and "\n\n" not in text
+    assert text.endswith("\n")
+    assert "\n\n" not in text
     families: dict = {}
     current = None
     for n, line in enumerate(text[:-1].split("\n"), 1):
@@ -71,14 +72,17 @@ def parse(text: str) -> dict:
             families[current] = {"help": m.group(2), "type": None, "samples": {}}
         elif line.startswith("# TYPE "):
             m = re.fullmatch(r"# TYPE (%s) (counter|gauge|summary|histogram|untyped)" % NAME, line)
-            assert m and m.group(1) == current, "TYPE not right after its HELP, %s" % where
-            assert families[current]["type"] is None and not families[current]["samples"], where
+            assert m, "TYPE not right after its HELP, %s" % where
+            assert m.group(1) == current, "TYPE not right after its HELP, %s" % where
+            assert families[current]["type"] is None, where
+            assert not families[current]["samples"], where
             families[current]["type"] = m.group(2)
         else:
             assert not line.startswith("#"), where
             m = re.fullmatch(r"(%s)(?:\{(.*)\})? (%s)" % (NAME, FLOAT), line)  # no timestamp: node_exporter refuses them
             assert m, "bad sample, %s" % where
-            assert m.group(1) == current and families[current]["type"], "sample outside its family, %s" % where
+            assert m.group(1) == current, "sample outside its family, %s" % where
+            assert families[current]["type"], "sample outside its family, %s" % where
             labels = parse_labels(m.group(2) or "", where)
             assert labels not in families[current]["samples"], "duplicate series, %s" % where
             families[current]["samples"][labels] = float(m.group(3))
@@ -222,7 +226,8 @@ def test_prometheus_client_reads_it(seed):
     text = render(seed, a_run(seed, totals=((seed.findings[0].id, 7),)))
     names = [f.name for f in parser.text_string_to_metric_families(text)]
     assert len(names) == len(set(names))  # the window gauge does not clash with the counter's family
-    assert "unitaudit_loop_events" in names and "unitaudit_loop_window_events" in names
+    assert "unitaudit_loop_events" in names
+    assert "unitaudit_loop_window_events" in names
 
 
 def test_read_from_is_checked():
@@ -248,10 +253,13 @@ def test_write_is_atomic_with_the_right_modes(tmp_path, monkeypatch, seed):
     finally:
         os.umask(old)
     (src, dst, mode, content), = renames
-    assert dst == str(path) and os.path.dirname(src) == str(path.parent)
+    assert dst == str(path)
+    assert os.path.dirname(src) == str(path.parent)
     assert not src.endswith(".prom")  # node_exporter reads *.prom only: never the half-written file
-    assert mode == 0o644 and content == text  # complete and readable before it gets the real name
-    assert path.read_text() == text and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert mode == 0o644
+    assert content == text  # complete and readable before it gets the real name
+    assert path.read_text() == text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
     for d in (tmp_path / "a", tmp_path / "a" / "b"):
         assert stat.S_IMODE(d.stat().st_mode) == 0o755
     write_textfile(str(path), "unitaudit_scan_errors 1\n")  # replaces, leaves nothing behind
@@ -265,7 +273,8 @@ def test_write_failures_name_the_path(tmp_path, monkeypatch):
     path = str(blocker / "unitaudit.prom")
     with pytest.raises(UnitauditError) as e:
         write_textfile(path, "x 1\n")
-    assert path in str(e.value) and "\n" not in str(e.value)
+    assert path in str(e.value)
+    assert "\n" not in str(e.value)
 
     def denied(src, dst):
         raise PermissionError(13, "Permission denied")

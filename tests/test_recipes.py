@@ -63,7 +63,9 @@ def test_every_shipped_recipe_loads_as_written():
         assert r.source == os.path.join(REPO_RECIPES, r.id + ".toml")
         assert (r.priority, _shape(r.steps), r.verify.check.value, r.verify.seconds, _shape(r.fallback)) == \
             (priority, steps, check, seconds, fallback), r.id
-        assert r.title and "\n" not in r.title and len(r.fixes) > 100
+        assert r.title
+        assert "\n" not in r.title
+        assert len(r.fixes) > 100
         assert "\n" not in describe(r)
 
 
@@ -98,7 +100,8 @@ def test_describe_says_what_applies_and_what_runs():
         "restart {declared_by}; then activation-succeeds over 15 s; fallback apt-reinstall {package}")
     assert describe_applies(by_id["restart-loop-rate-limit"].applies) == "restart-loop"
     alias = by_id["restore-dbus-alias"].applies  # the closed sets as their members, not their words
-    assert alias.findings == (FindingKind.ACTIVATION_LOOP, FindingKind.FAILURE) and alias.cause is CauseKind.MISSING_UNIT
+    assert alias.findings == (FindingKind.ACTIVATION_LOOP, FindingKind.FAILURE)
+    assert alias.cause is CauseKind.MISSING_UNIT
 
 
 # -- every schema rule: a broken file names its file and key -----------------------------------
@@ -247,7 +250,9 @@ def test_the_good_documents_are_good(tmp_path):
         assert load_recipes([str(tmp_path)], euid=NOT_ROOT)
     (r,) = load_recipes([str(tmp_path)], euid=NOT_ROOT)
     assert r.steps[0].settings == (("StartLimitBurst", "5"), ("RestartSec", "30s"))  # ints read as text
-    assert r.verify.seconds == 15.0 and r.priority == 50 and r.applies.cause is None
+    assert r.verify.seconds == 15.0
+    assert r.priority == 50
+    assert r.applies.cause is None
 
 
 def test_bad_toml_names_file_and_line(tmp_path):
@@ -255,7 +260,8 @@ def test_bad_toml_names_file_and_line(tmp_path):
     path.write_text('id = "restore-dbus-alias"\ntitle = "t"\nfixes = "f\n')
     with pytest.raises(RecipeError) as e:
         load_recipes([str(tmp_path)], euid=NOT_ROOT)
-    assert str(e.value).startswith("%s: not valid TOML: " % path) and re.search(r"\bline 3\b", str(e.value))
+    assert str(e.value).startswith("%s: not valid TOML: " % path)
+    assert re.search(r"\bline 3\b", str(e.value))
 
 
 def test_not_utf8_is_an_error_not_a_traceback(tmp_path):
@@ -288,7 +294,8 @@ def test_without_a_toml_reader_loading_says_so(tmp_path):
             "except RecipeError as e:\n"
             "    print(e)\n") % (str(tmp_path), NOT_ROOT)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
-    assert r.returncode == 0 and re.search("neither tomllib .* nor tomli", r.stdout), r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search("neither tomllib .* nor tomli", r.stdout), r.stdout + r.stderr
 
 
 # -- the search path -------------------------------------------------------------------------
@@ -369,7 +376,8 @@ def test_root_refuses_what_another_user_owns(recipe_dir, target):
     os.chown(str(path), 1000, 1000)
     with pytest.raises(RecipeError) as e:
         load_recipes([str(recipe_dir)], euid=0)
-    assert str(e.value).startswith("%s: refused: " % path) and "owned by uid 1000, not root" in str(e.value)
+    assert str(e.value).startswith("%s: refused: " % path)
+    assert "owned by uid 1000, not root" in str(e.value)
 
 
 @needs_root
@@ -481,7 +489,8 @@ def test_restart_loop_rate_limit_is_the_last_resort(shipped, seed_findings):
     recipe, loop = shipped["restart-loop-rate-limit"], seed_findings["restart-loop"]
     loaded = load_recipes([REPO_RECIPES], euid=NOT_ROOT)
     # any restart loop, diagnosed or not, with any cause or none
-    assert applies_to(recipe, loop) and applies_to(recipe, replace(loop, cause=None))
+    assert applies_to(recipe, loop)
+    assert applies_to(recipe, replace(loop, cause=None))
     assert _applying(loaded, loop) == ["restart-loop-rate-limit"]
     assert _applying(loaded, _diagnosed(loop, "command-failed")) == ["restart-loop-rate-limit"]
     assert _applying(loaded, _diagnosed(loop, "module-missing"))[0] == "modprobe-loop-rate-limit"

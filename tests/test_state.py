@@ -132,7 +132,8 @@ def test_write_then_undo_restores_bytes_mode_and_owner(store, etc):
 
     report = store.undo(run)
     after = os.stat(config)
-    assert report.restored == [str(config)] and not report.errors
+    assert report.restored == [str(config)]
+    assert not report.errors
     assert config.read_bytes() == original
     assert stat.S_IMODE(after.st_mode) == 0o640
     assert after.st_mtime_ns == before.st_mtime_ns
@@ -165,7 +166,8 @@ def test_a_symlink_is_backed_up_and_restored_as_a_link(store, etc, tmp_path):
     os.symlink(str(real), str(link))
     run = store.begin_run("fix", {}, {})
     store.write_file(run, str(link), "replaced\n")
-    assert not os.path.islink(link) and link.read_text() == "replaced\n"
+    assert not os.path.islink(link)
+    assert link.read_text() == "replaced\n"
     assert real.read_text() == "the real config\n"  # never written through the link
     store.undo(run)
     assert os.readlink(link) == str(real)
@@ -187,11 +189,13 @@ def test_move_aside_then_undo(store, etc):
     tree = snapshot(etc)
     run = store.begin_run("fix", {}, {})
     store.move_aside(run, str(config), str(aside))
-    assert not config.exists() and aside.exists()
+    assert not config.exists()
+    assert aside.exists()
     with pytest.raises(StateError, match="already exists"):
         store.move_aside(run, str(etc / "systemd"), str(aside))
     report = store.undo(run)
-    assert report.moved_back == [str(config)] and not report.errors
+    assert report.moved_back == [str(config)]
+    assert not report.errors
     assert snapshot(etc) == tree
 
 
@@ -216,7 +220,8 @@ def test_links_recorded_before_systemd_makes_them(store, etc, tmp_path):
     os.symlink("/dev/null", masked)
 
     report = store.undo(run)
-    assert not report.errors and not report.cannot_undo
+    assert not report.errors
+    assert not report.cannot_undo
     assert sorted(report.links_restored) == sorted([wants, alias, masked])
     assert snapshot(etc) == tree
 
@@ -282,7 +287,8 @@ def test_a_file_changed_since_the_run_is_left_and_the_undo_can_be_retried(store,
     store.finish_run(run, RunStatus.FIXED, {})
     config.write_text("the admin's edit\n")
     report = store.undo(run)
-    assert report.errors and "changed since fix run" in report.errors[0]
+    assert report.errors
+    assert "changed since fix run" in report.errors[0]
     assert config.read_text() == "the admin's edit\n"
     assert store.last_run() == run  # not marked undone
     config.write_text("ours\n")
@@ -365,7 +371,8 @@ def test_kill_9_leaves_a_state_undo_restores(tmp_path, etc, point):
 
     store = FixRunStore(str(tmp_path / "state"))
     [info] = store.runs()
-    assert info.status is RunStatus.INTERRUPTED and store.last_run() == info.id
+    assert info.status is RunStatus.INTERRUPTED
+    assert store.last_run() == info.id
     assert info.n_changes == RECORDED_AT[point]
     report = store.undo(info.id)
     assert not report.errors, report.errors
@@ -395,7 +402,8 @@ def test_the_lock_names_its_holder_and_can_be_waited_for(store, tmp_path):
         with store.lock():  # re-entrant in the process holding it
             pass
     out, _ = waiter.communicate(timeout=30)
-    assert out.strip() == "acquired" and waiter.returncode == 0
+    assert out.strip() == "acquired"
+    assert waiter.returncode == 0
     with pytest.raises(LockBusy):  # a second store in the same process is another holder
         with store.lock():
             with FixRunStore(store.directory).lock():
@@ -505,7 +513,8 @@ def test_one_transaction_commits_rolls_back_and_previews(tmp_path):
         add("previewed")
         inside = sources()
     assert inside == ["committed", "previewed"]
-    assert sources() == ["committed"] and not conn.in_transaction
+    assert sources() == ["committed"]
+    assert not conn.in_transaction
     other = open_database(str(state))  # what another process sees
     assert [r[0] for r in other.execute("SELECT source FROM positions")] == ["committed"]
     other.close()

@@ -52,7 +52,8 @@ def test_apt_reinstall_is_refused_while_dpkg_is_locked_and_nothing_runs(locks):
     finally:
         hold.kill()
         hold.wait()
-    assert store.irreversible == [] and backend.performed == []
+    assert store.irreversible == []
+    assert backend.performed == []
 
 
 def test_quarantine_check_needs_logrotate_to_name_the_file(tmp_path):

@@ -38,7 +38,8 @@ def test_chinese_month_lines_take_the_year_of_the_file():
     assert first.fact("config_path") == "/etc/logrotate.d/clink-agent"
     # the seed's insecure-permission lines are cut at the terminal width: still read
     paths = [e.message.fact("path") for e in evs if e.message.fact("class") == "insecure-parent-directory"]
-    assert "/var/log/cups/access_log" in paths and len(paths) == 6
+    assert "/var/log/cups/access_log" in paths
+    assert len(paths) == 6
 
 
 def test_year_rule_december_line_in_a_january_file():
@@ -64,7 +65,8 @@ def test_timestamp_formats(line, expected):
     (ev,) = parse_lines([line], reference=ref)
     y, mo, d, h, mi, s = expected
     assert ev.time == pytest.approx(UTC((y, mo, d, h, mi, 0)) + s)
-    assert ev.message.unit == "x.service" and ev.message.fact("N_RESTARTS") == "394"
+    assert ev.message.unit == "x.service"
+    assert ev.message.fact("N_RESTARTS") == "394"
 
 
 def test_local_time_follows_tz(monkeypatch):
@@ -118,7 +120,8 @@ def test_garbage_truncation_gbk_and_huge_lines_do_not_hide_good_lines(tmp_path, 
     evs = unbatch(src.events())
     assert sorted(e.message.fact("N_RESTARTS") for e in evs) == ["7", "7", "8"]
     counts = dict(src.stats().counts)
-    assert counts["events"] == 3 and counts["unparsed"] == 3
+    assert counts["events"] == 3
+    assert counts["unparsed"] == 3
 
 
 def test_gzip_is_read_transparently(tmp_path):

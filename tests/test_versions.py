@@ -34,12 +34,15 @@ def recorded(request, tmp_path_factory):
 def test_the_seed_loops_are_found_with_their_causes(recorded):
     version, es, _, found = recorded
     (restart,) = by_kind(found, "restart-loop")
-    assert restart.unit == "deepin-anything-monitor.service" and restart.trusted
+    assert restart.unit == "deepin-anything-monitor.service"
+    assert restart.trusted
     facts = dict(restart.cause.facts)
-    assert restart.cause.kind.value == "execstartpre-failed" and facts["command"] == "ExecStartPre"
+    assert restart.cause.kind.value == "execstartpre-failed"
+    assert facts["command"] == "ExecStartPre"
     assert facts["program_line"].startswith("modprobe: FATAL: Module vfs_monitor not found in directory /lib/modules/")
     (activation,) = by_kind(found, "activation-loop")
-    assert activation.unit == AVAHI and activation.trusted
+    assert activation.unit == AVAHI
+    assert activation.trusted
     assert dict(activation.cause.facts)["reason"] == "not-found"
     # counted from dbus-daemon's own lines only: on 247 busctl's stderr ("Call failed: Unit ... not
     # found.", a byte array with colour escapes, SYSLOG_IDENTIFIER=bash) is in the journal too
@@ -60,14 +63,17 @@ def test_an_exec_failure_is_logged_by_the_units_child_and_read_as_trusted(record
     Both run in the unit's cgroup as root, which is what makes them evidence."""
     version, es, evs, found = recorded
     logged = [e for e in es if e.get("MESSAGE_ID") == SPAWN_ID]
-    assert logged and all(e["_PID"] != "1" and e["_SYSTEMD_UNIT"] == e["UNIT"] == "exec-missing.service"
-                          for e in logged)
+    assert logged
+    assert (all(e["_PID"] != "1" and e["_SYSTEMD_UNIT"] == e["UNIT"] == "exec-missing.service"
+                          for e in logged))
     if version.startswith("debian11"):
-        assert {e["SYSLOG_IDENTIFIER"] for e in logged} == {"systemd"} and not any("ERRNO" in e for e in logged)
+        assert {e["SYSLOG_IDENTIFIER"] for e in logged} == {"systemd"}
+        assert not any("ERRNO" in e for e in logged)
     else:
         assert any(re.search(r"Unable to locate executable '/usr/sbin/no-such-helper'", e["MESSAGE"]) for e in logged)
     spawn = [e for e in evs if e.message.kind is Kind.SPAWN_FAILED]
-    assert spawn and all(e.message.trusted and e.message.unit == "exec-missing.service" for e in spawn)
+    assert spawn
+    assert all(e.message.trusted and e.message.unit == "exec-missing.service" for e in spawn)
     (failure,) = [f for f in by_kind(found, "failure") if f.unit == "exec-missing.service"]
     assert dict(failure.cause.facts)["executable"] == "/usr/sbin/no-such-helper"
 

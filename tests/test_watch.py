@@ -26,12 +26,15 @@ def test_a_failed_scan_still_writes_the_textfile_saying_so(tmp_path, monkeypatch
     sent = []
     monkeypatch.setattr("unitaudit.hourly.outputs.send_summary", sent.append)
     outcome = timer_round.run_round(Config(prometheus_path=str(prom)))
-    assert outcome.result is None and outcome.error == "no journal found on this system"
+    assert outcome.result is None
+    assert outcome.error == "no journal found on this system"
     text = prom.read_text()
-    assert "unitaudit_last_run_success 0" in text and "unitaudit_scan_errors 1" in text
+    assert "unitaudit_last_run_success 0" in text
+    assert "unitaudit_scan_errors 1" in text
     assert "unitaudit_loop_active{" not in text
     [fields] = sent
-    assert fields["PRIORITY"] == "3" and fields["UNITAUDIT_ERROR"] == "no journal found on this system"
+    assert fields["PRIORITY"] == "3"
+    assert fields["UNITAUDIT_ERROR"] == "no journal found on this system"
 
 
 def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
@@ -39,7 +42,8 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
     result, info = run_incremental(IncrementalRequest(thresholds=Thresholds(), now=2e9, window=1e12, retention=1e12,
                                                       journal_dir=str(example("seed-loops", "journal"))), store=store)
     run = outputs.run_summary(result, info, 1.0, None)
-    assert run.read_from is ReadFrom.WINDOW and run.entries_read == info.entries > 0
+    assert run.read_from is ReadFrom.WINDOW
+    assert run.entries_read == info.entries > 0
     assert dict(run.totals) == {f.id: f.count for f in result.findings}
     prom = tmp_path / "out" / "unitaudit.prom"
     assert outputs.write_outputs(result, run, str(prom), False) == []
@@ -51,7 +55,8 @@ def test_outputs_of_an_incremental_run_on_recorded_evidence(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     errors = outputs.write_outputs(result, run, str(blocker / "x.prom"), False)
-    assert len(errors) == 1 and str(blocker) in errors[0]
+    assert len(errors) == 1
+    assert str(blocker) in errors[0]
 
 
 def test_a_loop_auto_apply_did_not_fix_is_not_retried_every_hour(tmp_path, monkeypatch):

@@ -41,20 +41,23 @@ def test_units_are_those_systemctl_lists(seed_lab, source):
     read = [u.name for u in state.units]
     assert len(read) == len(set(read))
     assert before & after <= set(read) <= before | after
-    assert len(read) > 100 and not [w for w in state.warnings if "NRestarts" in w]
+    assert len(read) > 100
+    assert not [w for w in state.warnings if "NRestarts" in w]
 
 
 def test_the_restart_loop_and_its_failing_exec_start_pre(seed_lab, source):
     restarts_before = int(seed_lab.show(LOOPING, "NRestarts"))
     unit = _after_a_failed_start_pre(source)
     restarts_after = int(seed_lab.show(LOOPING, "NRestarts"))
-    assert 1 <= unit.n_restarts and restarts_before <= unit.n_restarts <= restarts_after
+    assert 1 <= unit.n_restarts
+    assert restarts_before <= unit.n_restarts <= restarts_after
     assert (unit.load_state, unit.restart, unit.unit_file_state) == ("loaded", "always", "enabled")
     assert unit.fragment_path == "/etc/systemd/system/" + LOOPING
     (pre,) = unit.exec_start_pre
     assert (pre.path, pre.argv) == ("/usr/sbin/modprobe", ("/usr/sbin/modprobe", "vfs_monitor"))
     assert (pre.code, pre.status, pre.failed) == (1, 1, True)  # CLD_EXITED, modprobe's exit status
-    assert abs(pre.exited - time.time()) < 60 and pre.started <= pre.exited
+    assert abs(pre.exited - time.time()) < 60
+    assert pre.started <= pre.exited
     assert unit.exec_stop_post[0].argv == ("/usr/sbin/rmmod", "vfs_monitor")
 
 

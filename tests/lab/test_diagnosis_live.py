@@ -70,7 +70,8 @@ def test_modprobe_loop_wants_a_module_the_running_kernel_does_not_have(seed_lab,
     assert facts["command_source"] == "live"
     assert facts["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
     assert (facts["code"], facts["status"]) == ("exited", 1)
-    assert facts["module"] == "vfs_monitor" and facts["module_found"] is False
+    assert facts["module"] == "vfs_monitor"
+    assert facts["module_found"] is False
     assert facts["kernel_release"] == inside(seed_lab, "uname", "-r")  # the container runs this kernel
     assert seed_lab.run("modinfo", "vfs_monitor", check=False).returncode != 0
     assert "vfs_monitor" in d.summary
@@ -82,12 +83,14 @@ def test_logrotate_config_line_and_world_writable_directory(seed_lab, seed):
     assert d.verdict == "config-error+insecure-directories"
     (config,) = [c for c in facts["configs"] if c["file"] == "/etc/logrotate.d/clink-agent"]
     logged = classify_logrotate("error: clink-agent:8, unexpected text after }", None, True)
-    assert config["line"] == 8 and config["class"] == logged.fact("class") == "unexpected-text-after-brace"
+    assert config["line"] == 8
+    assert config["class"] == logged.fact("class") == "unexpected-text-after-brace"
     assert config["line_text"] == "} extra"
     assert (config["package"], config["package_lookup"]) == (None, "not-owned")
     (printer,) = [x for x in facts["directories"] if x["path"] == "/var/log/mirror/printer"]
     assert (printer["mode"], printer["owner"], printer["group"]) == ("0777", "root", "root")
-    assert printer["world_writable"] and printer["insecure"]
+    assert printer["world_writable"]
+    assert printer["insecure"]
     assert inside(seed_lab, "stat", "-c", "%a %U %G", "/var/log/mirror/printer") == "777 root root"
 
 
@@ -97,7 +100,8 @@ def test_disabled_avahi_is_said_to_be_disabled_on_purpose(controls_lab):
     d = out[ALIAS].diagnosis
     facts = dict(d.facts)
     assert d.verdict == "disabled-on-purpose"
-    assert facts["unit_file_state"] == "disabled" and facts["package"] == "avahi-daemon"
+    assert facts["unit_file_state"] == "disabled"
+    assert facts["package"] == "avahi-daemon"
     assert facts["suggested_command"] is None
     assert "disabled" in d.summary
     assert inside(controls_lab, "systemctl", "is-enabled", "avahi-daemon.service") == "disabled"

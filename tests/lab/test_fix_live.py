@@ -13,6 +13,8 @@ import pytest
 from unitaudit_lab import scenarios
 from unitaudit_lab.support import CHECKOUT_PATH, ROOT, boot_lab
 
+from unitaudit.errors import ExitStatus
+
 WATCHED = ("/etc/systemd/system", "/etc/logrotate.d")
 PROTECTED_LOOP = """\
 [Unit]
@@ -56,7 +58,7 @@ def test_forged_lines_and_a_protected_unit_get_no_action(fix_lab):
         fix_lab.run("runuser", "-u", "deepin", "--", "logger", "-t", "systemd",
                     "foo.service: Scheduled restart job, restart counter is at 99.")
     r = unitaudit(fix_lab, "fix", "--dry-run", "--json")
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr
     doc = json.loads(r.stdout)
     assert not [s for s in doc["steps"] if "foo.service" in s["values"].values()]
     refused = {x["unit"]: x["reason"] for x in doc["refusals"]}
@@ -73,7 +75,7 @@ def fixed(fix_lab):
 
 def test_fix_stops_each_seed_loop(fix_lab, fixed):
     _, r = fixed
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     status = {o["unit"]: o["status"] for o in doc["outcomes"]}
     assert status == {"dbus-org.freedesktop.Avahi.service": "fixed", "deepin-anything-monitor.service": "fixed",
@@ -102,12 +104,15 @@ def _logrotate_results(lab) -> dict:
 def test_undo_puts_every_file_back(fix_lab, fixed):
     before, fix = fixed
     r = unitaudit(fix_lab, "undo", "--yes", "--json")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr
     assert snapshot(fix_lab) == before
     # what the undo reports (unitaudit.undo/1): the fix run's files back, the link back, systemd reloaded
     doc = json.loads(r.stdout)
-    assert doc["schema"] == "unitaudit.undo/1" and doc["run"] == json.loads(fix.stdout)["run"]
-    assert doc["complete"] is True and doc["reloaded"] is True and doc["errors"] == []
+    assert doc["schema"] == "unitaudit.undo/1"
+    assert doc["run"] == json.loads(fix.stdout)["run"]
+    assert doc["complete"] is True
+    assert doc["reloaded"] is True
+    assert doc["errors"] == []
     assert any(p.startswith("/etc/logrotate.d/") for p in doc["restored"] + doc["moved_back"]), doc
     assert any("dbus-org.freedesktop.Avahi.service" in p for p in doc["links_restored"] + doc["removed"]), doc
 
@@ -129,19 +134,24 @@ def test_kill_9_after_the_first_write_leaves_a_state_undo_restores(fix_lab, fixe
     child.wait(timeout=30)
     assert written, "fix never backed up a file"
     r = unitaudit(fix_lab, "undo", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.startswith("undo of fix run ") and "  systemd reloaded\n" in r.stdout
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr
+    assert r.stdout.startswith("undo of fix run ")
+    assert "  systemd reloaded\n" in r.stdout
     assert snapshot(fix_lab) == before
 
 
 def test_fix_needs_root_and_a_yes_when_nobody_can_answer(fix_lab):
     as_user = fix_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "fix",
                           check=False, env={"PYTHONPATH": CHECKOUT_PATH})
-    assert as_user.returncode == 3 and "needs root" in as_user.stderr and "Traceback" not in as_user.stderr
+    assert as_user.returncode == ExitStatus.INCOMPLETE
+    assert "needs root" in as_user.stderr
+    assert "Traceback" not in as_user.stderr
     undo_as_user = fix_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "undo",
                                check=False, env={"PYTHONPATH": CHECKOUT_PATH})
-    assert undo_as_user.returncode == 3 and "needs root" in undo_as_user.stderr
+    assert undo_as_user.returncode == ExitStatus.INCOMPLETE
+    assert "needs root" in undo_as_user.stderr
     before = snapshot(fix_lab)
     unasked = unitaudit(fix_lab, "fix")  # stdin is not a terminal: no one can say yes
-    assert unasked.returncode == 2 and "add --yes" in unasked.stderr
+    assert unasked.returncode == ExitStatus.USAGE
+    assert "add --yes" in unasked.stderr
     assert snapshot(fix_lab) == before

@@ -79,7 +79,8 @@ def test_a_lab_boots_with_nothing_failed_and_nothing_its_root_enabled_running(re
     lower = _lower(suite)
     lab = boot_lab(request, "ua-probe-bare", lower=lower)
     enabled = [u for u in units.enabled_units(lower) if u not in units.LAB_NEEDS]
-    assert enabled and set(enabled) <= set(lab.masked), (enabled, lab.masked)
+    assert enabled, (enabled, lab.masked)
+    assert set(enabled) <= set(lab.masked), (enabled, lab.masked)
     running = {u: st for u, st in _unit_states(lab, *enabled).items() if st != ("masked", "inactive")}
     assert not running, "enabled on the root and not masked and inactive in its lab: %s" % running
     assert _failed(lab) == set()
@@ -94,9 +95,11 @@ def test_a_unit_the_test_asks_for_is_started_and_the_rest_stay_masked(request):
     wanted = "prometheus-node-exporter-apt.timer" if "prometheus-node-exporter-apt.timer" in candidates \
         else candidates[0]
     lab = boot_lab(request, "ua-probe-start", start=(wanted,))
-    assert wanted not in lab.masked and set(candidates) - {wanted} <= set(lab.masked)
+    assert wanted not in lab.masked
+    assert set(candidates) - {wanted} <= set(lab.masked)
     assert lab.run("systemctl", "is-enabled", wanted, check=False).stdout.strip() == "enabled"
-    assert lab.show(wanted, "ActiveState") == "active" and lab.show(wanted, "InvocationID")
+    assert lab.show(wanted, "ActiveState") == "active"
+    assert lab.show(wanted, "InvocationID")
     others = {u: lab.show(u, "ActiveState") for u in set(candidates) - {wanted}}
     assert set(others.values()) <= {"inactive"}, others
 
@@ -123,8 +126,10 @@ def test_lab_is_torn_down_when_the_code_using_it_fails():
     child = _child("exception")
     lab_dir = child.stdout.readline().strip()
     _, err = child.communicate(timeout=120)
-    assert child.returncode != 0 and "a failing test" in err
-    assert lab_dir and _leftovers(lab_dir) == ([], [], False)
+    assert child.returncode != 0
+    assert "a failing test" in err
+    assert lab_dir
+    assert _leftovers(lab_dir) == ([], [], False)
 
 
 def test_lab_is_torn_down_on_sigterm_and_sigint():
@@ -132,7 +137,8 @@ def test_lab_is_torn_down_on_sigterm_and_sigint():
     for sig in (signal.SIGTERM, signal.SIGINT):
         child = _child("signal")
         lab_dir = child.stdout.readline().strip()
-        assert lab_dir and mounted_under(lab_dir), "the lab should be up before the signal"
+        assert lab_dir, "the lab should be up before the signal"
+        assert mounted_under(lab_dir), "the lab should be up before the signal"
         time.sleep(0.5)
         child.send_signal(sig)
         child.communicate(timeout=120)
@@ -158,7 +164,8 @@ def test_a_pytest_run_with_a_failing_lab_test_leaves_nothing(tmp_path):
     # `python -m` imports from the directory it starts in: the checkout
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                        cwd=str(ROOT), capture_output=True, text=True, timeout=180)
-    assert r.returncode == 1 and "on purpose" in r.stdout
+    assert r.returncode == 1
+    assert "on purpose" in r.stdout
     lab_dir = (tmp_path / "labdir").read_text()
     assert _leftovers(lab_dir) == ([], [], False)
 
@@ -174,7 +181,9 @@ def test_each_lab_has_a_cgroup_tree_of_its_own(seed_lab):
     require_lab()
     with machine.booted("ua-probe-cgroup") as other:
         mine, theirs = _cgroup(seed_lab.leader), _cgroup(other.leader)
-        assert seed_lab.dir.name in mine and other.dir.name in theirs, (mine, theirs)
-        assert other.cgroups and all(os.path.isdir(g) for g in other.cgroups)
+        assert seed_lab.dir.name in mine, (mine, theirs)
+        assert other.dir.name in theirs, (mine, theirs)
+        assert other.cgroups
+        assert all(os.path.isdir(g) for g in other.cgroups)
         made = list(other.cgroups)
     assert not [g for g in made if os.path.exists(g)], "cgroups left after teardown: %s" % made

@@ -3,6 +3,8 @@ each cause checked on the live system.  The seed's three loops must be found wit
 diagnosis; the healthy controls must not be called loops."""
 import pytest
 
+from unitaudit.errors import ExitStatus
+
 
 def _by(doc, kind, unit):
     found = [f for f in doc["findings"] if f["kind"] == kind and f["unit"] == unit]
@@ -27,7 +29,8 @@ def seed_scan(seed_lab):
 def test_live_scan_reads_unit_states_over_dbus(seed_lab, seed_scan):
     doc, _, _ = seed_scan
     listed = seed_lab.run("systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager").stdout
-    assert doc["live"] is not None and doc["live"]["bus_address"]
+    assert doc["live"] is not None
+    assert doc["live"]["bus_address"]
     assert abs(doc["live"]["units"] - len(listed.splitlines())) <= 3  # units come and go (logrotate runs)
     assert doc["live"]["unit_files"] is None  # ListUnitFiles only when a missing unit is diagnosed
     print("live state read in %.3f s (%d units)" % (doc["live"]["seconds"], doc["live"]["units"]))
@@ -40,7 +43,8 @@ def test_restart_loop_joined_with_live_state_and_diagnosed(seed_lab, seed_scan):
     assert before["restarts"] <= f["count"] <= after["restarts"]
     assert f["facts"]["live_n_restarts"] >= 6
     assert f["facts"]["live_sub_state"] in ("auto-restart", "start-pre", "stop-post", "dead", "failed")
-    assert f["cause"]["kind"] == "execstartpre-failed" and f["cause"]["status"] == 1
+    assert f["cause"]["kind"] == "execstartpre-failed"
+    assert f["cause"]["status"] == 1
     d = f["diagnosis"]
     assert d["kind"] == "execstartpre-failed"
     assert d["verdict"].startswith("module-missing")
@@ -54,17 +58,20 @@ def test_activation_loop_diagnosed_as_the_missing_alias_of_an_enabled_unit(seed_
     assert f["trusted"] is True
     d = f["diagnosis"]
     assert d["verdict"] == "alias-missing"
-    assert "avahi-daemon.service" in d["summary"] and "avahi-daemon" in str(d.get("package"))
+    assert "avahi-daemon.service" in d["summary"]
+    assert "avahi-daemon" in str(d.get("package"))
 
 
 def test_logrotate_failure_diagnosed_with_file_line_and_insecure_directory(seed_lab, seed_scan):
     doc, _, _ = seed_scan
     f = [x for x in doc["findings"] if x["unit"] == "logrotate.service"]
-    assert f and f[0]["kind"] in ("repeated-failure", "failure")
+    assert f
+    assert f[0]["kind"] in ("repeated-failure", "failure")
     d = f[0]["diagnosis"]
     assert d["kind"] == "logrotate-config"
     text = str(d)
-    assert "/etc/logrotate.d/clink-agent" in text and "/var/log/mirror/printer" in text
+    assert "/etc/logrotate.d/clink-agent" in text
+    assert "/var/log/mirror/printer" in text
 
 
 def test_controls_are_not_loops_and_the_disabled_service_is_said_to_be_disabled(controls_lab):
@@ -80,7 +87,7 @@ def test_controls_are_not_loops_and_the_disabled_service_is_said_to_be_disabled(
 
 def test_no_bus_gives_a_warning_and_the_journal_only_result(seed_lab):
     r = seed_lab.unitaudit("scan", "--json", "--bus-address", "unix:path=/run/no-such-bus")
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr
     assert "Traceback" not in r.stderr
     import json
 
@@ -92,7 +99,7 @@ def test_no_bus_gives_a_warning_and_the_journal_only_result(seed_lab):
 
 def test_table_shows_the_diagnosis_in_one_line(seed_lab):
     r = seed_lab.unitaudit("scan", env={"COLUMNS": "250"})
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr
     assert "Diagnosis (live)" in r.stdout
     assert "reenable" in r.stdout
 
@@ -105,11 +112,12 @@ def test_not_root_gets_a_warning_and_the_live_result_never_a_traceback(seed_lab)
 
     r = seed_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "scan", "--json",
                      check=False, env={"PYTHONPATH": CHECKOUT_PATH})
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr
     assert "Traceback" not in r.stderr
     import json
 
     doc = json.loads(r.stdout)
     assert any("system journal is not readable" in w for w in doc["warnings"])
     f = _by(doc, "restart-loop", "deepin-anything-monitor.service")
-    assert f["evidence"][0].startswith("live: SubState=") and f["cause"]["command_source"] in ("live", "journal")
+    assert f["evidence"][0].startswith("live: SubState=")
+    assert f["cause"]["command_source"] in ("live", "journal")

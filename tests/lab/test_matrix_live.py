@@ -19,6 +19,7 @@ import pytest
 from unitaudit_lab import roots, scenarios
 from unitaudit_lab.support import VERSION, boot_lab, in_ci
 
+from unitaudit.errors import ExitStatus
 from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID
 
 pytestmark = [pytest.mark.lab, pytest.mark.matrix]
@@ -130,9 +131,10 @@ def test_apt_installs_it_with_python3_systemd_from_the_release_archive(release):
 def test_the_installed_program_runs_on_the_releases_python3(release):
     assert release.lab.run("head", "-n1", "/usr/bin/unitaudit").stdout.strip() == "#!/usr/bin/python3"
     r = release.sh("unitaudit --version")
-    assert r.returncode == 0 and r.stdout.split() == ["unitaudit", VERSION], r.stdout + r.stderr
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr
+    assert r.stdout.split() == ["unitaudit", VERSION], r.stdout + r.stderr
     r = release.sh("unitaudit config check")
-    assert r.returncode == 0, r.stdout + r.stderr  # the conffile as shipped
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr  # the conffile as shipped
 
 
 def test_postinst_enabled_and_started_the_timer(release):
@@ -154,14 +156,15 @@ def _by(doc, kind, unit):
 def scan(release):
     scenarios.wait_for_seed_loops(release.lab.lab, timeout=180)
     r = release.sh("unitaudit scan --json")
-    assert r.returncode == 1, "scan: %d %s" % (r.returncode, r.stderr)  # 1: findings
+    assert r.returncode == ExitStatus.FINDINGS, "scan: %d %s" % (r.returncode, r.stderr)
     return json.loads(r.stdout)
 
 
 def test_scan_finds_the_three_loops(release, scan):
     assert {(f["kind"], f["unit"]) for f in scan["findings"]} >= SEED_LOOPS, scan["findings"]
     assert scan["tool"]["version"] == VERSION
-    assert scan["live"] is not None and scan["live"]["units"] > 50
+    assert scan["live"] is not None
+    assert scan["live"]["units"] > 50
     assert scan["warnings"] == [], scan["warnings"]  # e.g. a unit property this systemd lacks
 
 
@@ -175,9 +178,12 @@ def test_restart_loop_has_the_modprobe_cause_and_the_missing_module_diagnosis(re
         "execstartpre-failed", "ExecStartPre", "exited", 1), cause
     assert cause["program_line"] == "modprobe: FATAL: Module vfs_monitor not found in directory /lib/modules/" + kernel
     d = f["diagnosis"]
-    assert d["kind"] == "execstartpre-failed" and d["verdict"].startswith("module-missing"), d
-    assert d["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"] and d["module"] == "vfs_monitor"
-    assert d["module_found"] is False and d["kernel_release"] == kernel
+    assert d["kind"] == "execstartpre-failed", d
+    assert d["verdict"].startswith("module-missing"), d
+    assert d["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
+    assert d["module"] == "vfs_monitor"
+    assert d["module_found"] is False
+    assert d["kernel_release"] == kernel
     assert "vfs_monitor" in d["summary"]
 
 
@@ -190,7 +196,8 @@ def test_activation_loop_has_the_missing_alias_diagnosis(release, scan):
     d = f["diagnosis"]
     assert d["verdict"] == "alias-missing", d
     assert (d["declared_by"], d["package"], d["unit_file_state"]) == ("avahi-daemon.service", "avahi-daemon", "enabled")
-    assert d["alias_link_exists"] is False and d["alias_in_links"] is False
+    assert d["alias_link_exists"] is False
+    assert d["alias_in_links"] is False
     assert d["suggested_command"] == "systemctl reenable avahi-daemon.service"
 
 
@@ -207,7 +214,8 @@ def test_logrotate_failure_has_the_config_line_and_the_insecure_directory(releas
     (config,) = [c for c in d["configs"] if c["file"] == "/etc/logrotate.d/clink-agent"]
     assert (config["line"], config["line_text"], config["package_lookup"]) == (8, "} extra", "not-owned")
     (printer,) = [x for x in d["directories"] if x["path"] == "/var/log/mirror/printer"]
-    assert printer["mode"] == "0777" and printer["insecure"]
+    assert printer["mode"] == "0777"
+    assert printer["insecure"]
 
 
 # -- the timer's service ----------------------------------------------------------------------------
@@ -223,7 +231,8 @@ def test_the_timers_service_writes_state_textfile_and_an_explained_summary(relea
     lab = release.lab
     r = lab.run("systemctl", "start", "unitaudit.service", check=False, timeout=600)
     log = lab.run("journalctl", "--no-pager", "-u", "unitaudit.service", "-n", "40", check=False).stdout
-    assert r.returncode == 0 and release.show("unitaudit.service", "Result") == "success", r.stderr + log
+    assert r.returncode == 0, r.stderr + log
+    assert release.show("unitaudit.service", "Result") == "success", r.stderr + log
     assert lab.run("test", "-s", STATE + "/state.db", check=False).returncode == 0
     assert prom_loops(release) == SEED_LOOPS, lab.run("cat", PROM).stdout
     out = lab.run("journalctl", "-o", "json", "--no-pager", "MESSAGE_ID=" + SUMMARY_MESSAGE_ID).stdout
@@ -233,8 +242,10 @@ def test_the_timers_service_writes_state_textfile_and_an_explained_summary(relea
                if e.get("_SYSTEMD_INVOCATION_ID") == invocation]
     assert len(entries) == 1, (invocation, out[-3000:])
     (entry,) = entries
-    assert entry["SYSLOG_IDENTIFIER"] == "unitaudit" and entry["_SYSTEMD_UNIT"] == "unitaudit.service"
-    assert entry["UNITAUDIT_LOOPS"] == "3" and AVAHI in entry["UNITAUDIT_UNITS"]
+    assert entry["SYSLOG_IDENTIFIER"] == "unitaudit"
+    assert entry["_SYSTEMD_UNIT"] == "unitaudit.service"
+    assert entry["UNITAUDIT_LOOPS"] == "3"
+    assert AVAHI in entry["UNITAUDIT_UNITS"]
     # the packaged catalog, compiled by the release's systemd trigger, explains it
     explained = lab.run("journalctl", "-x", "--no-pager", "MESSAGE_ID=" + SUMMARY_MESSAGE_ID).stdout
     assert "Subject: unitaudit run summary" in explained, explained
@@ -278,7 +289,7 @@ def fixed(release, scan):
 
 def test_fix_stops_each_loop_and_its_verification_says_so(release, fixed):
     _, r, _ = fixed
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     outcomes = {o["unit"]: o for o in doc["outcomes"]}
     for o in outcomes.values():
@@ -292,7 +303,8 @@ def test_fix_stops_each_loop_and_its_verification_says_so(release, fixed):
     time.sleep(15)  # the client calls every 2 s, the timer starts logrotate every 5 s, RestartSec=2
     after = _counts(release)
     assert after["activation failures"] == before["activation failures"], (before, after)
-    assert after["restarts"] == before["restarts"] and release.show(MONITOR, "ActiveState") == "failed", (before, after)
+    assert after["restarts"] == before["restarts"], (before, after)
+    assert release.show(MONITOR, "ActiveState") == "failed", (before, after)
     assert after["logrotate failed"] == before["logrotate failed"], lab.run(
         "journalctl", "--no-pager", "-n", "40", "-u", "logrotate.service", check=False).stdout
     assert after["logrotate ok"] >= before["logrotate ok"] + 2, (before, after)  # the timer's runs now succeed
@@ -302,9 +314,10 @@ def test_undo_restores_every_changed_file_byte_identical(release, fixed):
     before, _, after_fix = fixed
     changed = sorted(p for p in set(before) | set(after_fix) if before.get(p) != after_fix.get(p))
     print("changed by fix: %s" % changed)
-    assert "/etc/logrotate.d/clink-agent" in changed and "/etc/systemd/system/" + AVAHI in changed, changed
+    assert "/etc/logrotate.d/clink-agent" in changed, changed
+    assert "/etc/systemd/system/" + AVAHI in changed, changed
     r = release.sh("unitaudit undo --yes", timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == ExitStatus.OK, r.stdout + r.stderr
     assert "systemd reloaded" in r.stdout, r.stdout
     now = snapshot(release)
     for path in changed:

@@ -24,6 +24,8 @@ import pytest
 from unitaudit_lab import scenarios
 from unitaudit_lab.support import DEB, ROOT, VERSION, boot_lab, in_ci
 
+from unitaudit.errors import ExitStatus
+
 LIB = "/usr/share/unitaudit/lib"  # the package's private directory: unitaudit and what it carries
 LOCK = ROOT / "packaging" / "vendor" / "requirements.lock"
 CARRIED = dict(re.findall(r"^([\w.-]+)==(\S+)", LOCK.read_text(), re.M))  # name -> pinned version
@@ -58,7 +60,8 @@ def lab(request, deb):
                 env={"DEBIAN_FRONTEND": "noninteractive"})
     print("apt-get install -> %d in %.1f s\n%s%s" % (r.returncode, time.monotonic() - t0, r.stdout[-3000:], r.stderr))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "unitaudit" in r.stdout and "_apt" not in r.stderr, r.stderr  # "unsandboxed as root": unreadable .deb
+    assert "unitaudit" in r.stdout, r.stderr
+    assert "_apt" not in r.stderr, r.stderr  # "unsandboxed as root": unreadable .deb
     return lab
 
 
@@ -106,8 +109,10 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
         return subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=True).stdout
     depends = {d.strip().split()[0] for d in field("Depends").replace("\n", " ").split(",")}
     # only what every base of the fleet has (Debian 10 to 13, Deepin 23/25): no python3-typer & co.
-    assert depends <= {"python3", "python3:any", "python3-systemd", "kmod"} and "python3-systemd" in depends, depends
-    assert "python3 (>= 3.7)" in field("Depends") and field("Architecture").strip() == "all"
+    assert depends <= {"python3", "python3:any", "python3-systemd", "kmod"}, depends
+    assert "python3-systemd" in depends, depends
+    assert "python3 (>= 3.7)" in field("Depends")
+    assert field("Architecture").strip() == "all"
     # every library of the lock file, at its pinned version (the dist-info directory's name),
     # with its licence in debian/copyright; nothing carried that the lock does not pin
     carried = {re.match(r"(.+)-([^-]+)\.dist-info$", p.rstrip("/").rsplit("/", 1)[1]).groups()
@@ -145,7 +150,7 @@ def test_the_package_tree_runs_on_python_37(deb, tmp_path):
     log = ROOT / "tests" / "fixtures" / "seed" / "logrotate-hourly.txt"
     r = subprocess.run([py, "-I", str(tmp_path / "usr/bin/unitaudit"), "scan", "--json", "--syslog", str(log)],
                        capture_output=True, text=True, cwd="/", timeout=120)
-    assert r.returncode == 1, "scan on %s: %d %s" % (py, r.returncode, r.stderr)  # 1: findings
+    assert r.returncode == ExitStatus.FINDINGS, "scan on %s: %d %s" % (py, r.returncode, r.stderr)
     doc = json.loads(r.stdout)
     assert {(f["kind"], f["unit"]) for f in doc["findings"]} == {("repeated-failure", "logrotate.service")}
     v = subprocess.run([py, "-I", "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
@@ -164,7 +169,8 @@ def test_the_installed_program_runs_on_debians_python(lab):
     loaded = re.findall(r"^# code object from '?([^'\s]+)", trace, re.M)
     for module in ("unitaudit", "typer", "click", "rich", "dbus_next"):
         found = [f for f in loaded if re.search(r"/%s/(__pycache__/)?__init__\." % module, f)]
-        assert found and all(f.startswith(LIB + "/") for f in found), (module, found)
+        assert found, (module, found)
+        assert all(f.startswith(LIB + "/") for f in found), (module, found)
     # byte-compiled by postinst for this python3
     assert exists(lab, LIB + "/unitaudit/__pycache__")
     assert lab.run("dpkg-query", "-W", "-f=${Status} ${Version}", "unitaudit").stdout == "install ok installed " + VERSION
@@ -173,18 +179,19 @@ def test_the_installed_program_runs_on_debians_python(lab):
 def test_scan_finds_the_seed_loops_with_the_packaged_recipes(lab):
     scenarios.wait_for_seed_loops(lab.lab)
     r = sh(lab, "unitaudit scan --json", check=False)
-    assert r.returncode == 1, "scan: %d %s" % (r.returncode, r.stderr)  # 1: findings
+    assert r.returncode == ExitStatus.FINDINGS, "scan: %d %s" % (r.returncode, r.stderr)
     doc = json.loads(r.stdout)
     assert {(f["kind"], f["unit"]) for f in doc["findings"]} >= SEED_LOOPS, doc["findings"]
-    assert doc["live"] is not None and doc["tool"]["version"] == VERSION
+    assert doc["live"] is not None
+    assert doc["tool"]["version"] == VERSION
     r = sh(lab, "unitaudit recipes --json")
     sources = {x["id"]: x["source"] for x in json.loads(r.stdout)["recipes"]}
     assert sources == {p.stem: "/usr/share/unitaudit/remediations/" + p.name for p in (ROOT / "remediations").glob("*.toml")}
     # the plan: packaged recipes against the packaged protected-units list (package data)
     r = sh(lab, "unitaudit fix --dry-run --json", check=False)
-    assert r.returncode == 1, "fix --dry-run: %d %s" % (r.returncode, r.stderr)  # 1: a plan shown
+    assert r.returncode == ExitStatus.FINDINGS, "fix --dry-run: %d %s" % (r.returncode, r.stderr)  # a plan shown
     assert "restore-dbus-alias" in r.stdout
-    assert sh(lab, "unitaudit config check", check=False).returncode == 0  # the conffile as shipped
+    assert sh(lab, "unitaudit config check", check=False).returncode == ExitStatus.OK  # the conffile as shipped
 
 
 def test_postinst_enabled_and_started_the_timer_not_the_service(lab):
@@ -192,7 +199,8 @@ def test_postinst_enabled_and_started_the_timer_not_the_service(lab):
     assert lab.run("systemctl", "is-active", TIMER, check=False).stdout.strip() == "active"
     line = next((x for x in lab.run("systemctl", "list-timers", "--no-pager", TIMER).stdout.splitlines() if TIMER in x), "")
     print(line)
-    assert line.split()[-1:] == [SERVICE] and not line.startswith("-"), "no next run scheduled: %r" % line
+    assert line.split()[-1:] == [SERVICE], "no next run scheduled: %r" % line
+    assert not line.startswith("-"), "no next run scheduled: %r" % line
     # never started (a oneshot that ran to the end is "inactive" too: its timestamps tell)
     assert lab.run("systemctl", "is-active", SERVICE, check=False).stdout.strip() == "inactive"
     assert lab.show(SERVICE, "InactiveExitTimestampMonotonic") == "0"
@@ -204,7 +212,8 @@ def test_postinst_enabled_and_started_the_timer_not_the_service(lab):
 def test_a_run_of_the_service_writes_state_textfile_and_an_explained_summary(lab):
     r = lab.run("systemctl", "start", SERVICE, check=False, timeout=300)
     log = lab.run("journalctl", "--no-pager", "-u", SERVICE, "-n", "40", check=False).stdout
-    assert r.returncode == 0 and lab.show(SERVICE, "Result") == "success", r.stderr + log
+    assert r.returncode == 0, r.stderr + log
+    assert lab.show(SERVICE, "Result") == "success", r.stderr + log
     assert lab.run("test", "-s", STATE + "/state.db", check=False).returncode == 0
     prom = lab.run("cat", PROM).stdout
     loops = {(m["kind"], m["unit"]) for m in (dict(re.findall(r'(\w+)="([^"]*)"', x))
@@ -238,7 +247,8 @@ def test_remove_leaves_only_the_conffile_and_the_state(lab):
     t0 = time.monotonic()
     r = lab.run("dpkg", "-r", "unitaudit", check=False, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert time.monotonic() - t0 < 60 and lab.show(SERVICE, "ActiveState") == "inactive"
+    assert time.monotonic() - t0 < 60
+    assert lab.show(SERVICE, "ActiveState") == "inactive"
     assert SERVICE not in lab.run("systemctl", "--failed", "--no-pager").stdout  # stopped by removal, not failed
     lab.run("rm", "-rf", DROPIN.rsplit("/", 1)[0])
     lab.run("systemctl", "daemon-reload")

@@ -11,6 +11,8 @@ import time
 
 from unitaudit_lab.support import ROOT
 
+from unitaudit.errors import ExitStatus
+
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"
 PROPS = "org.freedesktop.DBus.Properties"
@@ -99,7 +101,7 @@ def _assert_read_only(seed_lab, mine, writes):
 
 def test_live_scan_makes_only_allowed_calls_and_writes_no_file(seed_lab, tmp_path):
     r, mine, writes = _watched(seed_lab, tmp_path, "scan", "--json")
-    assert r.returncode == 1, r.stderr  # findings: the scan ran and found the loops
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr  # the scan ran and found the loops
     assert '"live": {' in r.stdout
     _assert_read_only(seed_lab, mine, writes)
 
@@ -108,7 +110,7 @@ def test_fix_dry_run_plans_every_seed_loop_and_changes_nothing(seed_lab, tmp_pat
     watched = ("/etc/logrotate.d/clink-agent", "/etc/logrotate.d/mirror-printer", "/etc/systemd/system")
     before = seed_lab.run("sh", "-c", "ls -laR " + " ".join(watched) + " && sha256sum /etc/logrotate.d/*").stdout
     r, mine, writes = _watched(seed_lab, tmp_path, "fix", "--dry-run", "--json")
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == ExitStatus.FINDINGS, r.stderr
     _assert_read_only(seed_lab, mine, writes)
     after = seed_lab.run("sh", "-c", "ls -laR " + " ".join(watched) + " && sha256sum /etc/logrotate.d/*").stdout
     assert before == after

@@ -19,6 +19,8 @@ import pytest
 from unitaudit_lab import scenarios
 from unitaudit_lab.support import LAB_CODE, ROOT, boot_lab, install_unitaudit
 
+from unitaudit.errors import ExitStatus
+
 PKG = ROOT / "packaging" / "debian"
 UNIT_DIR = "/etc/systemd/system"
 SERVICE, TIMER = "unitaudit.service", "unitaudit.timer"
@@ -138,7 +140,8 @@ def test_timer_enables_and_schedules_the_next_run(lab):
         out = lab.run("systemctl", "list-timers", "--no-pager", TIMER).stdout
         print(out)
         line = next(line for line in out.splitlines() if TIMER in line)
-        assert line.split()[-1] == SERVICE and not line.startswith("-"), "no NEXT time: %r" % line
+        assert line.split()[-1] == SERVICE, "no NEXT time: %r" % line
+        assert not line.startswith("-"), "no NEXT time: %r" % line
         props = dict(p.split("=", 1) for p in lab.run(
             "systemctl", "show", TIMER, "-p", "NextElapseUSecRealtime,RandomizedDelayUSec,Persistent,"
             "AccuracyUSec,FixedRandomDelay,TimersCalendar").stdout.splitlines())
@@ -263,7 +266,8 @@ def scans(lab):
 def test_scan_under_the_sandbox_finds_the_seed_loops(lab, scans):
     (r, rc, err, doc), _ = scans
     # exit 1 (findings) is a success for the unit: SuccessExitStatus=1
-    assert (r.returncode, rc) == (0, "1"), r.stderr + err + unit_log(lab)
+    assert r.returncode == 0, r.stderr + err + unit_log(lab)
+    assert int(rc) == ExitStatus.FINDINGS, r.stderr + err + unit_log(lab)
     assert lab.show(SERVICE, "Result") == "success"
     found = {(f["kind"], f["unit"]): f for f in doc["findings"]}
     monitor = found[("restart-loop", "deepin-anything-monitor.service")]
@@ -272,7 +276,8 @@ def test_scan_under_the_sandbox_finds_the_seed_loops(lab, scans):
     assert avahi["diagnosis"]["verdict"] == "alias-missing", avahi["diagnosis"]
     assert avahi["diagnosis"].get("package") == "avahi-daemon", avahi["diagnosis"]  # dpkg-query read /var/lib/dpkg
     assert found.get(("repeated-failure", "logrotate.service")) or found.get(("failure", "logrotate.service")), found
-    assert doc["live"] is not None and doc["live"]["units"] > 50, doc["live"]  # the system bus, from PrivateNetwork=yes
+    assert doc["live"] is not None, doc["live"]
+    assert doc["live"]["units"] > 50, doc["live"]  # the system bus, from PrivateNetwork=yes
     assert doc["kernel"]["kernfs_active_objects"] is not None, doc["kernel"]  # /proc/slabinfo (0400 root), no capability
     assert monitor["facts"]["live_n_restarts"] >= 6
 
@@ -329,7 +334,8 @@ def test_file_writing_recipes_need_the_admins_drop_in(lab, scans):
     failed = json.loads(read(lab, STATE + "/fix-logrotate.json"))["outcomes"]
     # a clean step failure (exit 4) that says how to allow it, not an internal error
     assert [(o["unit"], o["status"]) for o in failed] == [("logrotate.service", "failed")], failed
-    assert "read-only file system" in failed[0]["detail"] and "ReadWritePaths=" in failed[0]["detail"], failed
+    assert "read-only file system" in failed[0]["detail"], failed
+    assert "ReadWritePaths=" in failed[0]["detail"], failed
     assert lab.run("sh", "-c", "ls -l --time-style=+ /etc/logrotate.d; sha256sum /etc/logrotate.d/*").stdout == before
     # The drop-in an admin adds (systemctl edit unitaudit.service) to let recipes write files
     r = start(lab, "fix-logrotate.sh", under_unit("fix-logrotate", *argv),

@@ -12,6 +12,7 @@ import pytest
 from unitaudit_lab import scenarios
 from unitaudit_lab.support import ROOT, boot_lab, install_unitaudit
 
+from unitaudit.errors import ExitStatus
 from unitaudit.report.journal_summary import SUMMARY_MESSAGE_ID
 
 PACKAGING = ROOT / "packaging" / "debian"
@@ -60,7 +61,9 @@ def start_service(lab) -> None:
     """As the timer would: systemctl start waits for the oneshot to finish."""
     r = lab.run("systemctl", "start", "unitaudit.service", check=False, timeout=300)
     result = lab.show("unitaudit.service", "Result")
-    assert r.returncode == 0 and result == "success", "unitaudit.service: %s %s\n%s" % (
+    assert r.returncode == 0, "unitaudit.service: %s %s\n%s" % (
+        result, r.stderr, lab.run("journalctl", "-u", "unitaudit.service", "-n", "40", "--no-pager", check=False).stdout)
+    assert result == "success", "unitaudit.service: %s %s\n%s" % (
         result, r.stderr, lab.run("journalctl", "-u", "unitaudit.service", "-n", "40", "--no-pager", check=False).stdout)
 
 
@@ -110,10 +113,13 @@ def test_first_run_writes_state_textfile_and_journal_summary(watch_lab):
     assert watch_lab.run("test", "-s", "/var/lib/unitaudit/state.db", check=False).returncode == 0
     assert set(prom_loops(watch_lab)) == SEED_LOOPS
     prom = watch_lab.run("cat", PROM).stdout
-    assert "unitaudit_last_run_success 1" in prom and "unitaudit_kernfs_node_cache_active_objects" in prom
+    assert "unitaudit_last_run_success 1" in prom
+    assert "unitaudit_kernfs_node_cache_active_objects" in prom
     [entry] = summaries(watch_lab)
-    assert entry["SYSLOG_IDENTIFIER"] == "unitaudit" and entry["_SYSTEMD_UNIT"] == "unitaudit.service"
-    assert entry["UNITAUDIT_LOOPS"] == "3" and AVAHI in entry["UNITAUDIT_UNITS"]
+    assert entry["SYSLOG_IDENTIFIER"] == "unitaudit"
+    assert entry["_SYSTEMD_UNIT"] == "unitaudit.service"
+    assert entry["UNITAUDIT_LOOPS"] == "3"
+    assert AVAHI in entry["UNITAUDIT_UNITS"]
     explained = watch_lab.run("journalctl", "-x", "MESSAGE_ID=" + SUMMARY_MESSAGE_ID, "--no-pager").stdout
     catalog_subject = re.search(r"^Subject: (.*)$", (PACKAGING / "unitaudit.catalog").read_text(), re.M).group(1)
     assert catalog_subject.split("@")[0].strip() in explained  # the catalog entry is found by its MESSAGE_ID
@@ -136,13 +142,14 @@ def test_second_run_reads_only_the_new_entries_and_history_shows_both(watch_lab)
     assert after["totals"][key] == after["avahi_in_journal"]
     r = watch_lab.run(sys.executable, "-B", "-m", "unitaudit", "history", "--json", check=False,
                       env={"PYTHONPATH": str(ROOT)})
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == ExitStatus.OK, r.stderr
     hist = json.loads(r.stdout)
     assert [run["read_from"] for run in hist["runs"]] == ["window", "cursor"]
     assert {(loop["kind"], loop["unit"]) for loop in hist["loops"]} == SEED_LOOPS
     text = watch_lab.run(sys.executable, "-B", "-m", "unitaudit", "history", check=False,
                          env={"PYTHONPATH": str(ROOT)}).stdout
-    assert "2 run(s)" in text and "logrotate.service" in text
+    assert "2 run(s)" in text
+    assert "logrotate.service" in text
     assert len(summaries(watch_lab)) == 2
 
 
@@ -150,7 +157,7 @@ def test_a_config_allowing_the_alias_recipe_lets_the_timer_fix_avahi(watch_lab):
     watch_lab.lab.write("/etc/unitaudit/unitaudit.toml", '[auto_apply]\nrecipes = ["restore-dbus-alias"]\n')
     r = watch_lab.run(sys.executable, "-B", "-m", "unitaudit", "config", "check", check=False,
                       env={"PYTHONPATH": str(ROOT)})
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == ExitStatus.OK, r.stderr
     more_of(watch_lab, AVAHI_FAILING)  # new failures for this run to see, and fix
     start_service(watch_lab)
     fixed = summaries(watch_lab)[-1]
