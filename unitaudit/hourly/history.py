@@ -2,7 +2,7 @@
 cursor and the carried final hour), one row per run, and every loop's sightings per clock hour.
 
 Hourly counts are merged by taking the larger count: a run sees an hour bucket whole from its
-start whenever the hour began within the carried window (carry.py keeps the detectors' window,
+start whenever the hour began within the carried window (hourly/carryover.py keeps the detectors' window,
 at least an hour), so the larger count is the truer one and a run repeated over the same
 entries adds nothing.  The Prometheus counter `unitaudit_loop_events_total` grows by exactly
 what the merge added.  Rows older than the retention are deleted by every run: the database

@@ -69,7 +69,7 @@ def source_key(journal_dir: Optional[str]) -> str:
 
 
 def carryover_seconds(thresholds: Thresholds) -> float:
-    """The longest window a detector looks back over, and never less than an hour (history.py's
+    """The longest window a detector looks back over, and never less than an hour (hourly/history.py's
     merge relies on it)."""
     return max(3600.0, thresholds.restart_window, thresholds.activation_window)
 

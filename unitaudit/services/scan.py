@@ -119,7 +119,7 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
     findings from the live system (diagnosis.diagnose_all bound to a probe); `kernel`
     (sources.kernel.KernelSource) measures churn live, else churn comes from the tables.
     `keep` drops findings before they are diagnosed: an incremental run keeps only the loops seen
-    in its new entries (incremental.py)."""
+    in its new entries (hourly/incremental.py)."""
     notes: List[str] = []
     live: Optional[LiveState] = None
     if live_source is not None:

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS positions (
     source TEXT PRIMARY KEY,               -- "local" or the journal directory read
     cursor TEXT,                           -- the journal cursor of the last entry read
     realtime REAL,                         -- its time: the fallback when the cursor is gone
-    carry TEXT NOT NULL,                   -- carry.py: the final hour of evidence, as JSON
+    carry TEXT NOT NULL,                   -- hourly/carryover.py: the final hour of evidence, as JSON
     fixed TEXT NOT NULL DEFAULT '{}'       -- finding id -> when the timer fixed it
 );
 CREATE TABLE IF NOT EXISTS scans (
