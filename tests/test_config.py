@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from unitaudit import config
-from unitaudit.config import Config, check_config, config_path, load_config, parse_config, parse_duration
+from unitaudit.config import check_config, config_path, load_config, parse_config, parse_duration
+from unitaudit.model import Config
 from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, ExitStatus
 from unitaudit.remediation.protected import load_protected, merge_protected

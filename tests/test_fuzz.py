@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from builders import FIXTURES, ROOT, example
-from unitaudit.config import Config, check_config, load_config
+from unitaudit.config import check_config, load_config
+from unitaudit.model import Config
 from unitaudit.analysis.detectors import run_all
 from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, RecipeError, SourceError, UsageError

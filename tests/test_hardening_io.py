@@ -251,7 +251,7 @@ def seed_rounds(tmp_path, monkeypatch):
 def test_a_timer_round_whose_outputs_failed_is_not_recorded(tmp_path, seed_rounds):
     from unitaudit.hourly import incremental
     from unitaudit.hourly import round as timer_round
-    from unitaudit.config import Config
+    from unitaudit.model import Config
     from unitaudit.hourly.history import HistoryStore
 
     state = seed_rounds
@@ -279,7 +279,7 @@ def test_a_timer_round_whose_own_report_cannot_be_written_is_not_recorded(tmp_pa
     import errno
 
     from unitaudit.hourly import round as timer_round
-    from unitaudit.config import Config
+    from unitaudit.model import Config
 
     config = Config(window=1e10, prometheus_path=str(tmp_path / "x.prom"))
     shown = []

@@ -114,12 +114,12 @@ def _assert_safe(out: str):
 def test_every_human_report_escapes_log_text():
     from dataclasses import replace
 
-    from unitaudit.config import Config
+    from unitaudit.model import Config
     from unitaudit.model import FixStatus, UndoReport
     from unitaudit.remediation.recipes import load_recipes
     from unitaudit.report import (churn_report, config_report, fix_report, history_report, recipes_report,
                                   round_report, table, undo_report)
-    from unitaudit.services.fix import UndoOutcome
+    from unitaudit.model import UndoOutcome
 
     f = _finding(HOSTILE)
     result = SimpleNamespace(sources=[SimpleNamespace(kind="syslog", path="/tmp/" + HOSTILE, counts=[("lines", 1)])],

@@ -6,7 +6,7 @@ import time
 
 from builders import example
 
-from unitaudit.config import Config
+from unitaudit.model import Config
 from unitaudit.errors import SourceError
 from unitaudit.hourly import outputs
 from unitaudit.hourly import round as timer_round

@@ -13,11 +13,11 @@ import math
 import os
 import re
 import stat
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from unitaudit.model import Thresholds
 from unitaudit.errors import ConfigError, RecipeError
+from unitaudit.model import Config, Thresholds
 from unitaudit.util.names import is_unit_name
 from unitaudit.util.files import refuse_unsafe
 from unitaudit.util.times import duration_seconds
@@ -31,19 +31,7 @@ except ImportError:  # pragma: no cover - Python < 3.11
         _toml = None  # type: ignore[assignment]
 
 DEFAULT_PATH = "/etc/unitaudit/unitaudit.toml"
-DEFAULT_PROMETHEUS_PATH = "/var/lib/prometheus/node-exporter/unitaudit.prom"
 MAX_BYTES = 1 << 20  # the file is a few hundred bytes; more is not a configuration
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Optional[str] = None  # the file read; None when there was none (all defaults)
-    window: float = 86400.0  # seconds the first incremental run, or a timer scan without --since, reads
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    retention: float = 90 * 86400.0  # seconds per-hour history and run records are kept
-    prometheus_path: str = DEFAULT_PROMETHEUS_PATH  # "" disables the textfile
-    protected: Tuple[Tuple[str, str], ...] = ()  # (unit glob, reason) added to the packaged ones
-    auto_apply: Tuple[str, ...] = ()  # recipe ids the timer may apply on its own
 
 
 # table -> its keys; None: any key (the [protected] globs)

@@ -10,9 +10,11 @@ from unitaudit.model.findings import Cause, CauseKind, Churn, Diagnosis, Finding
 from unitaudit.model.plans import (Action, Applies, Check, Operation, OperationKind, Plan, PlannedStep, Recipe,
                                    Refusal, Step, Undo, Verify)
 from unitaudit.model.runs import (FixOutcome, FixStatus, IncrementalRead, Outcome, ReadFrom, RoundOutcome, RunInfo,
-                                  RunOrigin, RunStatus, RunSummary, UndoReport)
+                                  RunOrigin, RunStatus, RunSummary, UndoOutcome, UndoReport)
 from unitaudit.model.scans import ScanResult, SourceStats, Thresholds
-from unitaudit.model.system import ExecStatus, KernelFacts, LiveState, UnitCgroupNodes, UnitFile, UnitState
+from unitaudit.model.settings import Config
+from unitaudit.model.system import (DkmsProvider, ExecStatus, FileInfo, KernelFacts, LiveState, Measurement,
+                                    UnitCgroupNodes, UnitFile, UnitState)
 
 __all__ = [
     "PROGRAM_LINE_LEAD", "Event", "Kind", "Message", "Sightings",
@@ -20,7 +22,8 @@ __all__ = [
     "Action", "Applies", "Check", "Operation", "OperationKind", "Plan", "PlannedStep", "Recipe", "Refusal", "Step",
     "Undo", "Verify",
     "FixOutcome", "FixStatus", "IncrementalRead", "Outcome", "ReadFrom", "RoundOutcome", "RunInfo", "RunOrigin",
-    "RunStatus", "RunSummary", "UndoReport",
+    "RunStatus", "RunSummary", "UndoOutcome", "UndoReport", "Config",
     "ScanResult", "SourceStats", "Thresholds",
-    "ExecStatus", "KernelFacts", "LiveState", "UnitCgroupNodes", "UnitFile", "UnitState",
+    "DkmsProvider", "ExecStatus", "FileInfo", "KernelFacts", "LiveState", "Measurement", "UnitCgroupNodes", "UnitFile",
+    "UnitState",
 ]

@@ -129,3 +129,21 @@ class RoundOutcome:
     fixes: Optional[FixOutcome]  # when the timer applied recipes
     refusals: Tuple[str, ...]  # allowed recipes that were not applied, and why
     output_errors: Tuple[str, ...]  # a textfile or journal entry that could not be written
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    """What the undo of one fix run did, and whether systemd then re-read the unit files."""
+
+    run: int
+    report: UndoReport
+    reload_error: Optional[str] = None  # why the daemon-reload failed; None when systemd reloaded
+
+    @property
+    def reloaded(self) -> bool:
+        return self.reload_error is None
+
+    @property
+    def complete(self) -> bool:
+        """Everything put back, and systemd sees it."""
+        return self.reloaded and not self.report.errors

@@ -1,6 +1,7 @@
-"""What the service manager and the kernel say about units, live."""
+"""What the service manager, the kernel and an installed system say, live or from a root."""
+import stat as stat_module
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,47 @@ class UnitCgroupNodes:
     @property
     def nodes(self) -> int:
         return sum(n for _h, _d, n in self.per_hierarchy)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    unit: str
+    seconds: float
+    restarts: Optional[int]  # NRestarts after - before (None: not reported)
+    appearances: int  # times the unit's own cgroup directories were seen to appear: starts of a timer unit too
+    nodes: Optional[UnitCgroupNodes]  # the most nodes seen in the unit's own directories
+    before: KernelFacts
+    after: KernelFacts
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str  # as asked, inside the probed system
+    exists: bool
+    is_dir: bool = False
+    is_symlink: bool = False  # the path itself is a symbolic link
+    link_target: Optional[str] = None  # what the link says, unresolved
+    mode: int = 0  # permission bits (with setuid/setgid/sticky)
+    mode_text: str = ""  # as ls prints it: "drwxrwxrwx"
+    mode_octal: str = ""  # "0777"
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+    owner: Optional[str] = None  # from the probed system's /etc/passwd, None when not listed
+    group: Optional[str] = None  # from its /etc/group
+
+    @property
+    def world_writable(self) -> bool:
+        return bool(self.mode & stat_module.S_IWOTH)
+
+    @property
+    def group_writable(self) -> bool:
+        return bool(self.mode & stat_module.S_IWGRP)
+
+
+class DkmsProvider(NamedTuple):
+    """A dkms source tree under /usr/src that builds a module."""
+
+    source_dir: str
+    package: Optional[str]  # the package owning its dkms.conf, None when none does (or unknown)
+    dkms_name: str  # PACKAGE_NAME
+    dkms_version: str  # PACKAGE_VERSION

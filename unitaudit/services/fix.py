@@ -1,11 +1,10 @@
 """`unitaudit fix` and `unitaudit undo` on the real system: the lock, the fix-run store, the
 backend, the verification, the reload after an undo.  They return data; the reporters word it
 (report/fix_report.py, report/undo_report.py)."""
-from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from unitaudit.errors import StateError, UnitauditError
-from unitaudit.model import FixOutcome, FixStatus, Outcome, Plan, RunOrigin, RunStatus, UndoReport
+from unitaudit.model import FixOutcome, FixStatus, Outcome, Plan, RunOrigin, RunStatus, UndoOutcome
 from unitaudit.remediation.actions import expand
 from unitaudit.remediation.executor import RecordingBackend, apply, dry_run
 from unitaudit.remediation.planner import make_plan
@@ -18,24 +17,6 @@ from unitaudit.services.verify import verify
 from unitaudit.sources.dbus import DBusSource
 from unitaudit.sources.probe import SystemProbe
 from unitaudit.store.fixruns import FixRunStore
-
-
-@dataclass(frozen=True)
-class UndoOutcome:
-    """What the undo of one fix run did, and whether systemd then re-read the unit files."""
-
-    run: int
-    report: UndoReport
-    reload_error: Optional[str] = None  # why the daemon-reload failed; None when systemd reloaded
-
-    @property
-    def reloaded(self) -> bool:
-        return self.reload_error is None
-
-    @property
-    def complete(self) -> bool:
-        """Everything put back, and systemd sees it."""
-        return self.reloaded and not self.report.errors
 
 
 def plan_fix(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),

@@ -1,20 +1,8 @@
 """`churn --measure`: watch one unit for a while and count what its starts really create."""
 import time
-from dataclasses import dataclass
 from typing import Optional
 
-from unitaudit.model import KernelFacts, UnitCgroupNodes
-
-
-@dataclass(frozen=True)
-class Measurement:
-    unit: str
-    seconds: float
-    restarts: Optional[int]  # NRestarts after - before (None: not reported)
-    appearances: int  # times the unit's own cgroup directories were seen to appear: starts of a timer unit too
-    nodes: Optional[UnitCgroupNodes]  # the most nodes seen in the unit's own directories
-    before: KernelFacts
-    after: KernelFacts
+from unitaudit.model import Measurement, UnitCgroupNodes
 
 
 def measure(unit: str, seconds: float, bus, kernel, poll: float = 0.02) -> Measurement:

@@ -18,9 +18,9 @@ import re
 import shutil
 import stat as stat_module
 import subprocess
-from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
+from unitaudit.model import DkmsProvider, FileInfo
 from unitaudit.errors import ProbeUnavailable
 from unitaudit.util.names import is_kernel_release, is_module_name, is_package_name, is_safe_path
 
@@ -37,39 +37,6 @@ _MERGED_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 def _require(ok: bool, what: str, value: object) -> None:
     if not ok:
         raise ValueError("refused %s: %r" % (what, value))
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    path: str  # as asked, inside the probed system
-    exists: bool
-    is_dir: bool = False
-    is_symlink: bool = False  # the path itself is a symbolic link
-    link_target: Optional[str] = None  # what the link says, unresolved
-    mode: int = 0  # permission bits (with setuid/setgid/sticky)
-    mode_text: str = ""  # as ls prints it: "drwxrwxrwx"
-    mode_octal: str = ""  # "0777"
-    uid: Optional[int] = None
-    gid: Optional[int] = None
-    owner: Optional[str] = None  # from the probed system's /etc/passwd, None when not listed
-    group: Optional[str] = None  # from its /etc/group
-
-    @property
-    def world_writable(self) -> bool:
-        return bool(self.mode & stat_module.S_IWOTH)
-
-    @property
-    def group_writable(self) -> bool:
-        return bool(self.mode & stat_module.S_IWGRP)
-
-
-class DkmsProvider(NamedTuple):
-    """A dkms source tree under /usr/src that builds a module."""
-
-    source_dir: str
-    package: Optional[str]  # the package owning its dkms.conf, None when none does (or unknown)
-    dkms_name: str  # PACKAGE_NAME
-    dkms_version: str  # PACKAGE_VERSION
 
 
 class SystemProbe:
