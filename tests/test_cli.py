@@ -202,9 +202,11 @@ def test_recipes_as_text_and_json():
     assert isinstance(alias["verify"], str)
     text = run("recipes")
     assert text.returncode == ExitStatus.OK
-    assert "restore-dbus-alias  (" in text.stdout
+    assert "restore-dbus-alias\n    Restore" in text.stdout
     assert "caused by missing-unit" in text.stdout
     assert "CauseKind" not in text.stdout
+    wide = [line for line in text.stdout.splitlines() if len(line) > 80 and not line.startswith("    from /")]
+    assert wide == []  # only a line naming a long recipe path may be wider
 
 
 def test_config_check_says_valid(tmp_path):
@@ -214,8 +216,10 @@ def test_config_check_says_valid(tmp_path):
     assert p.returncode == ExitStatus.OK, p.stderr
     assert p.stdout.splitlines() == [
         "%s: valid" % conf,
-        "  window 2 h, retention 90 days, prometheus /var/lib/prometheus/node-exporter/unitaudit.prom, "
-        "auto-apply (none), 1 protected addition(s)"]
+        "  window 2 h, retention 90 days",
+        "  prometheus /var/lib/prometheus/node-exporter/unitaudit.prom",
+        "  auto-apply (none)",
+        "  1 protected addition(s)"]
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="undo needs root")

@@ -1,4 +1,5 @@
 """What `unitaudit recipes` prints: each recipe found, where it came from and what it fixes."""
+import textwrap
 from typing import IO, Sequence
 
 from unitaudit.model import CauseKind, FindingKind, Recipe
@@ -6,6 +7,8 @@ from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
 
 SCHEMA = "unitaudit.recipes/1"
+WIDTH = 80
+INDENT = "    "
 
 
 def recipe_to_dict(r: Recipe) -> dict:
@@ -21,10 +24,13 @@ def write_json(recipes: Sequence[Recipe], out: IO[str]) -> None:
 
 
 def write_text(recipes: Sequence[Recipe], out: IO[str]) -> None:
+    """A block per recipe, wrapped at 80 columns between words (a path stays whole)."""
     for r in recipes:
         d = recipe_to_dict(r)
-        out.write("%s  (%s)\n    %s\n    for %s%s%s; steps: %s; verify: %s\n" % (
-            safe(r.id), safe(r.source), safe(r.title), "/".join(d["findings"]),
-            " caused by " + d["cause"] if d["cause"] else "",
-            " when " + safe("/".join(r.applies.verdicts)) if r.applies.verdicts else "",
-            ", ".join(d["actions"]), d["verify"]))
+        applies = "for %s%s%s" % ("/".join(d["findings"]), " caused by " + d["cause"] if d["cause"] else "",
+                                  " when " + "/".join(r.applies.verdicts) if r.applies.verdicts else "")
+        out.write("%s\n" % safe(r.id))
+        for line in (r.title, applies, "steps: %s; verify: %s" % (", ".join(d["actions"]), d["verify"]),
+                     "from " + r.source):
+            out.write("\n".join(textwrap.wrap(safe(line), WIDTH, initial_indent=INDENT, subsequent_indent=INDENT * 2,
+                                              break_long_words=False, break_on_hyphens=False)) + "\n")
