@@ -69,16 +69,6 @@ def nspawn_pids_for(root: str) -> list[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def shquote(s: str) -> str:
     """`s` as a shell would need it, quoted only when it must be (the MANIFEST's command lines)."""
     return s if re.fullmatch(r"[\w@%+=:,./-]+", s) else "'" + s.replace("'", "'\\''") + "'"

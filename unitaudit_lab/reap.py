@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from unitaudit_lab.cgroups import remove_cgroups
-from unitaudit_lab.host import alive, mounted_under, nspawn_pids_for
+from unitaudit.util.processes import is_alive
+from unitaudit_lab.host import mounted_under, nspawn_pids_for
 from unitaudit_lab.machine import LAB_PARENT, LAB_PREFIX
 
 
@@ -35,7 +36,7 @@ def _in_use(d: Path) -> bool:
         owner = int((d / "owner").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         owner = 0
-    return bool((owner and alive(owner)) or (not owner and nspawn_pids_for(str(d / "root"))))
+    return bool((owner and is_alive(owner, None)) or (not owner and nspawn_pids_for(str(d / "root"))))
 
 
 def _reap(d: Path) -> bool:
