@@ -156,8 +156,7 @@ def _scan(request):
 
 def _prepare_incremental(request):
     from unitaudit.hourly.incremental import IncrementalRequest, prepare_incremental  # start-up time (the history)
-    from unitaudit.services.scan import incremental_arguments  # start-up time
-    return prepare_incremental(IncrementalRequest(**incremental_arguments(request, _config(), live=_live_parts(request))))
+    return prepare_incremental(IncrementalRequest.from_scan(request, _config(), live=_live_parts(request)))
 
 
 def _report_scan(result, pending, started: float, json_out: bool, verbose: bool, prometheus: Optional[str],

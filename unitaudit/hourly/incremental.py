@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Tu
 
 from unitaudit.hourly import carryover
 from unitaudit.hourly.history import HistoryStore, ScanRow
-from unitaudit.model import Finding, IncrementalRead, ReadFrom, ScanResult, Sightings, Thresholds
-from unitaudit.services.scan import scan
+from unitaudit.model import Config, Finding, IncrementalRead, ReadFrom, ScanResult, Sightings, Thresholds
+from unitaudit.services.scan import ScanRequest, scan, thresholds, window
 from unitaudit.sources.journal import JournalSource
 
 if TYPE_CHECKING:  # an offline run never loads the live parts, nor dbus-next with them
@@ -42,6 +42,15 @@ class IncrementalRequest:
     since: Optional[float] = None
     until: Optional[float] = None
     live: Optional["LiveParts"] = None  # unit states, diagnosis, kernel figures: a scan of this machine
+
+    @classmethod
+    def from_scan(cls, request: ScanRequest, config: Config, live: Optional["LiveParts"] = None) -> "IncrementalRequest":
+        """`scan --incremental`: the request's window, thresholds and journal; the configuration's
+        window (for a first run) and retention."""
+        span = window(request.since, request.until)
+        return cls(thresholds=thresholds(request, config.thresholds), now=span.now, window=config.window,
+                   retention=config.retention, journal_dir=request.journal_dir, since=span.since, until=span.until,
+                   live=live)
 
 
 @dataclass(frozen=True)

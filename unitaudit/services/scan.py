@@ -91,16 +91,6 @@ def evidence_sources(request: ScanRequest, span: Window) -> list:
     return sources
 
 
-def incremental_arguments(request: ScanRequest, config, live=None) -> dict:
-    """The fields of `scan --incremental`'s hourly.incremental.IncrementalRequest: the
-    configuration's window and retention (`config`: a config.Config), the request's window,
-    thresholds and journal directory, and the live parts (`live`, as for run_scan)."""
-    span = window(request.since, request.until)
-    return dict(thresholds=thresholds(request, config.thresholds), now=span.now, window=config.window,
-                retention=config.retention, journal_dir=request.journal_dir, since=span.since, until=span.until,
-                live=live)
-
-
 def run_scan(request: ScanRequest, base: Thresholds, live=None) -> ScanResult:
     """The scan the request asks for.  `live`: services.live.LiveParts for a live scan
     (request.is_live), else None."""
