@@ -169,3 +169,25 @@ def classify_logrotate(text: str, unit: Optional[str], trusted: bool) -> Optiona
 def program_line(text: str, program: str, unit: Optional[str], trusted: bool) -> Message:
     """A line from a process inside a unit, e.g. `modprobe: FATAL: Module vfs_monitor not found`."""
     return Message(Kind.PROGRAM_LINE, unit, text, program, trusted)
+
+
+_BUS_IDENTS = {b"dbus-daemon", b"dbus", b"dbus-broker-launch", b"dbus-broker"}
+
+
+def classify_line(ident: bytes, pid1: bool, msg: bytes) -> Optional[Message]:
+    """What a text log line says, from its program name (`ident`), whether PID 1 logged
+    it, and its message.  Text carries no trusted fields: every message is untrusted."""
+    text = msg.decode("utf-8", "replace")
+    program = ident.decode("utf-8", "replace")
+    if ident == b"systemd":
+        message = classify_pid1(text, False)
+        if not pid1 and message is not None and message.kind is not Kind.SPAWN_FAILED:
+            return None  # a user manager's units, or a forked child's other lines
+        return message
+    if ident in _BUS_IDENTS:
+        return classify_bus(text, program, False)
+    if ident == b"logrotate":
+        return classify_logrotate(text, None, False)
+    if b"FATAL" in msg or b"ERROR" in msg:
+        return program_line(text, program, None, False)
+    return None

@@ -21,7 +21,7 @@ import time
 from typing import Dict, Optional, Tuple
 
 from unitaudit.model import Event, Kind, Message
-from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1, program_line
+from unitaudit.sources.wordings import classify_line
 from unitaudit.util.names import UNIT_RE
 
 _MONTHS = {m.encode(): i for i, m in enumerate(
@@ -30,7 +30,6 @@ _YUE = "月".encode()
 _CN = re.compile(rb"(\d{1,2})" + _YUE + rb" {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? ")
 _ISO_TZ = re.compile(rb"(Z|[+-]\d\d:?\d\d)?(?: |$)")
 _IDENT = re.compile(rb"([^\s\[\]:]{1,64})(?:\[(\d{1,10})\])?$")
-_BUS_IDENTS = {b"dbus-daemon", b"dbus", b"dbus-broker-launch", b"dbus-broker"}
 _SKEW = 2 * 86400  # how far after the file's mtime a year-less line may be
 SECONDS = {b"%02d" % i: i for i in range(61)}  # b"00".."60" -> int, cheaper than int()
 PARSE_MAX = 8 * 1024  # bytes of a matched line parsed and kept as evidence
@@ -215,21 +214,7 @@ class LineParser:
         cached = self._messages.get(key, _MISSING)
         if cached is not _MISSING:
             return cached  # type: ignore[return-value]
-        text = msg.decode("utf-8", "replace")
-        program = ident.decode("utf-8", "replace")
-        message: Optional[Message]
-        if ident == b"systemd":
-            message = classify_pid1(text, False)
-            if not pid1 and message is not None and message.kind is not Kind.SPAWN_FAILED:
-                message = None  # a user manager's units, or a forked child's other lines
-        elif ident in _BUS_IDENTS:
-            message = classify_bus(text, program, False)
-        elif ident == b"logrotate":
-            message = classify_logrotate(text, None, False)
-        elif b"FATAL" in msg or b"ERROR" in msg:
-            message = program_line(text, program, None, False)
-        else:
-            message = None
+        message = classify_line(ident, pid1, msg)
         if len(self._messages) < 4096 and len(msg) < 512 and (message is None or message.kind is not Kind.RESTART_SCHEDULED):
             self._messages[key] = message
         return message
