@@ -24,7 +24,8 @@ class ExecStatus:
 
 @dataclass(frozen=True)
 class UnitState:
-    """A unit as the service manager reports it live (D-Bus).  Offline scans have none."""
+    """A unit as the service manager reports it: live over D-Bus, or as a pasted
+    `systemctl status` block shows it (`seen_in`; fields the paste does not show stay empty)."""
 
     name: str
     load_state: str = ""
@@ -42,6 +43,11 @@ class UnitState:
     need_daemon_reload: bool = False
     exec_start_pre: Tuple[ExecStatus, ...] = ()
     exec_stop_post: Tuple[ExecStatus, ...] = ()
+    seen_in: str = "live"  # "live" (PID 1 over D-Bus: trusted) or "systemctl status" (pasted text: untrusted)
+
+    @property
+    def trusted(self) -> bool:
+        return self.seen_in == "live"
 
 
 @dataclass(frozen=True)

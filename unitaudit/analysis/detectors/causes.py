@@ -65,7 +65,8 @@ def live_exec_failure(unit: Optional[UnitState]) -> Optional[Cause]:
             return Cause(
                 CauseKind.EXECSTARTPRE_FAILED,
                 "ExecStartPre failed (%s, status=%d): %s" % (code, ex.status, command),
-                (("command", "ExecStartPre"), ("command_source", "live"), ("code", code), ("status", ex.status),
+                (("command", "ExecStartPre"), ("command_source", "live" if unit.trusted else unit.seen_in),
+                 ("code", code), ("status", ex.status),
                  ("status_name", None), ("count", None), ("program_line", None), ("also_failed", []),
                  ("argv", list(ex.argv))),
             )

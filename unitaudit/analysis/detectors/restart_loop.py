@@ -50,10 +50,16 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
 
 
 def _looping_now(u: UnitState, th: Thresholds) -> bool:
-    """Restarted automatically at least restart_burst times and not settled: waiting to restart
-    (auto-restart) or somewhere in the next start attempt (activating/deactivating)."""
-    return (u.n_restarts or 0) >= th.restart_burst and (
-        u.sub_state.startswith("auto-restart") or u.active_state in ("activating", "deactivating"))
+    """Restarting on its own and not settled: waiting to restart (auto-restart) or somewhere in
+    the next start attempt (activating/deactivating), after restart_burst automatic restarts
+    or, waiting to restart, after a failed ExecStartPre.  That command fails the same way at
+    every start, before the main process ever runs: each restart ends as the last one did."""
+    waiting = u.sub_state.startswith("auto-restart")
+    if not (waiting or u.active_state in ("activating", "deactivating")):
+        return False
+    if (u.n_restarts or 0) >= th.restart_burst:
+        return True
+    return waiting and any(ex.failed and not ex.ignore_errors for ex in u.exec_start_pre)
 
 
 def _live_facts(live: Optional[UnitState]) -> tuple:
@@ -71,12 +77,17 @@ def _live_only(units: Mapping[str, UnitState], seen: set, th: Thresholds) -> Lis
         if name in seen or not _looping_now(u, th):
             continue
         cause: Optional[Cause] = live_exec_failure(u)
+        if u.n_restarts is not None:
+            summary = "restarted %d times since it was last started by hand (NRestarts), now waiting " \
+                      "to restart again" % u.n_restarts
+        else:  # a pasted `systemctl status` does not show the counter
+            summary = "waiting to restart again after its ExecStartPre failed (%s)" % u.seen_in
         out.append(Finding(
             id=finding_id(ID, name), kind=FindingKind.RESTART_LOOP, unit=name, count=u.n_restarts or 0,
-            rate_per_hour=None, first_seen=None, last_seen=None, trusted=True,  # PID 1 said so over the bus
-            evidence=("live: SubState=%s NRestarts=%s Result=%s" % (u.sub_state, u.n_restarts, u.result),),
-            cause=cause, detector=ID, summary="restarted %d times since it was last started by hand "
-            "(NRestarts), now waiting to restart again" % (u.n_restarts or 0),
+            rate_per_hour=None, first_seen=None, last_seen=None, trusted=u.trusted,
+            evidence=("%s: SubState=%s NRestarts=%s Result=%s"
+                      % ("live" if u.trusted else u.seen_in, u.sub_state, u.n_restarts, u.result),),
+            cause=cause, detector=ID, summary=summary,
             facts=(("restart_counter", u.n_restarts), ("burst", False), ("undated", 0)) + _live_facts(u),
         ))
     return out
