@@ -1,5 +1,7 @@
 """Each detector on captured text: once where it fires, once where it stays quiet.
 The seed's own loops, recorded from a real systemd, are in test_examples.py."""
+from dataclasses import replace
+
 from builders import by_kind, findings, fixture, parse_lines, text_evidence
 from unitaudit.model import Thresholds
 from unitaudit.analysis.detectors.timing import has_burst, rate_per_hour
@@ -70,9 +72,20 @@ def test_restart_loop_fires_from_live_state_alone_with_the_live_execstartpre_cau
 
 def test_restart_loop_quiet_on_live_state_of_a_settled_or_young_unit():
     settled = _looping(13, sub="running", active="active")  # restarted 13 times once, running now
-    young = _looping(2)  # in auto-restart, but only twice so far
+    # in auto-restart only twice so far, its ExecStartPre fine: the main process may yet come up
+    young = replace(_looping(2), exec_start_pre=())
     assert findings(fold([]), units={"a.service": settled}) == []
     assert findings(fold([]), units={"a.service": young}) == []
+
+
+def test_restart_loop_fires_on_a_unit_waiting_to_restart_into_a_failing_execstartpre():
+    (f,) = findings(fold([]), units={"a.service": _looping(2)})
+    assert f.cause.kind.value == "execstartpre-failed"
+    pasted = replace(_looping(None), seen_in="systemctl status")
+    (f,) = findings(fold([]), units={"a.service": pasted})
+    assert f.trusted is False
+    assert dict(f.cause.facts)["command_source"] == "systemctl status"
+    assert "systemctl status" in f.summary
 
 
 def test_restart_burst_threshold_is_configurable():
