@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from builders import by_kind, findings, fixture, parse_lines, text_evidence
 from unitaudit.model import Thresholds
-from unitaudit.analysis.detectors.timing import has_burst, rate_per_hour
+from unitaudit.analysis.detectors.timing import has_burst, is_periodic, rate_per_hour
 from unitaudit.analysis.evidence import fold
 from unitaudit.model import ExecStatus, UnitState
 
@@ -96,8 +96,12 @@ def test_restart_burst_threshold_is_configurable():
 
 # -- activation-loop ------------------------------------------------------------
 
-def test_activation_loop_fires_on_the_seeds_lines():
+def test_activation_loop_fires_on_the_seeds_four_lines_5_s_apart_below_the_burst_count():
     ev = text_evidence(fixture("seed", "avahi-activation.txt"))
+    (f,) = by_kind(findings(ev), "activation-loop")
+    assert dict(f.facts)["periodic"] is True
+    assert dict(f.facts)["burst"] is False
+    assert by_kind(findings(ev, Thresholds(periodic_repeats=5)), "activation-loop") == []
     (f,) = by_kind(findings(ev, Thresholds(activation_burst=4)), "activation-loop")
     assert f.unit == "dbus-org.freedesktop.Avahi.service"
     assert f.count == 4
@@ -119,6 +123,15 @@ def test_dbus_broker_missing_unit_is_reported_not_counted():
     assert f.cause.to_dict()["daemon"] == "dbus-broker"
 
 
+def test_periodic_needs_one_interval_in_a_row():
+    assert is_periodic([0, 5, 10, 15], 4)
+    assert is_periodic([0, 3589, 7189, 10809, 14419], 4)  # the seed's hourly logrotate.timer, 20 s jitter
+    assert not is_periodic([0, 5, 10], 4)
+    assert not is_periodic([0, 5, 30, 35], 4)  # two pairs are not a period
+    assert not is_periodic([0, 0, 0, 0], 4)  # one instant is a burst, not a period
+    assert is_periodic([0, 50, 51, 100, 105, 110, 115], 4)  # the run that starts late counts
+
+
 # -- repeated-failure -----------------------------------------------------------
 
 def test_repeated_failure_fires_on_the_seeds_hourly_logrotate():
@@ -136,13 +149,21 @@ def test_repeated_failure_quiet_when_a_run_succeeds_in_between():
 
 # -- start-limit-hit --------------------------------------------------------------
 
-def test_start_limit_hit_fires_once_per_event():
+def test_start_limit_hit_after_auto_restarts_is_the_restart_loop_systemd_stopped():
     found = findings(text_evidence(cap("xenial-229-haproxy-execstartpre-start-limit.txt")))
-    (f,) = by_kind(found, "start-limit-hit")
+    assert by_kind(found, "start-limit-hit") == []
+    (f,) = by_kind(found, "restart-loop")
     assert f.unit == "haproxy.service"
-    assert f.count == 1
+    assert dict(f.facts)["stopped_by_start_limit"] is True
+    assert "start limit hit" in f.summary
     assert f.cause.to_dict()["command"] == "ExecStartPre"
     assert f.cause.to_dict()["command_source"] == "inferred"
+
+
+def test_start_limit_hit_fires_once_per_event_without_auto_restarts():
+    (f,) = findings(text_evidence(cap("balena-config-json-path-start-limit.txt")))
+    assert (f.kind.value, f.unit) == ("start-limit-hit", "config-json.service")
+    assert f.count == 1
 
 
 def test_start_limit_quiet_without_it():

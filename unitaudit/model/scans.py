@@ -30,6 +30,8 @@ class Thresholds:
     activation_burst: int = 5  # failed activations of one unit within activation_window
     activation_window: float = 3600.0  # seconds
     repeated_failures: int = 3  # failed runs in a row, no success between
+    # the same event at a constant interval this many times in a row is a loop below the burst count
+    periodic_repeats: int = 4
 
     @classmethod
     def parse(cls, items: List[str], base: Optional["Thresholds"] = None) -> "Thresholds":

@@ -1,15 +1,17 @@
 """restart-loop: a unit that systemd keeps restarting on its own.
 
-Fires on a burst of "Scheduled restart job" lines, on a single restart counter
-high enough to prove one (the seed's `restart counter is at 394`), or live on
-sub-state auto-restart with a high NRestarts.  A manual `systemctl restart`
+Fires on a burst of "Scheduled restart job" lines, on restarts at a constant
+interval (RestartSec), on a single restart counter high enough to prove one (the
+seed's `restart counter is at 394`), on automatic restarts that systemd ended by
+its start limit (a loop it stopped: reported here, not as start-limit-hit), or
+live on sub-state auto-restart with a high NRestarts or a failing ExecStartPre.  A manual `systemctl restart`
 never logs "Scheduled restart job", so it cannot fire this.
 """
 from typing import List, Mapping, Optional
 
 from unitaudit.analysis.detectors.causes import exec_failure, live_exec_failure
 from unitaudit.analysis.detectors.finding_parts import evidence_lines, finding_id
-from unitaudit.analysis.detectors.timing import has_burst, hourly, period, rate_per_hour, span
+from unitaudit.analysis.detectors.timing import has_burst, hourly, is_periodic, period, rate_per_hour, span
 from unitaudit.analysis.evidence import Evidence
 from unitaudit.model import Cause, Finding, FindingKind, Kind, Thresholds, UnitState
 
@@ -24,10 +26,12 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
     for unit in sorted(u for u in scheduled if u):
         s = scheduled[unit]
         burst = has_burst(s.times, th.restart_window, th.restart_burst) or s.undated >= th.restart_burst
+        periodic = is_periodic(s.times, th.periodic_repeats)
         counter = s.highest("N_RESTARTS") or 0
         live = units.get(unit)
         live_loop = live is not None and _looping_now(live, th)
-        if not burst and counter < th.restart_counter and not live_loop:
+        stopped = stopped_by_start_limit(ev, unit)
+        if not (burst or periodic or stopped or live_loop) and counter < th.restart_counter:
             continue
         first, last = span(s.times)
         rate = rate_per_hour(s.times)
@@ -36,17 +40,27 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
             summary += " (%.0f/h)" % rate
         if counter:
             summary += ", restart counter reached %d" % counter
+        if stopped:
+            summary += "; then systemd stopped it: start limit hit"
         out.append(Finding(
             id=finding_id(ID, unit), kind=FindingKind.RESTART_LOOP, unit=unit, count=s.count,
             rate_per_hour=rate, first_seen=first, last_seen=last, trusted=s.all_trusted,
-            evidence=evidence_lines([s, ev.get(unit, Kind.CONTROL_EXITED), ev.get(unit, Kind.PROGRAM_LINE)]),
+            evidence=evidence_lines([s, ev.get(unit, Kind.START_LIMIT_HIT), ev.get(unit, Kind.CONTROL_EXITED),
+                                     ev.get(unit, Kind.PROGRAM_LINE)]),
             cause=exec_failure(ev, unit) or live_exec_failure(live), detector=ID, summary=summary,
             period_seconds=period(s.times),
-            facts=(("restart_counter", counter or None), ("burst", burst), ("undated", s.undated)) + _live_facts(live),
+            facts=(("restart_counter", counter or None), ("burst", burst), ("periodic", periodic),
+                   ("stopped_by_start_limit", stopped), ("undated", s.undated)) + _live_facts(live),
             hourly=hourly(s.times),
         ))
     out.extend(_live_only(units, set(scheduled), th))
     return out
+
+
+def stopped_by_start_limit(ev: Evidence, unit: str) -> bool:
+    """Did systemd restart the unit on its own and then give up on it (start-limit-hit)?"""
+    restarts = ev.get(unit, Kind.RESTART_SCHEDULED) or ev.get(unit, Kind.RESTART_TIMER_EXPIRED)
+    return restarts is not None and restarts.count > 0 and ev.get(unit, Kind.START_LIMIT_HIT) is not None
 
 
 def _looping_now(u: UnitState, th: Thresholds) -> bool:

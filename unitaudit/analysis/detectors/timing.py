@@ -13,6 +13,30 @@ def has_burst(times: Sequence[float], window: float, count: int) -> bool:
     return any(times[i + k] - times[i] <= window for i in range(len(times) - k))
 
 
+# How far a gap may stray from the others and still be "the same interval": a timestamp is
+# rounded to the second in most logs, and a timer's RandomizedDelaySec or accuracy moves it
+# by a few percent of its period (logrotate.timer: up to an hour a day).
+PERIOD_SLACK_SECONDS = 1.0
+PERIOD_SLACK_SHARE = 0.05
+
+
+def is_periodic(times: Sequence[float], count: int) -> bool:
+    """Do `count` sorted sightings in a row come at one constant interval?  Something on a
+    clock (a timer, RestartSec, a client retrying) is behind them: a loop however slow.
+    Sightings at the same instant are a burst, not a period."""
+    if count < 3 or len(times) < count:
+        return False
+    for i in range(len(times) - count + 1):
+        gaps = [times[j + 1] - times[j] for j in range(i, i + count - 1)]
+        middle = median(gaps)
+        if middle <= PERIOD_SLACK_SECONDS:
+            continue
+        slack = max(PERIOD_SLACK_SECONDS, PERIOD_SLACK_SHARE * middle)
+        if all(abs(g - middle) <= slack for g in gaps):
+            return True
+    return False
+
+
 def rate_per_hour(times: Sequence[float]) -> Optional[float]:
     """Intervals per hour between the first and last sighting (None below two)."""
     if len(times) < 2 or times[-1] <= times[0]:
