@@ -86,7 +86,8 @@ def test_a_burst_split_between_two_runs_is_one_loop(store):
     """Neither half holds a burst of 30 restarts (22 and 23); both runs together do."""
     restarts = _times(RESTARTS)
     middle = restarts[len(restarts) // 2 - 1]
-    th = Thresholds(restart_burst=30, restart_counter=10_000, activation_burst=30)
+    # the restarts come every RestartSec: a period would make each half a loop on its own
+    th = Thresholds(restart_burst=30, restart_counter=10_000, activation_burst=30, periodic_repeats=10_000)
     first, _ = _run(store, th=th, until=middle)
     assert not [f for f in first.findings if f.kind.value == "restart-loop"]
     # the new entries alone do not fire: the carried hour is what makes the loop whole
