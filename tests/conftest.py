@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from builders import example, fixture
+from test_corpus import corpus_figures, summary_lines
 from unitaudit.model import Thresholds
 from unitaudit.services.scan import scan
 from unitaudit.sources.journal import JournalSource
@@ -38,3 +39,15 @@ def seed():
     (tests/fixtures/kernel/hybrid), as of just after the recording's last entry."""
     source = JournalSource(directory=str(example("seed-loops", "journal")))
     return scan([source], Thresholds(), now=SEED_SCANNED_AT, kernel=KernelSource(str(fixture("kernel", "hybrid"))))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The corpus figures (tests/test_corpus.py) end every run: what the text reader reads of real
+    evidence, and what it misses, in front of whoever changed it."""
+    terminalreporter.section("corpus of real excerpts")
+    try:
+        lines = summary_lines(corpus_figures())
+    except Exception as e:  # a reader that breaks on one excerpt must not hide the run's own result
+        lines = ["corpus: not scanned (%s: %s); tests/test_corpus.py says where" % (type(e).__name__, e)]
+    for line in lines:
+        terminalreporter.write_line(line)

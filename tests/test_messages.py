@@ -1,8 +1,10 @@
 """What each wording means, on lines from real machines (fixtures/*/SOURCES.md)."""
-from builders import fixture, text_events
-from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1
-from unitaudit.util.names import is_unit_name
+from builders import findings, fixture, text_events, text_evidence
 from unitaudit.model import Kind
+from unitaudit.sources.messages import CRON_LOGROTATE
+from unitaudit.sources.textlog.filters import is_noise
+from unitaudit.sources.wordings import classify_bus, classify_line, classify_logrotate, classify_pid1
+from unitaudit.util.names import is_unit_name
 
 
 def kinds(name):
@@ -107,3 +109,94 @@ def test_logrotate_wordings():
     assert m.fact("line") == "8"
     m = classify_logrotate(next(l for l in line if "found error" in l).strip(), None, False)
     assert (m.fact("class"), m.fact("file")) == ("found-error", "wokd.in")
+
+
+# -- the wordings of systemd 219 to 257 and logrotate 3.8 to 3.22 (messages.py) ----------------
+
+def test_219_failure_is_counted_once_and_its_start_limit_is_read():
+    """219 says a failure twice ("Unit X entered failed state.", "X failed."): counted once."""
+    evs = text_events(fixture("captured", "wordings", "busrot-053-coreos-control-process-old-start-limit-wording.txt"))
+    got = [(e.message.kind, e.message.unit) for e in evs]
+    unit = "r101-bablefish.1.web.1.service"
+    assert got.count((Kind.UNIT_FAILED, unit)) == 2
+    assert (Kind.CONTROL_EXITED, unit) in got and (Kind.RESTART_TIMER_EXPIRED, unit) in got
+    assert (Kind.START_LIMIT_HIT, unit) in got
+    m = classify_pid1(unit + " failed.", False)
+    assert m.kind is Kind.UNIT_FAILED_ECHO
+
+
+def test_220_to_234_entered_failed_state_is_the_result_lines_echo():
+    evs = text_events(fixture("captured", "xenial-229-haproxy-execstartpre-start-limit.txt"))
+    kinds = [e.message.kind for e in evs if e.message.unit == "haproxy.service"]
+    assert kinds.count(Kind.UNIT_FAILED_ECHO) == 2
+    assert kinds.count(Kind.UNIT_FAILED) + kinds.count(Kind.START_LIMIT_HIT) == 3
+
+
+def test_start_timeouts_name_the_step_in_one_spelling():
+    evs = text_events(fixture("captured", "wordings", "openbmc-1774-232-start-operation-timed-out-holdoff.txt"))
+    states = {e.message.fact("STATE") for e in evs if e.message.kind is Kind.OPERATION_TIMED_OUT}
+    assert states == {"start"}
+    evs = text_events(fixture("captured", "wordings", "proxmox-1919-252-start-pre-operation-timed-out.txt"))
+    (m,) = [e.message for e in evs if e.message.kind is Kind.OPERATION_TIMED_OUT]
+    assert (m.unit, m.fact("STATE")) == ("ping-instances.service", "start-pre")
+
+
+def test_219_lines_that_name_the_unit_inside_the_text():
+    evs = text_events(fixture("captured", "centos7-219-messages-kube-apiserver-exec-holdoff.txt"))
+    spawn = [e.message for e in evs if e.message.kind is Kind.SPAWN_FAILED]
+    assert spawn and spawn[0].unit is None  # 219 names no unit in its spawn failure
+    limit = [e.message for e in evs if e.message.kind is Kind.START_LIMIT_HIT]
+    assert limit[0].unit == "kube-apiserver.service"
+    main = [e.message for e in evs if e.message.kind is Kind.MAIN_EXITED]
+    assert main[0].fact("EXIT_STATUS") == "203"
+
+
+def test_found_error_in_a_block_names_its_log_paths_not_a_config_file():
+    lines = fixture("captured", "wordings", "logrotate-vesta-659-cronmail-unknown-user-found-error-in-logs.txt"
+                    ).read_text().splitlines()
+    m = classify_logrotate(lines[2], None, False)
+    assert (m.fact("class"), m.fact("path"), m.fact("file")) == (
+        "found-error", "/var/log/nginx/*log /var/log/nginx/domains/*log", None)
+    m = classify_logrotate(lines[1], None, False)
+    assert (m.fact("class"), m.fact("user"), m.fact("config_path")) == ("unknown-user", "nginx", "/etc/logrotate.d/nginx")
+    lines = fixture("captured", "wordings", "logrotate-bluecherry-349-unknown-user-skipping-on-next-line.txt"
+                    ).read_text().splitlines()
+    assert classify_logrotate(lines[2], None, False).fact("path") == "/var/log/bluecherry.log"
+
+
+def test_logrotate_config_errors_by_class():
+    def first(name, needle):
+        line = next(x for x in fixture("captured", "wordings", name).read_text().splitlines() if needle in x)
+        return classify_logrotate(line[line.index("error: "):], None, False)
+
+    m = first("busrot-026-anacron-mail-without-endscript.txt", "endscript")
+    assert (m.fact("class"), m.fact("config_path")) == ("missing-endscript", "/etc/logrotate.d/apf")
+    m = first("logrotate-websafety-1505-ignoring-bad-file-mode.txt", "Ignoring")
+    assert (m.fact("class"), m.fact("config_path")) == ("ignored-config-file", "/etc/logrotate.d/websafety")
+    m = first("logrotate-icinga2-1583-manual-unknown-option.txt", "unknown option")
+    assert (m.fact("class"), m.fact("option"), m.fact("line")) == ("unknown-option", "hourly", "19")
+    m = first("logrotate-openpanel-158-unknown-group.txt", "unknown group")
+    assert (m.fact("class"), m.fact("group")) == ("unknown-group", "syslog")
+    m = first("busrot-029-cronmail-missing-brace.txt", "missing")
+    assert m.fact("class") == "missing-open-brace"
+
+
+def test_logrotate_run_by_cron_fails_as_the_cron_script_not_a_unit():
+    evs = text_events(fixture("captured", "wordings", "busrot-015-cron-logrotate-alert-3-days-nohost.txt"))
+    assert [(e.message.kind, e.message.unit, e.message.fact("EXIT_STATUS")) for e in evs] == [
+        (Kind.UNIT_FAILED, CRON_LOGROTATE, "1")] * 3
+    assert not is_unit_name(CRON_LOGROTATE)  # nothing may act on it as a systemd unit
+    evs = text_events(fixture("captured", "wordings", "busrot-031-cronmail-duplicate-entry-run-parts.txt"))
+    assert [(e.message.kind, e.message.unit, e.message.program) for e in evs] == [
+        (Kind.UNIT_FAILED, CRON_LOGROTATE, "run-parts")]  # run-parts' own line, as cron mails it
+    assert classify_line(b"logrotate", False, b"ALERT exited abnormally with [1]").unit == CRON_LOGROTATE
+    found = findings(text_evidence(fixture("captured", "wordings", "busrot-015-cron-logrotate-alert-3-days-nohost.txt")))
+    assert [(f.kind.value, f.unit) for f in found] == [("repeated-failure", CRON_LOGROTATE)]
+
+
+def test_a_short_hit_string_without_its_words_is_noise():
+    assert is_noise(b"Jan  1 00:00:00 h curl[9]: Connection timed out. Retrying")
+    assert is_noise(b"Jan  1 00:00:00 h app[9]: Ignoring SIGHUP")
+    assert is_noise(b"Job for nginx.service failed because the control process exited with error code.")
+    assert not is_noise(b"Jan  1 00:00:00 h systemd[1]: x.service: Start request repeated too quickly.")
+    assert not is_noise(b"Jan  1 00:00:00 h systemd[1]: x.service: start-pre operation timed out. Terminat")

@@ -23,12 +23,16 @@ class Kind(str, Enum):
     # (254+): the same restart seen one line earlier; counted only where systemd < 235 logs no
     # "Scheduled restart job"
     RESTART_TIMER_EXPIRED = "restart-timer-expired"
-    UNIT_FAILED = "unit-failed"  # "Failed with result 'R'" (UNIT_RESULT)
+    UNIT_FAILED = "unit-failed"  # "Failed with result 'R'" (UNIT_RESULT), 219's "Unit X entered failed state."
+    # A second line for a failure another line tells: 219's "X failed.", 220-234's "Unit entered
+    # failed state." (beside "Failed with result").  Not counted: it would count each failure twice.
+    UNIT_FAILED_ECHO = "unit-failed-echo"
     UNIT_SUCCEEDED = "unit-succeeded"  # "Succeeded." / "Deactivated successfully."
     START_LIMIT_HIT = "start-limit-hit"  # "Start request repeated too quickly."
     CONTROL_EXITED = "control-process-exited"  # ExecStartPre/ExecStopPost/... exited non-zero
     MAIN_EXITED = "main-process-exited"  # ExecStart exited non-zero
     SPAWN_FAILED = "exec-spawn-failed"  # "Failed at step EXEC spawning PATH"
+    OPERATION_TIMED_OUT = "operation-timed-out"  # "start-pre operation timed out. Terminating." (STATE)
     ACTIVATION_REQUESTED = "activation-requested"  # bus daemon asked systemd for a unit
     ACTIVATION_FAILED = "activation-failed"  # ... and systemd said no
     LOGROTATE_ERROR = "logrotate-error"  # logrotate's "error: ..." lines

@@ -14,11 +14,14 @@ class SourceStats:
     path: str
     counts: Tuple[Tuple[str, int], ...]
     warnings: Tuple[str, ...] = ()
+    # the first few lines that looked like evidence but could not be read (counted as `unparsed`)
+    unparsed_lines: Tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "path": self.path}
         out.update(dict(self.counts))
         out["warnings"] = list(self.warnings)
+        out["unparsed_lines"] = list(self.unparsed_lines)
         return out
 
 

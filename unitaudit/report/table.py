@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from unitaudit.report.safe_text import safe
-from unitaudit.model import ReadFrom, ScanResult
+from unitaudit.model import ReadFrom, ScanResult, SourceStats
 from unitaudit.util.times import iso_utc
 
 
@@ -39,6 +39,23 @@ def _churn(f) -> str:
     return "%s cg, %s nodes" % (fmt_rate(c.cgroups_per_hour), fmt_rate(c.kernfs_nodes_per_hour))
 
 
+def _unparsed(console: Console, source: SourceStats, verbose: bool) -> None:
+    """Lines that looked like evidence but could not be read: said, so that "No loops" is not
+    taken to mean that everything was read; `--verbose` shows the first few."""
+    n = dict(source.counts).get("unparsed", 0)
+    if not n:
+        return
+    kept = len(source.unparsed_lines)
+    shown = source.unparsed_lines if verbose else ()
+    if shown:
+        more = ":" if kept == n else "; the first %d:" % kept
+    else:
+        more = " (--verbose shows the first %d)" % kept if kept else ""
+    console.print(Text("  %d line(s) looked like evidence but could not be read%s" % (n, more), style="yellow"))
+    for line in shown:
+        console.print(Text("    " + safe(line)), soft_wrap=True)
+
+
 def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False, incremental=None) -> None:
     console = console_for(out)
     if incremental is not None:
@@ -53,6 +70,7 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
             continue  # a first incremental run: nothing carried, nothing to say
         counts = ", ".join("%s %d" % (k.replace("_", " "), v) for k, v in s.counts if v)
         console.print(Text("%s %s: %s" % (s.kind, safe(s.path), safe(counts) or "nothing read"), style="dim"))
+        _unparsed(console, s, verbose)
     if result.live is not None:
         console.print(Text("dbus %s: %d units, %d unit files in %.2f s" % (
             safe(result.live.address), len(result.live.units), len(result.live.unit_files), result.live.seconds), style="dim"))

@@ -11,12 +11,12 @@ passed in: only a live scan imports them, and with them dbus-next.
 """
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from unitaudit.analysis.churn import estimate
 from unitaudit.analysis.detectors import run_all
 from unitaudit.analysis.detectors.finding_parts import finding_id
-from unitaudit.analysis.evidence import EvidenceBuilder
+from unitaudit.analysis.evidence import Evidence, EvidenceBuilder
 from unitaudit.errors import SourceError, UsageError
 from unitaudit.model import Finding, FindingKind, LiveState, ScanResult, Thresholds, UnitState
 from unitaudit.sources.journal import JournalSource
@@ -120,15 +120,25 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
     if live is not None and units is None:
         units = live.by_name()
     builder = EvidenceBuilder()
+    pasted: List[Tuple[Tuple[UnitState, ...], Set[str]]] = []
     for source in sources:
-        builder.add_all(source.events())
+        if isinstance(source, TextLogSource):
+            hosts: Set[str] = set()
+            builder.add_all(_noting_hosts(source.events(), hosts))
+            pasted.append((source.unit_states(), hosts))
+        else:
+            builder.add_all(source.events())
     findings: List[Finding] = []
     starts, ends = [], []
     by_host = builder.build_by_host()
+    pasted_units = _pasted_units(pasted, by_host)
+    for host in pasted_units:
+        if host not in by_host:
+            by_host[host] = EvidenceBuilder().build()  # a paste alone can still show a loop
     if not by_host and units:
         by_host = {"": EvidenceBuilder().build()}  # no journal evidence: live state alone can still show a loop
-    for host, evidence in by_host.items():
-        for f in run_all(evidence, units or {}, now, thresholds):
+    for host, evidence in sorted(by_host.items()):
+        for f in run_all(evidence, _units_of(host, pasted_units, units), now, thresholds):
             findings.append(replace(f, host=host, id=finding_id(f.kind.value, f.unit, host)) if host else f)
         starts += [evidence.start] if evidence.start is not None else []
         ends += [evidence.end] if evidence.end is not None else []
@@ -151,6 +161,41 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
         kernel=facts,
         notes=tuple(notes),
     )
+
+
+def _noting_hosts(items: Iterable, hosts: Set[str]) -> Iterator:
+    """`items` as they come, each one's host noted in `hosts` (one a block of sightings)."""
+    for item in items:
+        hosts.add(getattr(item, "host", ""))
+        yield item
+
+
+def _pasted_units(pasted: Sequence[Tuple[Tuple[UnitState, ...], Set[str]]],
+                  by_host: Mapping[str, Evidence]) -> Dict[str, Dict[str, UnitState]]:
+    """The units pasted `systemctl status` blocks show, by the host whose evidence they join: of the
+    hosts the same file's lines name, the first whose evidence names the unit, else the file's only
+    host, else none ("": a machine the evidence does not name).  One host each: a paste is one
+    machine's state, and a unit shown once must not make a loop on every machine of a file."""
+    out: Dict[str, Dict[str, UnitState]] = {}
+    for states, hosts in pasted:
+        named = sorted(h for h in hosts if h)
+        for u in states:
+            mention = [h for h in named if h in by_host and any(unit == u.name for unit, _k in by_host[h].series)]
+            host = mention[0] if mention else (named[0] if len(named) == 1 else "")
+            out.setdefault(host, {})[u.name] = u
+    return out
+
+
+def _units_of(host: str, pasted_units: Mapping[str, Mapping[str, UnitState]],
+              units: Optional[Mapping[str, UnitState]]) -> Mapping[str, UnitState]:
+    """The unit states the detectors see for `host`: what its pastes show, under the live ones
+    (PID 1 over D-Bus says more, and is trusted)."""
+    pasted = pasted_units.get(host)
+    if not pasted:
+        return units or {}
+    merged = dict(pasted)
+    merged.update(units or {})
+    return merged
 
 
 _UNIT_LOOPS = (FindingKind.RESTART_LOOP, FindingKind.REPEATED_FAILURE, FindingKind.START_LIMIT_HIT, FindingKind.FAILURE)

@@ -2,66 +2,106 @@
 
 Pure functions from message text to `Message`.  The journal source uses them
 only where structured fields do not exist (systemd 235-239, dbus-daemon, which
-has no MESSAGE_ID, logrotate); text logs use them for everything.  Wordings are
-those of `shared/reference/systemd-facts.md`, checked at the upstream tags.
+has no MESSAGE_ID, logrotate); text logs use them for everything.  The wordings
+of systemd 219-257 and logrotate 3.8.0-3.22.0, with the versions that print each,
+are the rows of `messages.py`: the classifiers read those rows and no copy of them.
 """
 import re
-from typing import Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from unitaudit.model import Kind, Message
-from unitaudit.util.names import UNIT_RE, is_unit_name
+from unitaudit.sources.messages import CRON_LOGROTATE, CRON_ROWS, LED, LOGROTATE, PREFIXED, SYSTEMD, UNITLESS, Wording
+from unitaudit.util.names import UNIT_RE, UNIT_SUFFIXES, is_unit_name
 
-_UNIT_PREFIX = re.compile(r"(%s): (.*)" % UNIT_RE.pattern, re.S)
+Facts = Tuple[Tuple[str, str], ...]
+_NAMED = re.compile(r"\(\?P<(\w+)>")
+_PLAIN_GROUP = re.compile(r"(?<!\\)\((?!\?)")
+_TRAILING = (" ", "\r", "\n", "\t")
 
-_RESTART = re.compile(
-    r"Scheduled restart job(?: immediately on client request)?, restart counter is at (\d+)\."
-)
-_RESULT = re.compile(r"Failed with result '([\w-]+)'\.")
-# 240+: "code=exited, status=1/FAILURE"; 235-239: "code=exited status=1/FAILURE"
-_EXITED = re.compile(r"(Main|Control) process exited, code=(\w+),? status=(\d+)(?:/(\w+))?")
-_SPAWN = re.compile(r"Failed at step (\w+) spawning (\S+): (.*)")
+
+class WordingMatcher:
+    """Rows as one anchored alternation after `head` (the unit, when the form has one before the
+    text): one regex call finds the unit and the row; the row's named groups are read by position."""
+
+    def __init__(self, rows: Iterable[Wording], head: str = "") -> None:
+        parts: List[str] = []
+        self._rows: Dict[int, Tuple[Wording, Tuple[str, ...], Tuple[int, ...]]] = {}
+        self._has_head = "(" in head
+        group = 1 + self._has_head
+        for row in rows:
+            # read off the pattern, not compiled: 60 compiles cost 20 ms at every start
+            names = tuple(_NAMED.findall(row.pattern))
+            if _PLAIN_GROUP.search(row.pattern):
+                raise ValueError("%s: every group in a wording is named or (?:...)" % row.id)
+            parts.append("(" + _NAMED.sub("(", row.pattern) + ")")
+            self._rows[group] = (row, names, tuple(range(group + 1, group + 1 + len(names))))
+            group += 1 + len(names)
+        self._match = re.compile("%s(?:%s)" % (head, "|".join(parts))).match
+
+    def match(self, text: str) -> Optional[Tuple[Wording, Optional[str], Facts]]:
+        """The row `text` is, the unit its head names (None: no head), and (name, value) of the
+        row's named groups that matched."""
+        m = self._match(text)
+        if m is None:
+            return None
+        row, names, groups = self._rows[m.lastindex]  # type: ignore[index]
+        unit = m.group(1) if self._has_head else None
+        if not names:
+            return row, unit, ()
+        if len(names) == 1:
+            value = m.group(groups[0])
+            return row, unit, ((names[0], value),) if value is not None else ()
+        return row, unit, tuple(pair for pair in zip(names, m.group(*groups)) if pair[1] is not None)
+
+
+_HEAD = "(%s)" % UNIT_RE.pattern
+_PREFIXED = WordingMatcher((r for r in SYSTEMD if r.form == PREFIXED), _HEAD + ": ")
+_LED = WordingMatcher((r for r in SYSTEMD if r.form == LED), _HEAD + " ")
+_UNITLESS = WordingMatcher(r for r in SYSTEMD if r.form == UNITLESS)
+_SYSTEMD = (_PREFIXED, _LED, _UNITLESS)
+# The first word picks the form, so that most of PID 1's lines ("Starting ...", "Started ...")
+# are turned down by a set lookup, before any regex: the journal reads every one of them.
+_UNITLESS_STARTS = tuple(re.match(r"[\w ]*", r.pattern).group() for r in SYSTEMD if r.form == UNITLESS)
+_UNIT_ENDINGS = tuple("." + suffix for suffix in UNIT_SUFFIXES.split("|"))
+_LOGROTATE = WordingMatcher(LOGROTATE)
+_CRON = WordingMatcher(CRON_ROWS)
+
+
+def which_wording(text: str) -> Optional[Wording]:
+    """The row of messages.py a line's text is (systemd, logrotate after "error: ", cron)."""
+    if text.startswith("error: "):
+        text = text[7:]
+    for matcher in _SYSTEMD + (_LOGROTATE, _CRON):
+        found = matcher.match(text.rstrip())
+        if found is not None:
+            return found[0]
+    return None
 
 
 def classify_pid1(text: str, trusted: bool, program: str = "systemd") -> Optional[Message]:
-    """A line PID 1 logged about a unit ("<unit>: <what happened>")."""
-    m = _UNIT_PREFIX.match(text)
-    if m is None:
-        return None
-    unit, rest = m.group(1), m.group(2).rstrip()
-    kind: Optional[Kind] = None
-    facts: Tuple[Tuple[str, str], ...] = ()
-    r = _RESTART.match(rest)
-    if r:
-        kind, facts = Kind.RESTART_SCHEDULED, (("N_RESTARTS", r.group(1)),)
-    elif rest.startswith("Service hold-off time over") or (
-        rest.startswith("Service ") and "expired, scheduling restart" in rest
-    ):
-        kind = Kind.RESTART_TIMER_EXPIRED
-    elif rest.startswith("Failed with result"):
-        r = _RESULT.match(rest)
-        if r is None:
-            return None
-        result = r.group(1)
-        kind = Kind.START_LIMIT_HIT if result == "start-limit-hit" else Kind.UNIT_FAILED
-        facts = (("UNIT_RESULT", result),)
-    elif rest.startswith("Start request repeated too quickly"):
-        kind, facts = Kind.START_LIMIT_HIT, (("via", "message"),)
-    elif rest in ("Succeeded.", "Deactivated successfully."):
-        kind = Kind.UNIT_SUCCEEDED
+    """A line PID 1 logged about a unit, in any wording of systemd 219 to 257 (messages.SYSTEMD)."""
+    line = text if text[-1:] not in _TRAILING else text.rstrip()
+    space = line.find(" ")
+    if space > 0 and line[space - 1] == ":":
+        found = _PREFIXED.match(line)
+    elif line.startswith(_UNITLESS_STARTS):
+        found = _UNITLESS.match(line)
+    elif line.endswith(_UNIT_ENDINGS, 0, space):
+        found = _LED.match(line)
     else:
-        r = _EXITED.match(rest)
-        if r:
-            kind = Kind.MAIN_EXITED if r.group(1) == "Main" else Kind.CONTROL_EXITED
-            facts = (("EXIT_CODE", r.group(2)), ("EXIT_STATUS", r.group(3)))
-            if r.group(4):
-                facts += (("EXIT_STATUS_NAME", r.group(4)),)
-        else:
-            r = _SPAWN.match(rest)
-            if r is None:
-                return None
-            kind = Kind.SPAWN_FAILED
-            facts = (("STEP", r.group(1)), ("EXECUTABLE", r.group(2)), ("ERROR", r.group(3)))
-    return Message(kind, unit, text, program, trusted, facts)
+        return None
+    if found is None:
+        return None
+    row, unit, facts = found
+    kind = row.kind
+    if facts:
+        if facts[0][0] == "unit":  # 219 names the unit inside the text
+            unit, facts = facts[0][1], facts[1:]
+        elif facts[0] == ("UNIT_RESULT", "start-limit-hit"):
+            kind = Kind.START_LIMIT_HIT
+        elif facts[0][0] == "STATE":  # "Start-pre" (220-245) is "start-pre" (219, 246+)
+            facts = (("STATE", facts[0][1].lower()),)
+    return Message(kind, unit, text, program, trusted, facts + row.facts)
 
 
 _ACTIVATING = re.compile(
@@ -109,24 +149,6 @@ def classify_bus(text: str, program: str, trusted: bool) -> Optional[Message]:
     return None
 
 
-# logrotate's config.c wordings.  "NAME:LINE" is the config file as logrotate
-# names it: a basename inside /etc/logrotate.d, or a path.
-_LR_AT_LINE = re.compile(r"error: (\S+?):(\d+),? (.*)")
-_LR_INSECURE = re.compile(r'error: skipping "([^"]+)" because parent directory has insecure permissions')
-_LR_FOUND = re.compile(r"error: found error in (?:file )?(.+), skipping")
-_LR_IGNORING = re.compile(r"error: Ignoring (\S+) because (.*)")
-_LR_CLASSES = (
-    ("unexpected text after }", "unexpected-text-after-brace"),
-    ("lines must begin with a keyword", "line-not-keyword-or-file"),
-    ("missing '{'", "missing-open-brace"),
-    ("unexpected }", "unexpected-close-brace"),
-    ("unknown option", "unknown-option"),
-    ("duplicate log entry", "duplicate-log-entry"),
-    ("unknown user", "unknown-user"),
-    ("unknown group", "unknown-group"),
-)
-
-
 def logrotate_config_path(name: str) -> str:
     """Where a config name as logrotate prints it lives on a Debian system."""
     if "/" in name:
@@ -137,33 +159,28 @@ def logrotate_config_path(name: str) -> str:
 
 
 def classify_logrotate(text: str, unit: Optional[str], trusted: bool) -> Optional[Message]:
+    """logrotate's "error: ..." lines (messages.LOGROTATE; an error no row names is class "other")."""
     if not text.startswith("error: "):
         return None
-    m = _LR_INSECURE.match(text)
-    if m:
-        facts: Tuple[Tuple[str, str], ...] = (("class", "insecure-parent-directory"), ("path", m.group(1)))
-    else:
-        m = _LR_AT_LINE.match(text)
-        if m:
-            detail = m.group(3)
-            cls = next((c for needle, c in _LR_CLASSES if needle in detail), "config-error")
-            facts = (
-                ("class", cls),
-                ("file", m.group(1)),
-                ("line", m.group(2)),
-                ("config_path", logrotate_config_path(m.group(1))),
-            )
-        else:
-            m = _LR_FOUND.match(text)
-            if m:
-                facts = (("class", "found-error"), ("file", m.group(1)), ("config_path", logrotate_config_path(m.group(1))))
-            else:
-                m = _LR_IGNORING.match(text)
-                if m:
-                    facts = (("class", "ignored-config-file"), ("file", m.group(1)), ("config_path", logrotate_config_path(m.group(1))))
-                else:
-                    facts = (("class", "other"),)
+    found = _LOGROTATE.match(text[7:].rstrip())
+    facts: Facts = (("class", "other"),)
+    if found is not None:
+        row, _unit, named = found
+        facts = row.facts + named
+        if named and named[0][0] == "file":
+            facts += (("config_path", logrotate_config_path(named[0][1])),)
     return Message(Kind.LOGROTATE_ERROR, unit or "logrotate.service", text, "logrotate", trusted, facts)
+
+
+def classify_cron(text: str, program: str, trusted: bool) -> Optional[Message]:
+    """A failed logrotate run that cron started: the cron.daily wrapper's `ALERT exited abnormally
+    with [1]` (logged as logrotate) or run-parts' `/etc/cron.daily/logrotate exited with return code 1`.
+    No unit ran it: the message names CRON_LOGROTATE."""
+    found = _CRON.match(text.rstrip())
+    if found is None:
+        return None
+    row, _unit, named = found
+    return Message(row.kind, CRON_LOGROTATE, text, program, trusted, row.facts + named)
 
 
 def program_line(text: str, program: str, unit: Optional[str], trusted: bool) -> Message:
@@ -187,7 +204,10 @@ def classify_line(ident: bytes, pid1: bool, msg: bytes) -> Optional[Message]:
     if ident in _BUS_IDENTS:
         return classify_bus(text, program, False)
     if ident == b"logrotate":
-        return classify_logrotate(text, None, False)
+        return classify_logrotate(text, None, False) or classify_cron(text, program, False)
+    if ident == b"run-parts":
+        return classify_cron(text, program, False)
     if b"FATAL" in msg or b"ERROR" in msg:
         return program_line(text, program, None, False)
     return None
+

@@ -11,7 +11,7 @@ from bisect import bisect_left
 from typing import Callable, Dict, List, Optional, Tuple
 
 from unitaudit.model import PROGRAM_LINE_LEAD, Kind, Message
-from unitaudit.sources.wordings import classify_bus, classify_logrotate, classify_pid1, program_line
+from unitaudit.sources.wordings import classify_bus, classify_cron, classify_logrotate, classify_pid1, program_line
 from unitaudit.util.names import is_unit_name
 
 ID_RESTART = b"5eb03494b6584870a536b337290809b3"
@@ -141,7 +141,8 @@ def classify_broker(get: Getter, t_us: int) -> Classified:
 
 def logrotate_classifier(in_unit: bool) -> Callable[[Getter, int], Classified]:
     """logrotate's errors: trusted only from logrotate.service run as root (`in_unit`); the pass
-    over SYSLOG_IDENTIFIER=logrotate (cron) leaves logrotate.service's lines to the other."""
+    over SYSLOG_IDENTIFIER=logrotate (cron) leaves logrotate.service's lines to the other, and
+    reads the cron.daily wrapper's "ALERT exited abnormally" (a failed run, no unit ran it)."""
     cache: Dict[tuple, object] = {}
 
     def classify(get, t_us: int):
@@ -157,7 +158,8 @@ def logrotate_classifier(in_unit: bool) -> Callable[[Getter, int], Classified]:
         m = cache.get(key)
         if m is None:
             owner = unit if unit and unit.endswith(".service") else None
-            m = classify_logrotate(text.decode("utf-8", "replace"), owner, trusted) or _NOTHING
+            decoded = text.decode("utf-8", "replace")
+            m = classify_logrotate(decoded, owner, trusted) or classify_cron(decoded, "logrotate", trusted) or _NOTHING
             if len(cache) < 20000:
                 cache[key] = m
         if m is _NOTHING:

@@ -3,12 +3,24 @@ from typing import Dict, List
 
 from unitaudit.sources.textlog.bounded import MAX_LINE, LineCut
 
+# Unread lines (evidence-like lines nothing could read: `unparsed`) kept to show the user what
+# was skipped: the first few of each file, each cut short.
+UNREAD_KEPT = 5
+UNREAD_CHARS = 300
+
+
+def unread_sample(line: bytes) -> str:
+    """An unread line as kept for the report (made safe for a terminal only when printed)."""
+    text = line[:UNREAD_CHARS * 4].decode("utf-8", "replace").rstrip("\r\n")
+    return text if len(text) <= UNREAD_CHARS else text[:UNREAD_CHARS] + "..."
+
 
 class ReadNotes:
     def __init__(self, path: str) -> None:
         self.path = path
         self.counts: Dict[str, int] = {"matched": 0, "events": 0, "unparsed": 0, "undated": 0, "outside_window": 0}
         self.warnings: List[str] = []
+        self.unread: List[str] = []  # the first UNREAD_KEPT unparsed lines
         # the lines cut by the read of every line; the request pass, which rereads them, counts its own
         self.cut = LineCut()
 

@@ -1,15 +1,25 @@
 """TextLogSource: what a scan reads from a text log, in one or two passes over its matching lines."""
+import re
 import shutil
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
-from unitaudit.model import Event, Sightings, SourceStats
+from unitaudit.model import Event, Sightings, SourceStats, UnitState
 from unitaudit.sources.grouping import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, SightingGroups
 from unitaudit.sources.textlog.bounded import LineCut
 from unitaudit.sources.textlog.filters import (
     HIT_STRINGS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, matching_lines)
 from unitaudit.sources.textlog.lines import NOTHING, PARSE_MAX, SECONDS, LineParser
-from unitaudit.sources.textlog.notes import ReadNotes
+from unitaudit.sources.textlog.notes import UNREAD_KEPT, ReadNotes, unread_sample
 from unitaudit.sources.textlog.opening import LogInput
+from unitaudit.sources.textlog.stamps import ENTRY_TIME_STRINGS
+from unitaudit.sources.textlog.status import STATUS_STRINGS, StatusReader
+
+# The main pass also picks the lines of pasted `systemctl status` blocks (status.py) and those
+# that date a journal export/verbose entry (stamps.py); of the lines it picks, those with a hit
+# string are the ones that count as unread when nothing reads them.
+_MAIN = HIT_STRINGS + STATUS_STRINGS + ENTRY_TIME_STRINGS
+_HIT = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS + (REQUEST_STRING,))).search
+ReadLine = Callable[[bytes], bool]
 
 
 class TextLogSource:
@@ -23,6 +33,7 @@ class TextLogSource:
         self.use_grep = (shutil.which("grep") is not None) if use_grep is None else use_grep
         self._notes = ReadNotes(path)
         self._log = LogInput(path)
+        self._status = StatusReader()
 
     def events(self) -> Iterator[Sightings]:
         log = self._log
@@ -31,21 +42,21 @@ class TextLogSource:
             return  # a stream already read
         if log.stream_fd is not None:
             try:
-                yield from self._read(parser, Wanted(HIT_STRINGS + (REQUEST_STRING,)))
+                yield from self._read(parser, Wanted(_MAIN + (REQUEST_STRING,)), self._status.read)
             finally:
                 log.close_stream()  # read once: a second call reads nothing
             return
         if log.gz:  # decompressing costs more than the filter: one pass, as a stream
-            yield from self._read(parser, Wanted(HIT_STRINGS + (REQUEST_STRING,)))
+            yield from self._read(parser, Wanted(_MAIN + (REQUEST_STRING,)), self._status.read)
             return
-        yield from self._read(parser, Wanted(HIT_STRINGS))
+        yield from self._read(parser, Wanted(_MAIN), self._status.read)
         # "Activating via systemd" repeats every failed activation; the requesters
         # (deepin-system-m in the seed) show in the first lines as well as in all.
         yield from self._read(parser, Wanted((REQUEST_STRING,), REQUEST_SAMPLE))
 
-    def _read(self, parser: LineParser, wanted: Wanted) -> Iterator[Sightings]:
-        """The hot loop: one timestamp read and one dict lookup per line; lines that
-        say the same thing are handed over together, once per block."""
+    def _read(self, parser: LineParser, wanted: Wanted, read_status: Optional[ReadLine] = None) -> Iterator[Sightings]:
+        """The hot loop: one timestamp read and one dict lookup per line; lines that say the same thing
+        are handed over together, once per block.  `read_status` reads pasted `systemctl status` lines."""
         timestamp, bodies, read_body, minutes = parser.timestamp, parser.bodies, parser.read_body, parser.minutes
         since = self.since if self.since is not None else float("-inf")
         until = self.until if self.until is not None else float("inf")
@@ -80,13 +91,14 @@ class TextLogSource:
                     if len(line) > PARSE_MAX:  # evidence keeps a long line's head (grep saw MAX_LINE)
                         line = line[:PARSE_MAX]
                     t, pos = timestamp(line)
+                    if t is None and read_status is not None and read_status(line):
+                        continue  # a line of a pasted `systemctl status` block
                     rest = line[pos:] if t is not None else line.lstrip()
                     known = bodies.get(rest)
                     if known is None:
                         known = read_body(rest, t is not None)
                     if known is NOTHING:
-                        if not is_noise(line) and b"FATAL" not in line and b"ERROR" not in line:
-                            unparsed += 1
+                        unparsed += self._unread(line, read_status is not None)
                         continue
                     if t is None:
                         undated += 1
@@ -103,13 +115,32 @@ class TextLogSource:
             if wanted.max_count is not None:
                 self._notes.counts["requests_sampled"] = matched
 
+    def _unread(self, line: bytes, with_status: bool) -> int:
+        """1 when a line nothing could read looked like evidence (kept among the first few), else 0.
+        With the status strings in the filter, only a line with a hit string can be evidence; a
+        line cut at PARSE_MAX may have lost its hit string: it was picked for one, most likely."""
+        if is_noise(line) or b"FATAL" in line or b"ERROR" in line:
+            return 0
+        if with_status and len(line) < PARSE_MAX and not _HIT(line):
+            return 0
+        unread = self._notes.unread
+        if len(unread) < UNREAD_KEPT:
+            unread.append(unread_sample(line))
+        return 1
+
     def _lines(self, wanted: Wanted):
         """The matching lines in blocks.  The request pass rereads lines the first pass read
         whole: its cuts are not counted again."""
         cut = LineCut() if wanted.max_count is not None else self._notes.cut
         return matching_lines(self._log, wanted, self.use_grep, cut, self._notes)
 
+    def unit_states(self) -> Tuple[UnitState, ...]:
+        """The units pasted `systemctl status` blocks show (seen_in "systemctl status"), once read."""
+        return self._status.unit_states()
+
     def stats(self) -> SourceStats:
         notes = self._notes
-        return SourceStats(kind=self.kind, path=self.path, counts=tuple(notes.counts.items()),
-                           warnings=tuple(notes.warnings))
+        counts = dict(notes.counts)
+        counts["status_blocks"] = len(self._status.unit_states())
+        return SourceStats(kind=self.kind, path=self.path, counts=tuple(counts.items()),
+                           warnings=tuple(notes.warnings), unparsed_lines=tuple(notes.unread))
