@@ -88,6 +88,36 @@ def test_restart_loop_fires_on_a_unit_waiting_to_restart_into_a_failing_execstar
     assert "systemctl status" in f.summary
 
 
+def corpus(name):
+    return fixture("captured", "corpus", name)
+
+
+def test_restart_loop_fires_on_three_restarts_within_the_start_limit_interval():
+    # journald restarted three times in one second (dmesg -T), SBFspot three times in two seconds
+    for name, unit in (("restart-008-journald-noholdoff-dmesgT.txt", "systemd-journald.service"),
+                       ("extra-041-sbfspot-nl-sep-holdoff-every-second.txt", "SBFspotUpload.service")):
+        (f,) = by_kind(findings(text_evidence(corpus(name))), "restart-loop")
+        assert (f.unit, f.count) == (unit, 3)
+        assert by_kind(findings(text_evidence(corpus(name)), Thresholds(restart_quick_burst=4)), "restart-loop") == []
+
+
+def test_restart_loop_quiet_on_two_restarts_six_seconds_apart():
+    ev = text_evidence(cap("ubuntu1804-237-openvpn-restart-loop.txt"))
+    assert by_kind(findings(ev, Thresholds(restart_counter=10_000)), "restart-loop") == []
+
+
+def test_restart_loop_reads_a_status_paste_cut_at_the_terminal_width():
+    # "Service hold-off time over, sched", "restart co", "too quickl": a loop systemd stopped
+    (f,) = findings(text_evidence(corpus("locale-005-zh-v2ray-truncated-start-limit.txt")))
+    assert (f.kind.value, f.unit) == ("restart-loop", "v2ray.service")
+    assert dict(f.facts)["stopped_by_start_limit"] is True
+
+
+def test_restart_loop_reads_219_sentences_pasted_alone():
+    (f,) = findings(text_evidence(corpus("restart-026-rsyslog-rhel7-bare-holdoff.txt")))
+    assert (f.kind.value, f.unit) == ("restart-loop", "rsyslog.service")
+
+
 def test_restart_burst_threshold_is_configurable():
     ev = text_evidence(cap("ubuntu1804-237-openvpn-restart-loop.txt"))
     assert by_kind(findings(ev, Thresholds(restart_counter=10_000, restart_burst=3)), "restart-loop") == []

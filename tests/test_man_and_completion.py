@@ -365,7 +365,7 @@ def test_thresholds(mode, env):
     names = sorted(f.name + "=" for f in dataclasses.fields(Thresholds))
     assert complete("unitaudit scan --threshold ", mode, env) == names
     assert complete("unitaudit scan --threshold restart_", mode, env) == [
-        "restart_burst=", "restart_counter=", "restart_window="]
+        "restart_burst=", "restart_counter=", "restart_quick_burst=", "restart_window="]
     assert complete("unitaudit scan --threshold restart_burst=", mode, env) == []
 
 

@@ -48,13 +48,12 @@ def test_spawn_failure_logged_by_the_forked_child_counts():
     assert spawn[0].message.fact("EXECUTABLE") == "/etc/init.d/noip2.sh"
 
 
-def test_user_manager_lines_are_not_system_units():
-    assert kinds("debian13-257-client-request-combined-format.txt")  # sanity
-    m = classify_pid1("foo.service: Failed with result 'exit-code'.", False)
-    assert m is not None  # the classifier reads it; the text source drops it unless the pid is 1
-    from builders import parse_lines
-
-    assert parse_lines(["Jan  1 00:00:00 h systemd[1234]: foo.service: Failed with result 'exit-code'."]) == []
+def test_a_user_managers_restart_loop_is_read():
+    """`systemd[2585]:` is a user manager: its units loop as a system unit's do."""
+    got = [(e.message.kind, e.message.unit, e.pid) for e in
+           text_events(fixture("captured", "corpus", "restart-007-pipewire-user-status.txt"))]
+    assert (Kind.RESTART_SCHEDULED, "pipewire.service", 2585) in got
+    assert (Kind.START_LIMIT_HIT, "pipewire.service", 2585) in got
 
 
 def test_dbus_daemon_requester_with_spaces_in_comm():
@@ -189,7 +188,7 @@ def test_logrotate_run_by_cron_fails_as_the_cron_script_not_a_unit():
     evs = text_events(fixture("captured", "wordings", "busrot-031-cronmail-duplicate-entry-run-parts.txt"))
     assert [(e.message.kind, e.message.unit, e.message.program) for e in evs] == [
         (Kind.UNIT_FAILED, CRON_LOGROTATE, "run-parts")]  # run-parts' own line, as cron mails it
-    assert classify_line(b"logrotate", False, b"ALERT exited abnormally with [1]").unit == CRON_LOGROTATE
+    assert classify_line(b"logrotate", b"ALERT exited abnormally with [1]").unit == CRON_LOGROTATE
     found = findings(text_evidence(fixture("captured", "wordings", "busrot-015-cron-logrotate-alert-3-days-nohost.txt")))
     assert [(f.kind.value, f.unit) for f in found] == [("repeated-failure", CRON_LOGROTATE)]
 

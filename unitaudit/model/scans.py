@@ -29,7 +29,14 @@ class SourceStats:
 class Thresholds:
     restart_burst: int = 5  # automatic restarts within restart_window that make a loop
     restart_window: float = 3600.0  # seconds
-    restart_counter: int = 20  # one "restart counter is at N" with N >= this proves a loop
+    # automatic restarts within 10 s, systemd's default StartLimitIntervalSec: a unit that dies as
+    # soon as it starts.  Its start limit (5 starts in those 10 s) stops such a loop before it can
+    # log restart_burst restarts, so the burst inside that interval has to be smaller.
+    restart_quick_burst: int = 3
+    # one "restart counter is at N" with N >= this proves a loop: N automatic restarts in a row, no
+    # start by hand between them (that resets the counter); their times are unknown, so this is the
+    # burst count of restarts
+    restart_counter: int = 5
     activation_burst: int = 5  # failed activations of one unit within activation_window
     activation_window: float = 3600.0  # seconds
     repeated_failures: int = 3  # failed runs in a row, no success between

@@ -104,6 +104,37 @@ def classify_pid1(text: str, trusted: bool, program: str = "systemd") -> Optiona
     return Message(kind, unit, text, program, trusted, facts + row.facts)
 
 
+# A pasted `systemctl status` cuts its log lines at the terminal's width, bare before systemd
+# 2xx and with "…" since: the head of a wording still names it when enough of it is left.  Text
+# logs only: the journal never cuts a message.
+_CUT_MIN = 12  # characters of the wording left after the unit
+_CUT_HEADS = tuple((row.template.split("%")[0], row) for row in SYSTEMD if row.form == PREFIXED)
+# "…" ends a cut line since systemd 2xx, ">" where `less -S` (systemctl's pager) cut it
+_CUT_LINE = re.compile(r"(%s): (.{%d,}?)[ …>]*$" % (UNIT_RE.pattern, _CUT_MIN))
+
+
+def classify_cut_pid1(text: str) -> Optional[Message]:
+    """A line of PID 1's cut short ("x.service: Service hold-off time over, sch"), when every
+    wording it can be the start of means one thing; its facts past the cut are unknown."""
+    m = _CUT_LINE.match(text.rstrip())
+    if m is None:
+        return None
+    rest = m.group(2)
+    kinds = {}
+    for head, row in _CUT_HEADS:
+        if head.startswith(rest):
+            kinds[row.kind] = row
+        elif rest.startswith(head) and len(head) >= _CUT_MIN:
+            kind = row.kind
+            if row.kind is Kind.UNIT_FAILED and "start-limit-hit".startswith(rest[len(head):]):
+                kind = Kind.START_LIMIT_HIT  # "Failed with result 'start-l"
+            kinds[kind] = row
+    if len(kinds) != 1:
+        return None
+    ((kind, row),) = kinds.items()
+    return Message(kind, m.group(1), text, "systemd", False, row.facts + (("cut", "yes"),))
+
+
 _ACTIVATING = re.compile(
     r"\[system\] Activating via systemd: service name='([^']+)' unit='([^']+)'"
     r"(?: requested by '([^']*)' \(uid=(\d+) pid=(\d+) comm=\"([^\"]*)\")?"
@@ -191,16 +222,16 @@ def program_line(text: str, program: str, unit: Optional[str], trusted: bool) ->
 _BUS_IDENTS = {b"dbus-daemon", b"dbus", b"dbus-broker-launch", b"dbus-broker"}
 
 
-def classify_line(ident: bytes, pid1: bool, msg: bytes) -> Optional[Message]:
-    """What a text log line says, from its program name (`ident`), whether PID 1 logged
-    it, and its message.  Text carries no trusted fields: every message is untrusted."""
+def classify_line(ident: bytes, msg: bytes) -> Optional[Message]:
+    """What a text log line says, from its program name (`ident`) and its message.
+    Text carries no trusted fields: every message is untrusted."""
     text = msg.decode("utf-8", "replace")
     program = ident.decode("utf-8", "replace")
     if ident == b"systemd":
-        message = classify_pid1(text, False)
-        if not pid1 and message is not None and message.kind is not Kind.SPAWN_FAILED:
-            return None  # a user manager's units, or a forked child's other lines
-        return message
+        # PID 1, or a user manager (`systemd[1234]:` restarting pipewire.service is as much a
+        # loop), or a child PID 1 forked, which logs only why its exec failed (SPAWN_FAILED).
+        # Text cannot tell a user unit from a system unit of the same name: both are untrusted.
+        return classify_pid1(text, False) or classify_cut_pid1(text)
     if ident in _BUS_IDENTS:
         return classify_bus(text, program, False)
     if ident == b"logrotate":

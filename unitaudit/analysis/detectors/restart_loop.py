@@ -1,6 +1,6 @@
 """restart-loop: a unit that systemd keeps restarting on its own.
 
-Fires on a burst of "Scheduled restart job" lines, on restarts at a constant
+Fires on a burst of "Scheduled restart job" lines (or a smaller one within 10 s), on restarts at a constant
 interval (RestartSec), on a single restart counter high enough to prove one (the
 seed's `restart counter is at 394`), on automatic restarts that systemd ended by
 its start limit (a loop it stopped: reported here, not as start-limit-hit), or
@@ -16,6 +16,7 @@ from unitaudit.analysis.evidence import Evidence
 from unitaudit.model import Cause, Finding, FindingKind, Kind, Thresholds, UnitState
 
 ID = "restart-loop"
+QUICK_WINDOW = 10.0  # seconds: systemd's default StartLimitIntervalSec (restart_quick_burst counts in it)
 
 
 def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresholds) -> List[Finding]:
@@ -25,7 +26,8 @@ def detect(ev: Evidence, units: Mapping[str, UnitState], now: float, th: Thresho
         scheduled.setdefault(s.unit, s)  # systemd < 235 logs only this line per restart
     for unit in sorted(u for u in scheduled if u):
         s = scheduled[unit]
-        burst = has_burst(s.times, th.restart_window, th.restart_burst) or s.undated >= th.restart_burst
+        burst = (has_burst(s.times, th.restart_window, th.restart_burst) or s.undated >= th.restart_burst
+                 or has_burst(s.times, QUICK_WINDOW, th.restart_quick_burst))
         periodic = is_periodic(s.times, th.periodic_repeats)
         counter = s.highest("N_RESTARTS") or 0
         live = units.get(unit)

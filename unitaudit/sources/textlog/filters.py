@@ -23,8 +23,11 @@ from unitaudit.sources.textlog.opening import LogInput
 HIT_STRINGS = (  # fewer and shorter strings keep grep fast (measured: bench/README.md workload)
     "Activation via systemd failed",  # dbus-daemon
     "Activation request for",  # dbus-broker
-    "restart counter is at",  # 235+ ("Scheduled restart job." of 220-234 is debug level: not read)
+    # "Scheduled restart job, restart counter is at N." (235+; 220-234 log it at debug level), also
+    # cut at a terminal's width in a pasted `systemctl status` ("Scheduled restart job, restart co")
+    "Scheduled restart",
     "scheduling restart",  # every hold-off / RestartSec / restart interval wording, 219-257
+    "hold-off time",  # the same, cut before "scheduling" ("Service hold-off time over, sched")
     "Failed with result",  # also start-limit-hit (the result line exists since 220)
     "process exited",  # Control / Main / Mount process exited, either case
     "Failed at step",
@@ -35,7 +38,7 @@ HIT_STRINGS = (  # fewer and shorter strings keep grep fast (measured: bench/REA
     ": ERROR: ",
     # Below, a short string stands for longer words (SHORT_FOR): grep -F runs as fast with these
     # eight as with none; with the long forms it took a third longer on the bench.
-    "too quickly",  # the start limit: "start request ... for X" (219), "X: Start request ..." (220+)
+    "request repeated",  # the start limit: "start request ... for X" (219), "X: Start request ..." (220+)
     "failed state",  # 219's "Unit X entered failed state."
     "timed out. ",  # "start-pre operation timed out. Terminating."
     "ALERT exited",  # the cron.daily wrapper's "logrotate: ALERT exited abnormally with [1]"
@@ -48,7 +51,7 @@ HIT_STRINGS = (  # fewer and shorter strings keep grep fast (measured: bench/REA
 )
 # What each short hit string stands for: a line with the short one and not the long one matched by accident.
 SHORT_FOR = (
-    (b"too quickly", b"repeated too quickly"),
+    (b"request repeated", b"request repeated too"),
     (b"failed state", b"entered failed state"),
     (b"timed out. ", b"operation timed out. "),
     (b"ALERT exited", b"ALERT exited abnormally"),
