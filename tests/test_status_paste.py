@@ -17,7 +17,6 @@ from unitaudit.sources.textlog import TextLogSource
 from unitaudit.sources.textlog.status import SEEN_IN, STATUS_STRINGS, StatusReader
 
 STATUS = ("captured", "status")
-SEED_WRITEUP = ROOT.parent / "shared" / "reference" / "seed-kernfs-node-cache-investigation.txt"
 
 
 def _states(path, use_grep=None):
@@ -191,13 +190,26 @@ def test_live_state_wins_over_a_paste_of_the_same_unit():
     assert _loops(result) == []
 
 
-@pytest.mark.skipif(not SEED_WRITEUP.exists(), reason="the seed write-up lives beside the repository")
-def test_the_seed_writeup_read_as_a_paste_reports_the_restart_loop_and_its_cause():
-    out = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--syslog", str(SEED_WRITEUP), "--json"],
+def test_the_seed_writeup_read_as_a_paste_reports_its_three_loops_with_their_causes():
+    """The issue's "done when": the write-up's evidence section, read as `scan --syslog` reads it."""
+    out = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--json", "--syslog",
+                          str(fixture("seed", "write-up-evidence.txt"))],
                          stdout=subprocess.PIPE, cwd=str(ROOT), env=dict(os.environ, TZ="Asia/Shanghai"))
     doc = json.loads(out.stdout.decode())
-    (f,) = [f for f in doc["findings"] if f["kind"] == "restart-loop"]
-    assert f["unit"] == "deepin-anything-monitor.service" and f["trusted"] is False
-    assert f["cause"]["kind"] == "execstartpre-failed"
-    assert f["cause"]["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
+    found = {f["kind"]: f for f in doc["findings"]}
+    assert sorted(found) == ["activation-loop", "repeated-failure", "restart-loop"]
+    loop = found["restart-loop"]
+    assert loop["unit"] == "deepin-anything-monitor.service"
+    assert loop["trusted"] is False
+    assert loop["cause"]["kind"] == "execstartpre-failed"
+    assert loop["cause"]["argv"] == ["/usr/sbin/modprobe", "vfs_monitor"]
+    activation = found["activation-loop"]
+    assert activation["unit"] == "dbus-org.freedesktop.Avahi.service"
+    assert activation["cause"]["kind"] == "missing-unit"
+    assert activation["period_seconds"] == 5.0  # four failures 5 s apart: a period, below the burst
+    rotate = found["repeated-failure"]
+    assert rotate["unit"] == "logrotate.service"
+    assert rotate["cause"]["kind"] == "logrotate-config"
+    # "1月 25 09:00:05" has no year: the dated lines before it say 2024, whenever the file was saved
+    assert rotate["last_seen"] == "2024-01-25T01:00:05Z"
     assert doc["sources"][0]["status_blocks"] == 2

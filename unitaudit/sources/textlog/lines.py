@@ -22,10 +22,12 @@ names the unit instead of the program: `init.scope` is PID 1, `x.service` is x.
 
 Time rules (README "Reading text logs"): a timestamp without a UTC offset is
 local time as the TZ environment variable says.  A timestamp without a year
-takes the year of the file's modification time, or the year before when that
-would put it more than two days after the file was last written (a December
-line in a file written in January).  Text logs carry no trusted fields: every
-message from them is untrusted.
+takes the year that puts it nearest the last line with a year read before it
+(a paste mixing dated and year-less lines); with none, the year of the file's
+modification time, or the year before when that would put it more than two
+days after the file was last written (a December line in a file written in
+January).  Text logs carry no trusted fields: every message from them is
+untrusted.
 """
 import calendar
 import re
@@ -69,6 +71,8 @@ class LineParser(OtherStamps):
         self._aware: Dict[bytes, float] = {}  # minute prefix + UTC offset -> epoch
         self._messages: Dict[Tuple[bytes, bytes], Optional[Message]] = {}
         self._pidless: Dict[bytes, object] = {}
+        self._dated_year = 0  # the year of the last dated line read (0: none yet)
+        self._dated = 0.0
         self._init_other()
 
     # -- timestamps ------------------------------------------------------
@@ -76,19 +80,38 @@ class LineParser(OtherStamps):
         """Seconds since the epoch at the start of that minute (year 0: pick it by the year rule)."""
         y, mo, d, h, mi = fields
         if tz == b"Z":
-            return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
+            base = calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
+            self._note_dated(y, base)
+            return base
         if tz:
             sign = -1 if tz[:1] == b"-" else 1
             digits = tz[1:].replace(b":", b"")
             offset = sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
-            return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) - offset
+            base = calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0)) - offset
+            self._note_dated(y, base)
+            return base
         if y == 0:
+            if self._dated_year:  # the file's own dated lines say when it was written
+                return min((time.mktime((year, mo, d, h, mi, 0, 0, 0, -1)) for year in
+                            (self._dated_year - 1, self._dated_year, self._dated_year + 1)),
+                           key=lambda t: abs(t - self._dated))
             ref_year = time.localtime(self.reference).tm_year
             base = time.mktime((ref_year, mo, d, h, mi, 0, 0, 0, -1))
             if base > self.reference + _SKEW:
                 base = time.mktime((ref_year - 1, mo, d, h, mi, 0, 0, 0, -1))
             return base
-        return time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
+        base = time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
+        self._note_dated(y, base)
+        return base
+
+    def _note_dated(self, year: int, t: float) -> None:
+        """A line with a year: year-less lines after it take the year nearest to it (a paste
+        that mixes `2024-01-01 00:00:12` lines with `1月 25 09:00:04` ones is from 2024,
+        whenever the file was saved).  The minutes read under another year are read again."""
+        self._dated = t
+        if year != self._dated_year:
+            self._dated_year = year
+            self.minutes.clear()  # cleared, not replaced: the text source's hot loop holds it
 
     def timestamp(self, line: bytes) -> Tuple[Optional[float], int]:
         """(time, offset just after the timestamp), or (None, 0) when the line has none.
