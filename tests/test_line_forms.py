@@ -213,7 +213,6 @@ def lab_events(name):
     return [e for e in (parser.parse(raw.rstrip(b"\n")) for raw in (LAB / name).read_bytes().splitlines(True)) if e]
 
 
-@pytest.mark.skipif(not LAB.is_dir(), reason="lab recordings of the journalctl forms not there yet")
 @pytest.mark.parametrize("name", LAB_FORMS)
 def test_every_journalctl_form_reads_the_evidence(name):
     reference = [e.time for e in lab_events("journalctl-short-precise.txt")]
@@ -228,7 +227,6 @@ def test_every_journalctl_form_reads_the_evidence(name):
     assert all(min(reference) - 600 <= e.time <= max(reference) + 600 for e in events)
 
 
-@pytest.mark.skipif(not LAB.is_dir(), reason="lab recordings of the journalctl forms not there yet")
 @pytest.mark.parametrize("name", ("journalctl-verbose.txt", "journalctl-export.txt"))
 def test_entry_forms_take_the_time_of_their_entry(name):
     events = lab_events(name)
@@ -240,13 +238,11 @@ def test_entry_forms_take_the_time_of_their_entry(name):
     assert alone and all(e is not None and e.time is None and e.pid is None for e in alone)
 
 
-@pytest.mark.skipif(not LAB.is_dir(), reason="lab recordings of the journalctl forms not there yet")
 def test_cat_reads_messages_by_their_shape():
     kinds = {e.message.kind for e in lab_events("journalctl-cat.txt")}
     assert {Kind.RESTART_SCHEDULED, Kind.ACTIVATION_FAILED, Kind.LOGROTATE_ERROR} <= kinds
 
 
-@pytest.mark.skipif(not LAB.is_dir(), reason="lab recordings of the journalctl forms not there yet")
 def test_json_gives_host_pid_and_exact_time():
     parser = LineParser(utc(2026, 12, 31))
     line = next(raw for raw in (LAB / "journalctl-json.txt").read_bytes().splitlines() if b"restart counter" in raw)

@@ -199,3 +199,10 @@ def test_a_short_hit_string_without_its_words_is_noise():
     assert is_noise(b"Job for nginx.service failed because the control process exited with error code.")
     assert not is_noise(b"Jan  1 00:00:00 h systemd[1]: x.service: Start request repeated too quickly.")
     assert not is_noise(b"Jan  1 00:00:00 h systemd[1]: x.service: start-pre operation timed out. Terminat")
+
+
+def test_session_bus_activation_requests_without_a_bus_tag_are_read():
+    """dbus 1.10's session bus writes no "[system]"/"[session ...]" before its activation lines."""
+    evs = text_events(fixture("captured", "corpus", "busrot-042-dbus110-activations-succeed-noprefix.txt"))
+    asked = sorted(e.message.unit for e in evs if e.message.kind is Kind.ACTIVATION_REQUESTED)
+    assert asked == ["flatpak-session-helper.service", "xdg-document-portal.service"]

@@ -135,11 +135,14 @@ def classify_cut_pid1(text: str) -> Optional[Message]:
     return Message(kind, m.group(1), text, "systemd", False, row.facts + (("cut", "yes"),))
 
 
+# "[system] " on the system bus; "[session uid=1000 pid=1234] " on a session bus (1.11+), nothing
+# before 1.11: a session bus asks the user manager, whose units loop as the system's do.
+_BUS = r"(?:\[(?:system|session[^\]]*)\] )?"
 _ACTIVATING = re.compile(
-    r"\[system\] Activating via systemd: service name='([^']+)' unit='([^']+)'"
+    _BUS + r"Activating via systemd: service name='([^']+)' unit='([^']+)'"
     r"(?: requested by '([^']*)' \(uid=(\d+) pid=(\d+) comm=\"([^\"]*)\")?"
 )
-_ACTIVATION_FAILED = re.compile(r"\[system\] Activation via systemd failed for unit '([^']+)': (.*)")
+_ACTIVATION_FAILED = re.compile(_BUS + r"Activation via systemd failed for unit '([^']+)': (.*)")
 _BROKER_FAILED = re.compile(r"Activation request for '([^']+)' failed: (.*)")
 _QUOTED_UNIT = re.compile(r"'(%s)'" % UNIT_RE.pattern)
 
