@@ -186,8 +186,11 @@ def test_logrotate_run_by_cron_fails_as_the_cron_script_not_a_unit():
         (Kind.UNIT_FAILED, CRON_LOGROTATE, "1")] * 3
     assert not is_unit_name(CRON_LOGROTATE)  # nothing may act on it as a systemd unit
     evs = text_events(fixture("captured", "wordings", "busrot-031-cronmail-duplicate-entry-run-parts.txt"))
+    # logrotate's own errors, mailed with no prefix, then run-parts' line, as cron mails them
     assert [(e.message.kind, e.message.unit, e.message.program) for e in evs] == [
-        (Kind.UNIT_FAILED, CRON_LOGROTATE, "run-parts")]  # run-parts' own line, as cron mails it
+        (Kind.LOGROTATE_ERROR, "logrotate.service", "logrotate")] * 2 + [
+        (Kind.UNIT_FAILED, CRON_LOGROTATE, "run-parts")]
+    assert [e.message.fact("line") for e in evs[:2]] == ["22", "29"]
     assert classify_line(b"logrotate", b"ALERT exited abnormally with [1]").unit == CRON_LOGROTATE
     found = findings(text_evidence(fixture("captured", "wordings", "busrot-015-cron-logrotate-alert-3-days-nohost.txt")))
     assert [(f.kind.value, f.unit) for f in found] == [("repeated-failure", CRON_LOGROTATE)]

@@ -4,6 +4,7 @@ diagnosis; the healthy controls must not be called loops."""
 import pytest
 
 from unitaudit.errors import ExitStatus
+from unitaudit_lab.support import boot_lab
 
 
 def _by(doc, kind, unit):
@@ -121,3 +122,40 @@ def test_not_root_gets_a_warning_and_the_live_result_never_a_traceback(seed_lab)
     f = _by(doc, "restart-loop", "deepin-anything-monitor.service")
     assert f["evidence"][0].startswith("live: SubState=")
     assert f["cause"]["command_source"] in ("live", "journal")
+
+
+YOUNG = """[Unit]
+Description=restarts into an ExecStartPre that always fails, an hour apart
+
+[Service]
+ExecStartPre=/bin/false
+ExecStart=/bin/sleep infinity
+Restart=always
+RestartSec=1h
+"""
+
+
+@pytest.fixture(scope="module")
+def young_lab(request):
+    """A unit that has failed once in ExecStartPre and now waits an hour to restart: its journal
+    shows one failure and no restart, PID 1 shows auto-restart and the failed command."""
+    lab = boot_lab(request, "ua-young")
+    lab.write("/etc/systemd/system/young-pre.service", YOUNG)
+    lab.run("systemctl", "daemon-reload")
+    lab.run("systemctl", "start", "--no-block", "young-pre.service")
+    lab.wait_for("young-pre.service in auto-restart",
+                 lambda: lab.show("young-pre.service", "SubState") == "auto-restart", timeout=30)
+    return lab
+
+
+def test_a_unit_waiting_to_restart_into_a_failed_execstartpre_is_a_loop_live(young_lab):
+    """Below the restart burst (NRestarts 0), the live state alone says it: every start fails
+    the same way before the main process runs."""
+    assert young_lab.show("young-pre.service", "NRestarts") == "0"
+    doc = young_lab.scan_json()
+    f = _by(doc, "restart-loop", "young-pre.service")
+    assert f["trusted"] is True
+    assert f["evidence"][0].startswith("live: SubState=auto-restart")
+    assert f["cause"]["kind"] == "execstartpre-failed"
+    assert f["cause"]["command_source"] == "live"
+    assert f["cause"]["argv"] == ["/bin/false"]

@@ -64,14 +64,22 @@ REQUEST_SAMPLE = 1000  # request lines read per file: enough to name who keeps a
 _HIT_RE = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS))
 _EXACT_HIT_RE = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS
                                      if s.encode() not in dict(SHORT_FOR)))
+_BRE_SPECIAL = re.compile(r"([.[*^$\\])")  # what a basic regular expression does not read as itself
 _BLOCK_LINES = 4096  # lines the Python filter hands over at a time
 
 
+# Lines that are evidence by how they start: logrotate's output mailed by cron has no prefix, and
+# "error: " anywhere else in a line is everybody's (kwin's "XCB error: " on every desktop).
+LINE_STARTS = ("error: ",)
+
+
 class Wanted(NamedTuple):
-    """The lines one read wants: those containing any of `strings`, at most `max_count` (None: all)."""
+    """The lines one read wants: those containing any of `strings` or starting with any of
+    `starts`, at most `max_count` (None: all)."""
 
     strings: Tuple[str, ...]
     max_count: Optional[int] = None
+    starts: Tuple[str, ...] = ()
 
     @property
     def one_pass(self) -> bool:
@@ -121,7 +129,8 @@ def _sample_requests(blocks: Iterator[List[bytes]], notes: ReadNotes) -> Iterato
 def _python_lines(log: LogInput, wanted: Wanted, cut: LineCut, notes: ReadNotes) -> Iterator[List[bytes]]:
     """Matching lines in blocks, when grep is not there."""
     strings = wanted.strings
-    pattern = _HIT_RE if strings is HIT_STRINGS else re.compile(b"|".join(re.escape(x.encode()) for x in strings))
+    pattern = re.compile(b"|".join([re.escape(x.encode()) for x in strings]
+                                   + [b"^" + re.escape(x.encode()) for x in wanted.starts]))
     search = pattern.search
     found: List[bytes] = []
     total = 0
@@ -210,7 +219,10 @@ def _grep_input(log: LogInput, notes: ReadNotes):
 
 def _start_grep(wanted: Wanted) -> Tuple[subprocess.Popen, int]:
     """grep -F for `wanted`, reading a pipe: the process and the pipe's end to write to."""
-    argv = ["grep", "-a", "-h", "-F"] + ["-e" + x for x in wanted.strings]
+    # -G (basic regular expressions), not -F, to anchor `starts`: as fast (measured on the bench
+    # syslog: 0.33 s either way), the strings escaped to stand for themselves
+    argv = (["grep", "-a", "-h", "-G"] + ["-e" + _BRE_SPECIAL.sub(r"\\\1", x) for x in wanted.strings]
+            + ["-e^" + _BRE_SPECIAL.sub(r"\\\1", x) for x in wanted.starts])
     if wanted.max_count is not None:
         argv.append("--max-count=%d" % wanted.max_count)
     rfd, wfd = os.pipe()

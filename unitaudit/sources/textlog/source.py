@@ -7,7 +7,7 @@ from unitaudit.model import Event, Sightings, SourceStats, UnitState
 from unitaudit.sources.grouping import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, SightingGroups
 from unitaudit.sources.textlog.bounded import LineCut
 from unitaudit.sources.textlog.filters import (
-    HIT_STRINGS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, matching_lines)
+    HIT_STRINGS, LINE_STARTS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, matching_lines)
 from unitaudit.sources.textlog.lines import NOTHING, PARSE_MAX, SECONDS, LineParser
 from unitaudit.sources.textlog.notes import UNREAD_KEPT, ReadNotes, unread_sample
 from unitaudit.sources.textlog.opening import LogInput
@@ -18,7 +18,8 @@ from unitaudit.sources.textlog.status import STATUS_STRINGS, StatusReader
 # that date a journal export/verbose entry (stamps.py); of the lines it picks, those with a hit
 # string are the ones that count as unread when nothing reads them.
 _MAIN = HIT_STRINGS + STATUS_STRINGS + ENTRY_TIME_STRINGS
-_HIT = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS + (REQUEST_STRING,))).search
+_HIT = re.compile(b"|".join([re.escape(s.encode()) for s in HIT_STRINGS + (REQUEST_STRING,)]
+                            + [b"^" + re.escape(s.encode()) for s in LINE_STARTS])).search
 ReadLine = Callable[[bytes], bool]
 
 
@@ -42,14 +43,14 @@ class TextLogSource:
             return  # a stream already read
         if log.stream_fd is not None:
             try:
-                yield from self._read(parser, Wanted(_MAIN + (REQUEST_STRING,)), self._status.read)
+                yield from self._read(parser, Wanted(_MAIN + (REQUEST_STRING,), starts=LINE_STARTS), self._status.read)
             finally:
                 log.close_stream()  # read once: a second call reads nothing
             return
         if log.gz:  # decompressing costs more than the filter: one pass, as a stream
-            yield from self._read(parser, Wanted(_MAIN + (REQUEST_STRING,)), self._status.read)
+            yield from self._read(parser, Wanted(_MAIN + (REQUEST_STRING,), starts=LINE_STARTS), self._status.read)
             return
-        yield from self._read(parser, Wanted(_MAIN), self._status.read)
+        yield from self._read(parser, Wanted(_MAIN, starts=LINE_STARTS), self._status.read)
         # "Activating via systemd" repeats every failed activation; the requesters
         # (deepin-system-m in the seed) show in the first lines as well as in all.
         yield from self._read(parser, Wanted((REQUEST_STRING,), REQUEST_SAMPLE))
