@@ -104,13 +104,14 @@ def classify_pid1(text: str, trusted: bool, program: str = "systemd") -> Optiona
     return Message(kind, unit, text, program, trusted, facts + row.facts)
 
 
-# A pasted `systemctl status` cuts its log lines at the terminal's width, bare before systemd
-# 2xx and with "…" since: the head of a wording still names it when enough of it is left.  Text
-# logs only: the journal never cuts a message.
+# A pasted `systemctl status` cuts its log lines at the terminal's width: at the end before
+# systemd 2xx (bare, or ">" where `less -S`, its pager, cut it), in the middle since ("Main
+# process exited, cod…ILURE"; 219 wrote "..."). The head of a wording still names it when enough
+# of it is left.  Text logs only: the journal never cuts a message.
 _CUT_MIN = 12  # characters of the wording left after the unit
 _CUT_HEADS = tuple((row.template.split("%")[0], row) for row in SYSTEMD if row.form == PREFIXED)
-# "…" ends a cut line since systemd 2xx, ">" where `less -S` (systemctl's pager) cut it
-_CUT_LINE = re.compile(r"(%s): (.{%d,}?)[ …>]*$" % (UNIT_RE.pattern, _CUT_MIN))
+_CUT_LINE = re.compile(r"(%s): (.*)" % UNIT_RE.pattern)
+_CUT_MARK = re.compile(r"…|\.\.\.")
 
 
 def classify_cut_pid1(text: str) -> Optional[Message]:
@@ -119,7 +120,9 @@ def classify_cut_pid1(text: str) -> Optional[Message]:
     m = _CUT_LINE.match(text.rstrip())
     if m is None:
         return None
-    rest = m.group(2)
+    rest = _CUT_MARK.split(m.group(2), 1)[0].rstrip(" >")
+    if len(rest) < _CUT_MIN:
+        return None
     kinds = {}
     for head, row in _CUT_HEADS:
         if head.startswith(rest):

@@ -95,6 +95,8 @@ def is_noise(line: bytes) -> bool:
         return True
     if b"Job for " in line:
         return True
+    if line.lstrip()[:3] in (b"-- ", b"\xe2\x96\x91"):  # journalctl -x's catalog text: "-- Subject:", "░░ Subject:"
+        return True
     if _EXACT_HIT_RE.search(line):
         return False
     return any(short in line and meant not in line for short, meant in SHORT_FOR)

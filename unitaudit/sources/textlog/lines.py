@@ -288,13 +288,13 @@ def _bare(rest: bytes) -> Optional[Fields]:
     if colon < 0 and _is_219_sentence(rest):
         return b"systemd", None, rest.strip(b" \r\n"), ""
     head = rest[:colon] if colon >= 0 else b""
+    if head[-1:] != b"]" and UNIT_RE.fullmatch(head.decode("ascii", "replace")):
+        return b"systemd", None, rest.strip(b" \r\n"), ""  # a unit's name may hold ":" (dbus-:1.2-x@0.service)
     m = _IDENT.match(head)
     if m is None:
         return None
     if m.group(2) is not None:
         return m.group(1), int(m.group(2)), rest[colon + 2:].strip(b" \r\n"), ""
-    if UNIT_RE.fullmatch(head.decode("ascii", "replace")):
-        return b"systemd", None, rest.strip(b" \r\n"), ""
     return m.group(1), None, rest[colon + 2:].strip(b" \r\n"), ""
 
 
