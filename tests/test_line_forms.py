@@ -250,3 +250,16 @@ def test_json_gives_host_pid_and_exact_time():
     t, fields = read(parser, line)
     assert t == int(entry["__REALTIME_TIMESTAMP"]) / 1e6
     assert fields == (b"systemd", 1, entry["MESSAGE"].encode(), entry["_HOSTNAME"])
+
+
+def test_a_mail_quote_without_its_space_and_before_any_timestamp():
+    """"> " before a traditional stamp is in the corpus (extra-034); a quote with no space, and one
+    before an RFC 3339 stamp, read the same (grammar edges written for this test)."""
+    parser = LineParser(0)
+    for line in (b">Jun  2 10:57:03 xfce systemd[1]: ssh.service holdoff time over, scheduling restart.",
+                 b"> 2025-05-14T00:01:21 merlin systemd[1]: ssh.service holdoff time over, scheduling restart.",
+                 b">> Jun  2 10:57:03 xfce systemd[1]: ssh.service holdoff time over, scheduling restart."):
+        ev = parser.parse(line)
+        assert ev is not None, line
+        assert ev.time is not None, line
+        assert (ev.message.kind.value, ev.message.unit) == ("restart-timer-expired", "ssh.service")

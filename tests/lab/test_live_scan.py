@@ -159,3 +159,25 @@ def test_a_unit_waiting_to_restart_into_a_failed_execstartpre_is_a_loop_live(you
     assert f["cause"]["kind"] == "execstartpre-failed"
     assert f["cause"]["command_source"] == "live"
     assert f["cause"]["argv"] == ["/bin/false"]
+
+
+def test_a_pasted_status_and_nrestarts_of_the_looping_unit_read_offline(seed_lab):
+    """What a user pastes into a ticket, made by this systemd: `systemctl status -n 0` (the header
+    alone) and `systemctl show -p NRestarts`, scanned as text: the restart loop, untrusted, with
+    its ExecStartPre cause and the counter the paste gave."""
+    unit = "deepin-anything-monitor.service"
+    seed_lab.wait_for("%s waiting to restart" % unit, lambda: seed_lab.show(unit, "SubState") == "auto-restart",
+                      timeout=30, every=0.1)
+    seed_lab.run("sh", "-c", "systemctl status -n 0 --no-pager -l %s > /root/paste.txt; "
+                 "systemctl show -p NRestarts %s >> /root/paste.txt; true" % (unit, unit))
+    pasted = seed_lab.run("cat", "/root/paste.txt").stdout
+    n_restarts = int(pasted.rsplit("NRestarts=", 1)[1].split()[0])
+    assert n_restarts >= 5
+    doc = seed_lab.scan_json("--syslog", "/root/paste.txt")
+    f = _by(doc, "restart-loop", unit)
+    assert f["trusted"] is False
+    assert f["evidence"][0].startswith("systemctl status: ")
+    assert f["facts"]["restart_counter"] == n_restarts
+    assert f["cause"]["kind"] == "execstartpre-failed"
+    assert f["cause"]["command_source"] == "systemctl status"
+    assert doc["sources"][0]["status_blocks"] == 1

@@ -34,9 +34,9 @@ class Thresholds:
     # log restart_burst restarts, so the burst inside that interval has to be smaller.
     restart_quick_burst: int = 3
     # one "restart counter is at N" with N >= this proves a loop: N automatic restarts in a row, no
-    # start by hand between them (that resets the counter); their times are unknown, so this is the
-    # burst count of restarts
-    restart_counter: int = 5
+    # start by hand between them (that resets the counter), each after the unit failed again.  Their
+    # times are unknown: the count is restart_quick_burst's, the fewest restarts called a loop.
+    restart_counter: int = 3
     activation_burst: int = 5  # failed activations of one unit within activation_window
     activation_window: float = 3600.0  # seconds
     repeated_failures: int = 3  # failed runs in a row, no success between

@@ -68,8 +68,8 @@ class OtherStamps:
     def other_stamp(self, line: bytes) -> Stamp:
         """A timestamp in one of the rarer forms, or (None, 0)."""
         c = line[:1]
-        if c in (b" ", b"\t"):  # indented when pasted (Markdown, e-mail quotes); ja_JP's " 1月" too
-            stripped = line.lstrip(b" \t")
+        if c in (b" ", b"\t", b">"):  # indented or quoted when pasted (Markdown, mail: ">", "> > "); ja_JP's " 1月"
+            stripped = line.lstrip(b" \t>")
             t, pos = self.timestamp(stripped)  # type: ignore[attr-defined]
             return (t, pos + len(line) - len(stripped)) if t is not None else (None, 0)
         if c == b"M" and line[:8] == b"MESSAGE=":

@@ -23,6 +23,7 @@ block is the lines from a header or a `Loaded:` line to the next one; a paste th
 block wins (the later state).  What a paste shows is untrusted, as any text: `seen_in` says
 where it was seen.
 """
+from dataclasses import replace
 import posixpath
 import re
 import signal
@@ -38,7 +39,7 @@ SEEN_IN = "systemctl status"
 # 248): a header not picked leaves the unit to be named by its Loaded: path.  ".service - " would
 # pick headers without their bullet too, but costs grep 11% on the bench (against 3%) and picks
 # every "Starting x.service - Description..." line systemd 253+ logs.
-_PICKS = ("Loaded: ", "Active: ", "Process: ", "\u25cf ")
+_PICKS = ("Loaded: ", "Active: ", "Process: ", "\u25cf ", "NRestarts=")
 
 
 def _fits_argv(s: str) -> bool:
@@ -57,6 +58,8 @@ _LEAD = rb"[\s>|]*"  # indentation, or a mail/markdown quote
 _BULLET = rb"(?:\xe2\x97\x8f|\xc3\x97|\xe2\x97\x8b|\xe2\x86\xbb|[*xo])\s+"  # ● × ○ ↻ * x o
 _HEADER = re.compile(_LEAD + rb"(?:" + _BULLET + rb")?([A-Za-z0-9:_.\\@-]{1,250}\.service)(?: - (.*))?$")
 _LABEL = re.compile(_LEAD + rb"(Loaded|Active|Process): (.*)$")
+# `systemctl show -p NRestarts x` pasted beside the block: the counter the block does not show
+_N_RESTARTS = re.compile(_LEAD + rb"NRestarts=(\d{1,10})$")
 _PROCESS = re.compile(rb"(\d{1,10}) ([A-Za-z]{1,32})=(.*)$")
 _PARENS = re.compile(r" ?\(([^)]*)\)?")
 _SIGNAL_WORD = re.compile(rb"[A-Z][A-Z0-9+]{1,15}")  # KILL, SEGV, RTMIN+3
@@ -68,7 +71,7 @@ _READ_EXECS = ("ExecStartPre", "ExecStopPost")
 class _Block:
     """One unit's status as its lines come."""
 
-    __slots__ = ("name", "description", "loaded", "active", "execs")
+    __slots__ = ("name", "description", "loaded", "active", "execs", "n_restarts")
 
     def __init__(self, name: str = "", description: str = "") -> None:
         self.name = name
@@ -76,6 +79,7 @@ class _Block:
         self.loaded: Optional[Tuple[str, str, str, str]] = None  # load state, path, unit file state, error
         self.active: Optional[Tuple[str, str, str]] = None  # active state, sub state, result
         self.execs: Dict[str, List[ExecStatus]] = {}
+        self.n_restarts: Optional[int] = None
 
 
 class StatusReader:
@@ -84,12 +88,16 @@ class StatusReader:
     def __init__(self) -> None:
         self._units: Dict[str, UnitState] = {}
         self._block: Optional[_Block] = None
+        self._last: Optional[UnitState] = None  # the unit of the block read last
 
     def read(self, line: bytes) -> bool:
         """True when `line` is a line of a status block (and was read as such)."""
         line = line.rstrip(b"\r\n\t ")
         m = _LABEL.match(line)
         if m is None:
+            n = _N_RESTARTS.match(line)
+            if n is not None:
+                return self._n_restarts(int(n.group(1)))
             h = _HEADER.match(line)
             if h is None:
                 return False
@@ -116,6 +124,17 @@ class StatusReader:
                 block.execs.setdefault(name, []).append(_exec_status(int(p.group(1)), p.group(3)))
         return True
 
+    def _n_restarts(self, n: int) -> bool:
+        """`NRestarts=` of `systemctl show`, pasted after the block of the same unit: the block
+        being read, else the one read last."""
+        if self._block is not None:
+            self._block.n_restarts = n
+        elif self._last is not None:
+            self._units[self._last.name] = replace(self._last, n_restarts=n)
+        else:
+            return False
+        return True
+
     def unit_states(self) -> Tuple[UnitState, ...]:
         """The units the blocks read so far show, each as its last block shows it."""
         self._end()
@@ -132,7 +151,7 @@ class StatusReader:
         if done is not None:
             state = _unit_state(done)
             if state is not None:
-                self._units[state.name] = state
+                self._units[state.name] = self._last = state
 
 
 def _unit_state(b: _Block) -> Optional[UnitState]:
@@ -144,7 +163,7 @@ def _unit_state(b: _Block) -> Optional[UnitState]:
     return UnitState(
         name=name, load_state=load_state, active_state=active_state, sub_state=sub_state,
         unit_file_state=file_state, fragment_path=path, names=(name,), description=b.description,
-        result=result, load_error=("", error) if error else ("", ""),
+        result=result, load_error=("", error) if error else ("", ""), n_restarts=b.n_restarts,
         exec_start_pre=tuple(b.execs.get("ExecStartPre", ())), exec_stop_post=tuple(b.execs.get("ExecStopPost", ())),
         seen_in=SEEN_IN)
 
