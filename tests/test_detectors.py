@@ -101,6 +101,14 @@ def test_restart_loop_fires_on_three_restarts_within_the_start_limit_interval():
         assert by_kind(findings(text_evidence(corpus(name)), Thresholds(restart_quick_burst=4)), "restart-loop") == []
 
 
+def test_restart_loop_fires_on_a_restart_counter_of_three_or_more():
+    # "restart counter is at 4", the failures 6 s apart: four automatic restarts in a row
+    ev = text_evidence(corpus("restart-011-onfailure-counter4.txt"))
+    (f,) = by_kind(findings(ev), "restart-loop")
+    assert dict(f.facts)["restart_counter"] == 4
+    assert by_kind(findings(ev, Thresholds(restart_counter=5)), "restart-loop") == []
+
+
 def test_restart_loop_quiet_on_two_restarts_six_seconds_apart():
     ev = text_evidence(cap("ubuntu1804-237-openvpn-restart-loop.txt"))
     assert by_kind(findings(ev, Thresholds(restart_counter=10_000)), "restart-loop") == []
