@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from builders import fixture, text_events
 from unitaudit.model import Kind
 from unitaudit.sources.textlog.lines import LineParser
 from unitaudit.sources.textlog.months import FileMonths, choices_of
@@ -263,3 +264,11 @@ def test_a_mail_quote_without_its_space_and_before_any_timestamp():
         assert ev is not None, line
         assert ev.time is not None, line
         assert (ev.message.kind.value, ev.message.unit) == ("restart-timer-expired", "ssh.service")
+
+
+def test_a_log_copied_through_a_web_page_reads_as_logged():
+    """HTML line tags and entities, and a blog engine's curly quotes around 'exit-code'."""
+    evs = text_events(fixture("captured", "forms", "netology-html-curly-quotes.txt"))
+    got = [(e.message.kind.value, e.message.unit, e.message.fact("UNIT_RESULT")) for e in evs]
+    assert got == [("main-process-exited", "node_exporter.service", None),
+                   ("unit-failed", "node_exporter.service", "exit-code")]

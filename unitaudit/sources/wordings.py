@@ -6,6 +6,7 @@ has no MESSAGE_ID, logrotate); text logs use them for everything.  The wordings
 of systemd 219-257 and logrotate 3.8.0-3.22.0, with the versions that print each,
 are the rows of `messages.py`: the classifiers read those rows and no copy of them.
 """
+import html
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -228,10 +229,24 @@ def program_line(text: str, program: str, unit: Optional[str], trusted: bool) ->
 _BUS_IDENTS = {b"dbus-daemon", b"dbus", b"dbus-broker-launch", b"dbus-broker"}
 
 
+# What a web page does to a pasted log: HTML entities and line tags where it was copied from the
+# page's source, "smart" quotes where a blog engine typeset it ("Failed with result ‘exit-code’").
+_PAGE_DAMAGE = re.compile("&(?:#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6}|quot|amp|apos|lt|gt);|[\u2018\u2019\u201c\u201d]|<")
+_LINE_TAGS = re.compile(r"</?(?:br|p|code|pre|span|div)\b[^>]*>")
+_PLAIN_QUOTES = {0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"'}
+
+
+def undamaged(text: str) -> str:
+    """`text` as the program logged it, when a web page changed it; else `text` itself."""
+    if _PAGE_DAMAGE.search(text) is None:
+        return text
+    return html.unescape(_LINE_TAGS.sub("", text)).translate(_PLAIN_QUOTES).strip()
+
+
 def classify_line(ident: bytes, msg: bytes) -> Optional[Message]:
     """What a text log line says, from its program name (`ident`) and its message.
     Text carries no trusted fields: every message is untrusted."""
-    text = msg.decode("utf-8", "replace")
+    text = undamaged(msg.decode("utf-8", "replace"))
     program = ident.decode("utf-8", "replace")
     if ident == b"systemd":
         # PID 1, or a user manager (`systemd[1234]:` restarting pipewire.service is as much a
