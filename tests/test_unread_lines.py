@@ -25,9 +25,9 @@ def _stats(path, use_grep=None):
     return source.stats()
 
 
-def _cli(*args):
+def _cli(*args, columns="200"):
     out = subprocess.run([sys.executable, "-m", "unitaudit", "scan"] + list(args), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, cwd=str(ROOT), env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+                         stderr=subprocess.PIPE, cwd=str(ROOT), env={"PATH": "/usr/bin:/bin", "COLUMNS": columns})
     return out.stdout.decode("utf-8")
 
 
@@ -61,12 +61,17 @@ def test_the_report_says_how_many_and_verbose_shows_them_escaped(tmp_path):
     p = tmp_path / "damaged.log"
     p.write_bytes(GARBAGE * 7)
     plain = _cli("--syslog", str(p))
-    assert "7 line(s) looked like evidence but could not be read (--verbose shows the first 5)" in plain
+    assert "7 line(s) looked like evidence but were not read (--verbose: the first 5)" in plain
     assert HIT_STRINGS[0] not in plain
     verbose = _cli("--verbose", "--syslog", str(p))
-    assert "7 line(s) looked like evidence but could not be read; the first 5:" in verbose
+    assert "7 line(s) looked like evidence but were not read; the first 5:" in verbose
     shown = [line for line in verbose.splitlines() if HIT_STRINGS[0] in line]
     assert len(shown) == 5
+    narrow = _cli("--verbose", "--syslog", str(p), columns="80")
+    said = narrow[narrow.index("7 line(s)"):narrow.index("No loops")].splitlines()
+    assert max(len(line) for line in said) <= 80  # each line folded, none cut
+    kept = json.loads(_cli("--json", "--syslog", str(p)))["sources"][0]["unparsed_lines"]
+    assert sum(line.count("\\x00") for line in said) == sum(line.count("\x00") for line in kept)
     assert all("\\x1b[2J" in line and "\x1b" not in line and "\x00" not in line for line in shown)
     doc = json.loads(_cli("--json", "--syslog", str(p)))
     (source,) = doc["sources"]
@@ -76,4 +81,4 @@ def test_the_report_says_how_many_and_verbose_shows_them_escaped(tmp_path):
 
 def test_a_clean_file_says_nothing_of_unread_lines():
     out = _cli("--syslog", str(fixture("captured", "status", "seed-uos-241-anything-monitor-auto-restart.txt")))
-    assert "could not be read" not in out
+    assert "were not read" not in out

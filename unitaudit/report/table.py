@@ -50,10 +50,10 @@ def _unparsed(console: Console, source: SourceStats, verbose: bool) -> None:
     if shown:
         more = ":" if kept == n else "; the first %d:" % kept
     else:
-        more = " (--verbose shows the first %d)" % kept if kept else ""
-    console.print(Text("  %d line(s) looked like evidence but could not be read%s" % (n, more), style="yellow"))
-    for line in shown:
-        console.print(Text("    " + safe(line)), soft_wrap=True)
+        more = " (--verbose: the first %d)" % kept if kept else ""
+    console.print(Text("  %d line(s) looked like evidence but were not read%s" % (n, more), style="yellow"))
+    for line in shown:  # folded at the console's width: a long log line stays whole
+        console.print(Text("    " + safe(line), overflow="fold"))
 
 
 def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False, incremental=None) -> None:
