@@ -13,7 +13,7 @@ import re
 import subprocess
 import threading
 import zlib
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Pattern, Tuple
 
 from unitaudit.sources.textlog.bounded import MAX_LINE, LineCut, bounded_chunks, readinto_of
 from unitaudit.sources.textlog.lines import PARSE_MAX
@@ -61,9 +61,17 @@ SHORT_FOR = (
 )
 REQUEST_STRING = "Activating via systemd"
 REQUEST_SAMPLE = 1000  # request lines read per file: enough to name who keeps asking
-_HIT_RE = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS))
-_EXACT_HIT_RE = re.compile(b"|".join(re.escape(s.encode()) for s in HIT_STRINGS
-                                     if s.encode() not in dict(SHORT_FOR)))
+
+
+def line_pattern(strings: Iterable[str], starts: Iterable[str] = ()) -> Pattern[bytes]:
+    """In Python, what grep is asked for (_start_grep): a line holding any of `strings`, or
+    starting with any of `starts`.  One grammar for the Python filter and the unread count."""
+    return re.compile(b"|".join([re.escape(x.encode()) for x in strings]
+                                + [b"^" + re.escape(x.encode()) for x in starts]))
+
+
+_HIT_RE = line_pattern(HIT_STRINGS)
+_EXACT_HIT_RE = line_pattern(s for s in HIT_STRINGS if s.encode() not in dict(SHORT_FOR))
 _BRE_SPECIAL = re.compile(r"([.[*^$\\])")  # what a basic regular expression does not read as itself
 _BLOCK_LINES = 4096  # lines the Python filter hands over at a time
 
@@ -131,8 +139,7 @@ def _sample_requests(blocks: Iterator[List[bytes]], notes: ReadNotes) -> Iterato
 def _python_lines(log: LogInput, wanted: Wanted, cut: LineCut, notes: ReadNotes) -> Iterator[List[bytes]]:
     """Matching lines in blocks, when grep is not there."""
     strings = wanted.strings
-    pattern = re.compile(b"|".join([re.escape(x.encode()) for x in strings]
-                                   + [b"^" + re.escape(x.encode()) for x in wanted.starts]))
+    pattern = line_pattern(strings, wanted.starts)
     search = pattern.search
     found: List[bytes] = []
     total = 0

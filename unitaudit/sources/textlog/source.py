@@ -1,5 +1,4 @@
 """TextLogSource: what a scan reads from a text log, in one or two passes over its matching lines."""
-import re
 import shutil
 from typing import Callable, Iterator, Optional, Tuple
 
@@ -7,7 +6,7 @@ from unitaudit.model import Event, Sightings, SourceStats, UnitState
 from unitaudit.sources.grouping import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, SightingGroups
 from unitaudit.sources.textlog.bounded import LineCut
 from unitaudit.sources.textlog.filters import (
-    HIT_STRINGS, LINE_STARTS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, matching_lines)
+    HIT_STRINGS, LINE_STARTS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, line_pattern, matching_lines)
 from unitaudit.sources.textlog.lines import NOTHING, PARSE_MAX, SECONDS, LineParser
 from unitaudit.sources.textlog.notes import UNREAD_KEPT, ReadNotes, unread_sample
 from unitaudit.sources.textlog.opening import LogInput
@@ -18,8 +17,7 @@ from unitaudit.sources.textlog.status import STATUS_STRINGS, StatusReader
 # that date a journal export/verbose entry (stamps.py); of the lines it picks, those with a hit
 # string are the ones that count as unread when nothing reads them.
 _MAIN = HIT_STRINGS + STATUS_STRINGS + ENTRY_TIME_STRINGS
-_HIT = re.compile(b"|".join([re.escape(s.encode()) for s in HIT_STRINGS + (REQUEST_STRING,)]
-                            + [b"^" + re.escape(s.encode()) for s in LINE_STARTS])).search
+_HIT = line_pattern(HIT_STRINGS + (REQUEST_STRING,), LINE_STARTS).search
 ReadLine = Callable[[bytes], bool]
 
 
