@@ -62,6 +62,14 @@ class ConfigError(UnitauditError):
     status = ExitStatus.USAGE
 
 
+class BundleError(UnitauditError):
+    """A bundle or sos report that cannot be read safely: truncated, not a tar or a directory, a
+    member escaping its extraction directory, a manifest whose hashes do not match, or a schema
+    newer than this unitaudit reads.  Nothing of it is used."""
+
+    status = ExitStatus.INCOMPLETE
+
+
 class ProbeUnavailable(Exception):
     """The probe (sources/probe.py) cannot answer: a tool or database is missing, or the tool
     failed.  Never ends a command: a diagnosis or a plan says "unknown" instead."""
