@@ -9,7 +9,7 @@ daemon's passes match on the trusted fields, so a lookalike logged with
 `systemd-cat` or `logger -t systemd` is not read as their evidence at all.
 """
 from array import array
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from unitaudit.model import PROGRAM_LINE_LEAD, Sightings
 from unitaudit.sources.grouping import SightingGroups
@@ -17,7 +17,7 @@ from unitaudit.sources.journal.classify import (
     BROKER_IDS, BUS_UNITS, FAIL_KINDS, ID_EXITED, ID_RESULT, ID_SPAWN, PID1_IDS, STOP, bus_classifier,
     classify_broker, classify_executor, logrotate_classifier, pid1_classifier, pid1_text_classifier,
     program_line_classifier)
-from unitaudit.sources.journal.reader import RAW, Journal
+from unitaudit.sources.journal.reader import Journal
 
 # unit -> the times its processes failed (the program-line passes look just before them)
 Failures = Dict[str, array]
@@ -38,11 +38,14 @@ class Scope(NamedTuple):
 class Passes:
     """The passes of one machine's read; they add to the source's `counts` and `warnings`."""
 
-    def __init__(self, journal: Journal, scope: Scope, counts: Dict[str, int], warnings: List[str]) -> None:
+    def __init__(self, journal: Journal, scope: Scope, counts: Dict[str, int], warnings: List[str],
+                 record: Optional[Callable[[object], None]] = None) -> None:
+        """`record`: called with the reader at every entry a pass reads (collect keeps them whole)."""
         self.journal = journal
         self.scope = scope
         self.counts = counts
         self.warnings = warnings
+        self.record = record
 
     def read(self) -> Iterator[Sightings]:
         failures: Failures = {}
@@ -93,9 +96,9 @@ class Passes:
                 r.add_match(b"_BOOT_ID=" + scope.boot_id)
             bounds = [x for x in (scope.since, after) if x is not None]
             if scope.skip is not None and after is None:
-                RAW.seek_cursor(r, scope.skip[0])
+                self.journal.raw.seek_cursor(r, scope.skip[0])
             elif bounds:
-                RAW.seek_realtime(r, int(max(max(bounds), 0.0) * 1e6))
+                self.journal.raw.seek_realtime(r, int(max(max(bounds), 0.0) * 1e6))
             else:
                 r.seek_head()
         except BaseException:
@@ -113,6 +116,7 @@ class Passes:
         events = entries = 0
         try:
             get, nxt, realtime = r._get, r._next, r._get_realtime
+            test_cursor, record = self.journal.raw.test_cursor, self.record
             until = int(self.scope.until * 1e6) if self.scope.until is not None else None
             skip_cursor, skip_us = self.scope.skip if self.scope.skip is not None and after is None else ("", -1)
             while True:  # the hot loop: kept flat, every call here runs once per entry
@@ -126,9 +130,11 @@ class Passes:
                     break
                 if until is not None and t_us > until:
                     break
-                if t_us == skip_us and RAW.test_cursor(r, skip_cursor):
+                if t_us == skip_us and test_cursor(r, skip_cursor):
                     continue  # the entry the last run ended on
                 entries += 1
+                if record is not None:
+                    record(r)
                 try:
                     got = classify(get, t_us)
                 except (KeyError, OSError, UnicodeDecodeError, ValueError):

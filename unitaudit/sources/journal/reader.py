@@ -18,7 +18,10 @@ Position = Tuple[str, float]
 
 
 class Journal:
-    """The journal a source reads.  `warnings` is the source's list: opening may add to it."""
+    """The journal a source reads.  `warnings` is the source's list: opening may add to it.
+    `raw`: the unbound reader methods for its readers (export.ExportJournal has its own)."""
+
+    raw = RAW
 
     def __init__(self, directory: Optional[str], files: Sequence[str], label: str, warnings: List[str]) -> None:
         self.directory = directory
@@ -50,7 +53,7 @@ class Journal:
         """Every value `field` takes in the journal (read from its index, not its entries)."""
         r = self.open()
         try:
-            return RAW.query_unique(r, field)
+            return self.raw.query_unique(r, field)
         finally:
             r.close()
 
@@ -100,15 +103,15 @@ class Journal:
         found_us: Optional[int] = None
         try:
             if until is not None:
-                RAW.seek_realtime(r, int(until * 1e6) + 1)
+                self.raw.seek_realtime(r, int(until * 1e6) + 1)
             else:
                 r.seek_tail()
             if r._previous():
                 end = (r._get_cursor(), r._get_realtime() / 1e6)
             if cursor is not None:
                 try:
-                    RAW.seek_cursor(r, cursor)
-                    found = r._next() and RAW.test_cursor(r, cursor)
+                    self.raw.seek_cursor(r, cursor)
+                    found = r._next() and self.raw.test_cursor(r, cursor)
                 except ValueError:  # not a cursor at all (a damaged state database): as if gone
                     found = False
                 if found:

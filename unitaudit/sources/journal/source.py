@@ -1,7 +1,8 @@
 """JournalSource: what a scan reads from the systemd journal, one machine at a time."""
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from unitaudit.model import SourceStats, Sightings
+from unitaudit.sources.journal.export import ExportJournal
 from unitaudit.sources.journal.files import JournalFiles, check_damage, check_journal_files, find_journal_files
 from unitaudit.sources.journal.passes import Passes, Scope
 from unitaudit.sources.journal.reader import Journal, Position
@@ -13,11 +14,15 @@ class JournalSource:
 
     def __init__(self, directory: Optional[str] = None, files: Sequence[str] = (),
                  since: Optional[float] = None, until: Optional[float] = None, boot: bool = False,
-                 incremental: bool = False, after_cursor: Optional[Position] = None) -> None:
+                 incremental: bool = False, after_cursor: Optional[Position] = None,
+                 export: Optional[str] = None, export_unique: Optional[Dict[str, Set[bytes]]] = None,
+                 record: Optional[Callable[[object], None]] = None) -> None:
         """`incremental`: note where this read ends (`end`) for the next run.  `after_cursor`: (cursor,
         its realtime) of the last entry an earlier run read; only the entries after it are read
         (incremental runs).  A cursor the journal no longer holds (rotated, vacuumed) falls back to
-        its time, and a warning says so."""
+        its time, and a warning says so.  `export`: a journal in export format instead (a bundle's;
+        `export_unique`: what its journal held, export.ExportJournal).  `record`: given the reader at
+        each entry read (collect)."""
         self.directory = directory
         self.files = list(files)
         self.since = since
@@ -29,10 +34,12 @@ class JournalSource:
         # where this read ended: (cursor, realtime) of the last entry it covered, for the next run
         self.end: Optional[Position] = None
         self._skip: Optional[Tuple[str, int]] = None  # the cursor entry itself, read last time
-        self.path = directory or (", ".join(self.files) if self.files else "local system journal")
+        self.path = export or directory or (", ".join(self.files) if self.files else "local system journal")
         self._counts = {"entries": 0, "events": 0, "text_fallback": 0, "program_lines": 0, "damaged": 0}
         self._warnings: List[str] = []
-        self._journal = Journal(directory, self.files, self.path, self._warnings)
+        self.record = record
+        self._journal = Journal(directory, self.files, self.path, self._warnings) if export is None else \
+            ExportJournal(export, self.path, self._warnings, export_unique)
         self._files: JournalFiles = []  # (file, its header) of --journal-dir/--journal-file
         if directory is not None:
             self._files += find_journal_files(directory, self._warnings)
@@ -54,8 +61,12 @@ class JournalSource:
         for machine, host in self._journal.machines():
             scope = Scope(since=self.since, until=self.until, skip=self._skip, boot_id=boot_id,
                           machine_id=machine, host=host)
-            passes = Passes(self._journal, scope, self._counts, self._warnings)
+            passes = Passes(self._journal, scope, self._counts, self._warnings, self.record)
             yield from passes.read()
+
+    def unique(self, field: str) -> Set[bytes]:
+        """Every value `field` takes in the journal read (collect records MESSAGE_ID's)."""
+        return self._journal.unique(field)
 
     def _check_damage(self) -> None:
         """Once, for the files of --journal-dir/--journal-file (files/check_damage).  The local
