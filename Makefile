@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
 	systemd-container dbus kmod logrotate avahi-daemon strace util-linux \
-	python3-systemd debootstrap \
+	python3-systemd debootstrap sosreport \
 	groff-base bash-completion locales \
 	dpkg-dev lintian debhelper dh-python python3-all python3-pip python3-setuptools python3-wheel
 # python3-systemd: the one library the .deb takes from the distribution (it is compiled); the
@@ -18,7 +18,8 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 # roots (unitaudit_lab/roots.py).  groff-base and bash-completion: the man page and the completion are
 # checked against the CLI; locales: glibc's locale sources, from which tests/test_line_forms.py
 # regenerates unitaudit/data/months.tsv to check it; dpkg-dev .. python3-wheel: `make deb` (tests/lab/test_package_live.py
-# builds the package and installs it in the lab).
+# builds the package and installs it in the lab).  sosreport: Debian's `sos report`, which
+# examples/record_sos.py runs inside the lab to record examples/sos-seed/ (scan --bundle reads sos reports).
 
 # The Python 3.7 pass (UOS 20 and Deepin 20 run 3.7.3): pyenv's 3.7 where there is one, else a
 # python3.7 on PATH.  It runs with the library set the package carries (packaging/vendor/requirements.lock)

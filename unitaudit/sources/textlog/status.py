@@ -63,7 +63,7 @@ _N_RESTARTS = re.compile(_LEAD + rb"NRestarts=(\d{1,10})$")
 _PROCESS = re.compile(rb"(\d{1,10}) ([A-Za-z]{1,32})=(.*)$")
 _PARENS = re.compile(r" ?\(([^)]*)\)?")
 _SIGNAL_WORD = re.compile(rb"[A-Z][A-Z0-9+]{1,15}")  # KILL, SEGV, RTMIN+3
-_CODES = {b"exited": 1, b"killed": 2, b"dumped": 3}  # si_code, as D-Bus gives ExecStatus.code
+EXIT_CODES = {b"exited": 1, b"killed": 2, b"dumped": 3}  # si_code, as D-Bus gives ExecStatus.code
 _FREEZER = {"frozen", "freezing", "thawing"}
 _READ_EXECS = ("ExecStartPre", "ExecStopPost")
 
@@ -211,8 +211,8 @@ def _exec_status(pid: int, rest: bytes) -> ExecStatus:
         command, outcome = rest, b""
     argv = tuple(_text(command).split())
     code_word, _c, value = outcome.rstrip(b")").partition(b", ")
-    code = _CODES.get(code_word, 0)
-    status = _status_number(value)
+    code = EXIT_CODES.get(code_word, 0)
+    status = status_number(value)
     if status is None:
         code = 0  # how it ended was cut off: not known to have failed
     # A paste does not say when it exited, only that it did: `exited` 0.0 marks a run that ended.
@@ -221,7 +221,7 @@ def _exec_status(pid: int, rest: bytes) -> ExecStatus:
                       exited=0.0 if code else None, pid=pid, code=code, status=status or 0)
 
 
-def _status_number(value: bytes) -> Optional[int]:
+def status_number(value: bytes) -> Optional[int]:
     """`status=1/FAILURE` -> 1, `signal=KILL` -> 9; None when it is cut or unknown."""
     key, _eq, word = value.partition(b"=")
     word = word.split(b"/", 1)[0]
