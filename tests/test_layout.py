@@ -1,10 +1,11 @@
 """The shape of the package, checked: short modules and functions, imports that point one way,
-no cycles, no imports hidden in functions (cli.py excepted, for start-up time), no repeated code.
+no cycles, no imports hidden in functions (the cli package excepted, for start-up time), no
+repeated code.
 
 The layers (README, "Layout"), each importing only from those below it and from itself:
 
     cli
-    services, hourly                      what a command does
+    services, hourly, collect             what a command does
     sources, analysis, store,             the parts; reporters word the model only
     remediation, report, config
     model, util, errors                   types, grammars, files and times
@@ -41,7 +42,8 @@ ALLOWED: Dict[str, Set[str]] = {
     "unitaudit.remediation": BASE | {"unitaudit.sources"},
     "unitaudit.services": BASE | PARTS,
     "unitaudit.hourly": BASE | PARTS | {"unitaudit.services"},
-    "unitaudit.cli": BASE | PARTS | {"unitaudit.services", "unitaudit.hourly"},
+    "unitaudit.collect": BASE | PARTS | {"unitaudit.services"},
+    "unitaudit.cli": BASE | PARTS | {"unitaudit.services", "unitaudit.hourly", "unitaudit.collect"},
     "unitaudit.__main__": {"unitaudit.cli"},
 }
 
@@ -164,7 +166,7 @@ def test_imports_inside_functions_only_in_the_cli_each_with_its_reason():
                 if not isinstance(node, (ast.Import, ast.ImportFrom)):
                     continue
                 where = "%s:%d" % (name, node.lineno)
-                if name != "unitaudit.cli":
+                if name != "unitaudit.cli" and not name.startswith("unitaudit.cli."):
                     hidden.append(where)
                 elif "#" not in source[node.lineno - 1] and not source[node.lineno - 2].strip().startswith("#"):
                     hidden.append(where + " (no comment saying why)")

@@ -1,7 +1,7 @@
 """The man page unitaudit(1) and the bash completion (packaging/debian) against the command line
 they describe.
 
-Both are written by hand, so both can drift from unitaudit/cli.py: these tests read the commands
+Both are written by hand, so both can drift from unitaudit/cli/: these tests read the commands
 and options from the typer app itself (the click group typer builds) and fail when a command, an
 option, its metavar or its default is missing or stale in either.  They also render the man page
 with groff's warnings on, and run the completion function in bash, with bash-completion's

@@ -86,7 +86,7 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
     files = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     paths = {line.split()[5].lstrip(".") for line in files.splitlines()}
     for path in ("/usr/bin/unitaudit",
-                 LIB + "/unitaudit/cli.py",
+                 LIB + "/unitaudit/cli/__init__.py", LIB + "/unitaudit/collect/run.py",
                  LIB + "/unitaudit/data/protected-units.toml",  # package data
                  LIB + "/typer/__init__.py", LIB + "/rich/__init__.py", LIB + "/dbus_next/__init__.py",
                  "/usr/share/unitaudit/remediations/restore-dbus-alias.toml",

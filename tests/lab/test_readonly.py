@@ -49,9 +49,11 @@ def _settle(path, quiet=1.0, timeout=30.0):
         time.sleep(0.1)
 
 
-def _watched(seed_lab, tmp_path, *args):
+def _watched(seed_lab, tmp_path, *args, fd_paths=False):
     """Run `unitaudit ARGS` inside the lab under a bus monitor and strace; return its result,
-    the method calls of its connections, and the file writes it made."""
+    the method calls of its connections, and the file writes it made.  `fd_paths`: strace names
+    the file behind each descriptor too (-y), so that a write relative to a directory descriptor
+    says which directory."""
     log = tmp_path / "monitor.log"
     with open(log, "w") as sink:  # a file, not a pipe: a full pipe would stall the monitor and lose its tail
         monitor = subprocess.Popen(["nsenter", "-t", str(seed_lab.leader), "-a", "stdbuf", "-oL", "dbus-monitor",
@@ -60,7 +62,7 @@ def _watched(seed_lab, tmp_path, *args):
         _settle(log)  # BecomeMonitor done before the scan connects
         trace = tmp_path / "strace.log"
         r = subprocess.run(
-            ["strace", "-f", "-qq", "-o", str(trace), "-e",
+            ["strace", "-f", "-qq"] + (["-y"] if fd_paths else []) + ["-o", str(trace), "-e",
              "trace=open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,link,linkat,"
              "symlink,symlinkat,truncate,chmod,fchmodat,chown,fchownat,lchown,utimensat",
              "nsenter", "-t", str(seed_lab.leader), "-a", "env", "PYTHONPATH=%s" % ROOT,

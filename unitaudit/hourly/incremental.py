@@ -24,7 +24,7 @@ from unitaudit.services.scan import ScanRequest, scan, thresholds, window
 from unitaudit.sources.journal import JournalSource
 
 if TYPE_CHECKING:  # an offline run never loads the live parts, nor dbus-next with them
-    from unitaudit.services.live import LiveParts
+    from unitaudit.services.parts import LiveParts
 
 # Said after the error of an output that failed: the run is left for the next one
 NOT_RECORDED = "; this run was not recorded: the next run reports its loops again"

@@ -20,14 +20,16 @@ from unitaudit.store.fixruns import FixRunStore
 
 
 def plan_fix(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),
-             protected_extra: Sequence[Tuple[str, str]] = ()) -> Tuple[Plan, RecordingBackend]:
+             protected_extra: Sequence[Tuple[str, str]] = (), probe: Optional[SystemProbe] = None
+             ) -> Tuple[Plan, RecordingBackend]:
     """The plan for these findings, worked out on the system under `root`, and what a dry run of
     it performs (the recording backend): `fix --dry-run`, `fix` and the timer's auto-apply.
     `protected_extra`: the configuration's [protected] (glob, reason) pairs, added beside the
-    packaged protected units (a packaged glob keeps its packaged reason)."""
+    packaged protected units (a packaged glob keeps its packaged reason).  `probe`: the system
+    to plan on, when it is not the one under `root` (a bundle's, services/bundle.py)."""
     protected = merge_protected(load_protected(), protected_extra)
     plan = expand(make_plan(findings, load_recipes(), protected, named_units=named_units, finding_ids=finding_ids,
-                            recipe_ids=recipe_ids), SystemProbe(root))
+                            recipe_ids=recipe_ids), probe if probe is not None else SystemProbe(root))
     return plan, dry_run(plan)
 
 

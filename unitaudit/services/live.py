@@ -3,12 +3,10 @@ and `churn --measure`, which watches a unit live.
 
 Its own module so that an offline scan never imports dbus-next: the CLI imports this one only
 for a live scan (scan.ScanRequest.is_live)."""
-from dataclasses import replace
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Optional
 
-from unitaudit.analysis.diagnosis import diagnose_all
-from unitaudit.errors import SourceError, UsageError
-from unitaudit.model import CauseKind, Finding, LiveState
+from unitaudit.errors import UsageError
+from unitaudit.services.parts import LiveParts, diagnosis_step
 from unitaudit.sources import cgroup_watch
 from unitaudit.sources.dbus import DBusSource
 from unitaudit.sources.kernel import KernelSource
@@ -16,30 +14,14 @@ from unitaudit.sources.probe import SystemProbe
 from unitaudit.util.names import is_unit_name
 
 
-class LiveParts(NamedTuple):
-    """What a live scan adds: keyword arguments of `scan.scan` (an incremental run takes them whole)."""
-
-    live_source: DBusSource  # read() -> LiveState
-    diagnose: Callable[[Sequence[Finding], Optional[LiveState]], Sequence[Finding]]
-    kernel: KernelSource  # churn measured live
-
-
-def live_parts(bus_address: Optional[str], root: str = "/") -> LiveParts:
+def live_parts(bus_address: Optional[str], root: str = "/", bus: Optional[DBusSource] = None,
+               probe: Optional[SystemProbe] = None, kernel: Optional[KernelSource] = None) -> LiveParts:
     """The D-Bus source, the diagnosis step and the kernel source for the machine whose bus is
-    `bus_address` (None: the system bus) and whose files are under `root`."""
-    bus = DBusSource(bus_address)
-    probe = SystemProbe(root)
-
-    def diagnose(findings: Sequence[Finding], live: Optional[LiveState]) -> Sequence[Finding]:
-        if live is not None and not live.unit_files and any(
-                f.cause is not None and f.cause.kind is CauseKind.MISSING_UNIT for f in findings):
-            try:  # which unit file declares the missing alias, and is it enabled
-                live = replace(live, unit_files=bus.read_unit_files())
-            except SourceError:
-                pass  # the diagnosis falls back to the unit files on disk
-        return diagnose_all(findings, probe, live, links=bus.unit_file_links if live is not None else None)
-
-    return LiveParts(bus, diagnose, KernelSource(root))
+    `bus_address` (None: the system bus) and whose files are under `root`.  `bus`, `probe` and
+    `kernel`: those to use instead (collect's, which record what they answer)."""
+    bus = bus if bus is not None else DBusSource(bus_address)
+    probe = probe if probe is not None else SystemProbe(root)
+    return LiveParts(bus, diagnosis_step(bus, probe), kernel if kernel is not None else KernelSource(root))
 
 
 def check_measure(unit: str, seconds: float) -> None:

@@ -38,12 +38,26 @@ class ScanRequest:
     thresholds: Tuple[str, ...] = ()  # --threshold NAME=VALUE, over the configuration's
     bus_address: Optional[str] = None
     root: str = "/"  # the scanned machine's root file system, for the diagnosis
+    bundle: Optional[str] = None  # a bundle or sos report (services/bundle.py), alone
 
     @property
     def is_live(self) -> bool:
         """This machine (no evidence named), or one whose bus was given: unit states and the
         diagnosis join the evidence."""
+        if self.bundle:
+            return False
         return bool(self.bus_address) or not (self.journal_dir or self.journal_files or self.syslogs)
+
+    def check_bundle(self) -> None:
+        """A bundle is the whole evidence of its machine, read at the time it was made: no other
+        evidence, window or machine beside it."""
+        given = [name for name, value in (("--journal-dir", self.journal_dir), ("--journal-file", self.journal_files),
+                                          ("--syslog", self.syslogs), ("--since", self.since), ("--until", self.until),
+                                          ("--boot", self.boot), ("--bus-address", self.bus_address),
+                                          ("--root", self.root != "/")) if value]
+        if self.bundle and given:
+            raise UsageError("--bundle is the whole evidence of its machine, read at the time it was made: "
+                             "not with %s" % ", ".join(given))
 
 
 class Window(NamedTuple):
@@ -92,7 +106,7 @@ def evidence_sources(request: ScanRequest, span: Window) -> list:
 
 
 def run_scan(request: ScanRequest, base: Thresholds, live=None) -> ScanResult:
-    """The scan the request asks for.  `live`: services.live.LiveParts for a live scan
+    """The scan the request asks for.  `live`: services.parts.LiveParts for a live scan
     (request.is_live), else None."""
     span = window(request.since, request.until)
     chosen = thresholds(request, base)

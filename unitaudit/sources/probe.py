@@ -65,7 +65,7 @@ class SystemProbe:
                 done.append(name)
                 break
             try:
-                target = os.readlink(self._prefix + "/" + "/".join(done + [name]))
+                target = self._readlink("/" + "/".join(done + [name]))
             except OSError:  # not a link, or missing: later components will be missing too
                 done.append(name)
                 continue
@@ -77,9 +77,19 @@ class SystemProbe:
             pending = [p for p in target.split("/") if p] + pending
         return "/" + "/".join(done)
 
+    def _readlink(self, inside: str) -> str:
+        """What the link at `inside` (a resolved path inside root) says; OSError when it is none.
+        A bundle answers from what it recorded (sources/bundle/probe.py)."""
+        return os.readlink(self._prefix + inside)
+
     # -- files ---------------------------------------------------------------------------------
     def read_text(self, path: str, limit: int = 1 << 20) -> Optional[str]:
         """A regular file's text (at most `limit` bytes), None when it is missing or not a file."""
+        data = self.read_bytes(path, limit)
+        return data.decode("utf-8", "replace") if data is not None else None
+
+    def read_bytes(self, path: str, limit: int = 1 << 20) -> Optional[bytes]:
+        """A regular file's bytes (at most `limit`), None when it is missing or not a file."""
         try:
             host = self._prefix + self.resolve(path)
             # O_NONBLOCK: never hang on a FIFO; O_NOFOLLOW: the path was resolved above
@@ -97,7 +107,7 @@ class SystemProbe:
                     break
                 chunks.append(chunk)
                 left -= len(chunk)
-            return b"".join(chunks).decode("utf-8", "replace")
+            return b"".join(chunks)
         except OSError:
             return None
         finally:
@@ -120,7 +130,7 @@ class SystemProbe:
         st = own
         if is_link:
             try:
-                target = os.readlink(self._prefix + self.resolve(path, follow_last=False))
+                target = self._readlink(self.resolve(path, follow_last=False))
                 if follow:
                     st = os.lstat(self._prefix + self.resolve(path))
             except OSError:
@@ -156,7 +166,7 @@ class SystemProbe:
         for spelling in self._usr_spellings(path):
             result = self._run("dpkg-query", "--admindir=" + admindir, "-S", spelling)
             if result.returncode == 0:
-                package = _owner_from_dpkg(result.stdout, spelling)
+                package = owner_from_dpkg(result.stdout, spelling)
                 if package:
                     return package
             elif result.returncode != 1:  # 1: "no path found matching pattern"
@@ -249,7 +259,7 @@ class SystemProbe:
             raise ProbeUnavailable("%s: %s" % (tool, e)) from e
 
 
-def _owner_from_dpkg(output: str, path: str) -> Optional[str]:
+def owner_from_dpkg(output: str, path: str) -> Optional[str]:
     """"pkg1, pkg2:arch: /path" -> pkg1.  Diversion lines name no owner."""
     for line in output.splitlines():
         if line.startswith("diversion by "):

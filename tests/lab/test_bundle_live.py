@@ -1,0 +1,138 @@
+"""The bundle round trip on a real systemd with the seed's loops running: `unitaudit collect` inside
+the lab, `unitaudit scan --bundle` outside it (this machine: no access to the lab's bus, files or
+journal), compared field by field with `unitaudit scan` inside, timing fields aside; the same for
+a sos report of that lab (Debian's sosreport, run inside).  And collect is read-only, and
+--redact leaves nothing of the lab's names and addresses in any member."""
+import json
+import lzma
+import re
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from unitaudit_lab.support import ROOT
+from test_readonly import _assert_read_only, _watched  # tests/lab is on the path: the read-only proof of scan, reused
+
+from unitaudit.collect.redact import word_pattern
+from unitaudit.errors import ExitStatus
+
+# what changes between two reads of a running loop: when, how often, how fast
+TIMING = {"count", "rate_per_hour", "first_seen", "last_seen", "period_seconds", "evidence", "summary", "facts",
+          "churn"}
+
+
+def _outside(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-B", "-m", "unitaudit", *args], capture_output=True, text=True,
+                          timeout=300, cwd=str(ROOT))
+
+
+def _stable(doc: dict) -> dict:
+    """id -> the finding without its timing fields, the cause and diagnosis whole but for counts."""
+    out = {}
+    for f in doc["findings"]:
+        kept = {k: v for k, v in f.items() if k not in TIMING}
+        if kept.get("cause"):
+            kept["cause"] = {k: v for k, v in kept["cause"].items() if k not in ("count", "summary")}
+        out[f["id"]] = kept
+    return out
+
+
+def _until(lab) -> str:
+    """A moment a second ago, as --until reads it: both reads end there."""
+    return "@%d" % (time.time() - 1)
+
+
+@pytest.fixture(scope="module")
+def round_trip(seed_lab, tmp_path_factory):
+    until = _until(seed_lab)
+    inside = seed_lab.unitaudit("scan", "--json", "--until", until)
+    assert inside.returncode == ExitStatus.FINDINGS, inside.stderr
+    made = seed_lab.unitaudit("collect", "-o", "/var/tmp/seed.tar.xz", "--until", until, "--json")
+    assert made.returncode == 0, made.stderr
+    bundle = tmp_path_factory.mktemp("bundle") / "seed.tar.xz"
+    bundle.write_bytes((seed_lab.root / "var/tmp/seed.tar.xz").read_bytes())
+    outside = _outside("scan", "--json", "--bundle", str(bundle))
+    assert outside.returncode == ExitStatus.FINDINGS, outside.stderr
+    return json.loads(inside.stdout), json.loads(outside.stdout), json.loads(made.stdout), bundle
+
+
+def test_scan_of_the_bundle_outside_gives_the_findings_and_verdicts_of_scan_inside(round_trip):
+    inside, outside, made, _bundle = round_trip
+    assert made["findings"] == len(inside["findings"]) >= 3
+    a, b = _stable(inside), _stable(outside)
+    assert sorted(a) == sorted(b)
+    for fid in a:
+        assert b[fid] == a[fid], fid
+    verdicts = {f["unit"]: f["diagnosis"]["verdict"] for f in outside["findings"] if f.get("diagnosis")}
+    assert verdicts.get("dbus-org.freedesktop.Avahi.service") == "alias-missing"
+    assert verdicts.get("deepin-anything-monitor.service") == "module-missing"
+    assert verdicts.get("logrotate.service") == "config-error+insecure-directories"
+    assert outside["kernel"] == inside["kernel"] or outside["kernel"]["release"] == inside["kernel"]["release"]
+
+
+def test_fix_dry_run_and_churn_read_the_bundle_as_that_machine(seed_lab, round_trip):
+    _inside, _outside_doc, _made, bundle = round_trip
+    here = seed_lab.unitaudit("fix", "--dry-run", "--json")
+    there = _outside("fix", "--dry-run", "--json", "--bundle", str(bundle))
+    assert there.returncode == ExitStatus.FINDINGS, there.stderr
+    steps = lambda doc: sorted((s["action"], tuple(sorted(s["values"].items()))) for s in doc["steps"])  # noqa: E731
+    assert steps(json.loads(there.stdout)) == steps(json.loads(here.stdout))
+    churn = _outside("churn", "--json", "--bundle", str(bundle))
+    assert churn.returncode == ExitStatus.FINDINGS, churn.stderr
+    assert json.loads(churn.stdout)["kernel"]["release"]
+
+
+def test_collect_changes_nothing(seed_lab, tmp_path):
+    """The scan's read-only proof (test_readonly.py), with the only writes allowed being the
+    bundle and collect's own staging directory (private, in the container's /tmp, removed)."""
+    r, mine, writes = _watched(seed_lab, tmp_path, "collect", "-o", "/var/tmp/watched.tar.xz", fd_paths=True)
+    assert r.returncode == 0, r.stderr
+    # the bundle (and its partial file before the rename), the staging directory, and the probe
+    # file tempfile writes to find a usable temporary directory
+    own = re.compile(r'(?:"|<)(/var/tmp/watched\.tar\.xz[^">]*|/tmp/unitaudit-collect-[^">]+|/tmp/[a-z0-9_]{8})(?:"|>)')
+    others = [w for w in writes if not own.search(w)]
+    assert len(others) < len(writes)  # it did write the bundle, and the filter saw it
+    _assert_read_only(seed_lab, mine, others)
+    assert (seed_lab.root / "var/tmp/watched.tar.xz").is_file()
+    left = seed_lab.run("find", "/tmp", "-maxdepth", "1", "-name", "unitaudit-collect-*", check=False).stdout
+    assert left.strip() == ""  # the staging directory is gone
+
+
+def _members_text(bundle) -> str:
+    """Every member of the bundle as text, compressed ones decompressed."""
+    texts = []
+    with tarfile.open(str(bundle)) as tar:
+        for m in tar.getmembers():
+            if m.isfile():
+                data = tar.extractfile(m).read()
+                if data[:6] == b"\xfd7zXZ\x00":
+                    data = lzma.decompress(data)
+                texts.append(m.name + "\n" + data.decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def test_redact_leaves_no_host_user_or_address_of_the_lab(seed_lab, tmp_path):
+    made = seed_lab.unitaudit("collect", "--redact", "-o", "/var/tmp/redacted.tar.xz")
+    assert made.returncode == 0, made.stderr
+    bundle = tmp_path / "redacted.tar.xz"
+    bundle.write_bytes((seed_lab.root / "var/tmp/redacted.tar.xz").read_bytes())
+    text = _members_text(bundle)
+    host = seed_lab.run("hostname").stdout.strip()
+    users = [line.split(":")[0] for line in seed_lab.run("getent", "passwd").stdout.splitlines()
+             if 1000 <= int(line.split(":")[2]) < 60000]
+    addresses = [a.split("/")[0] for a in seed_lab.run("hostname", "-I").stdout.split()
+                 if not a.startswith("127.") and a != "::1"]
+    assert users and host
+    assert not word_pattern([host], ignore_case=True).search(text), host
+    assert not word_pattern(users).search(text), users
+    for a in addresses:
+        assert a not in text, a
+    mapping = json.loads((seed_lab.root / "var/tmp/redacted.tar.xz.redactions.json").read_text())
+    assert host in mapping["hosts"]
+    scanned = _outside("scan", "--json", "--bundle", str(bundle))
+    assert scanned.returncode == ExitStatus.FINDINGS, scanned.stderr
+    units = {f["unit"] for f in json.loads(scanned.stdout)["findings"]}
+    assert "deepin-anything-monitor.service" in units  # a unit named like its user is not renamed
