@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from examples.record_lab import check_expectations, fmt_ts, text_counts, versions
 from unitaudit_lab.host import HOST_ENV, log, mounted_under, other_nspawn_running, shquote
-from unitaudit_lab.machine import Interrupted, Lab
+from unitaudit_lab.machine import CHECKOUT, Interrupted, Lab
 from unitaudit_lab.scenarios import FAST, setup_seed_loops, sleep_until, wait_for_seed_loops
 
 # What each plugin brings that a diagnosis reads (Debian's sos 4.0, sos/report/plugins/):
@@ -48,6 +49,8 @@ PLUGINS = ("systemd", "logs", "logrotate", "kernel", "memory", "dbus", "dpkg", "
 SOS_DIR = "/var/tmp/unitaudit-sos"  # inside the container: the overlay, not nspawn's /tmp tmpfs
 SIZE_LIMIT = 3 * 1024 * 1024
 OUT_NAME = "sos-seed"
+BUNDLE_OUT = "bundle-seed"  # `unitaudit collect` of the same lab, beside the sos report
+BUNDLE_NAME = "unitaudit-bundle-seed.tar.xz"
 
 
 def run_sos(lab: Lab, plugins: tuple, timeout: float) -> tuple:
@@ -145,6 +148,46 @@ def write_manifest(out_dir: Path, meta: dict) -> None:
     (out_dir / "MANIFEST.md").write_text("\n".join(lines))
 
 
+def run_collect(lab: Lab, staging: Path) -> dict:
+    """This checkout's `unitaudit collect` and `unitaudit scan --json` inside the same lab, both
+    ending at the same second: the bundle, and the live scan a scan of the bundle must equal."""
+    until = "@%d" % (time.time() - 1)
+    # Debian's python3 with the libraries the package carries (make vendor), as the .deb runs
+    env = {"PYTHONPATH": "%s:%s" % (CHECKOUT / "build/vendor/lib", CHECKOUT)}
+    inside = lab.run("/usr/bin/python3", "-B", "-m", "unitaudit", "scan", "--json", "--until", until,
+                     check=False, env=env, timeout=300)
+    t0 = time.time()
+    made = lab.run("/usr/bin/python3", "-B", "-m", "unitaudit", "collect", "-o", SOS_DIR + "/" + BUNDLE_NAME,
+                   "--until", until, "--json", check=False, env=env, timeout=600)
+    seconds = time.time() - t0
+    if made.returncode != 0 or inside.returncode not in (0, 1):
+        raise RuntimeError(f"collect rc {made.returncode}: {made.stderr[-2000:]}; scan rc {inside.returncode}: "
+                           f"{inside.stderr[-2000:]}")
+    shutil.copy2(lab.root / SOS_DIR.lstrip("/") / BUNDLE_NAME, staging / BUNDLE_NAME)
+    (staging / "scan-inside.json").write_text(inside.stdout)
+    return {"until": until, "collect_seconds": seconds, "collect": made.stdout}
+
+
+def write_bundle_manifest(out_dir: Path, meta: dict) -> None:
+    b = meta["bundle"]
+    said = json.loads(b["collect"])
+    lines = [
+        "# Lab recording: bundle-seed (`unitaudit collect` of the seed's loops)",
+        "",
+        "Recorded by `examples/record_sos.py` in the same lab and minute as `../sos-seed/` "
+        f"(command: `{meta['command']}`).",
+        "",
+        f"- `{BUNDLE_NAME}`: {said['size']:,} bytes, made by `unitaudit collect --until {b['until']}` inside the "
+        f"lab in {b['collect_seconds']:.1f} s: {said['journal_entries']} journal entries, {said['files']} files, "
+        f"{said['findings']} findings at collect time; left out: "
+        + ("; ".join(f"{x['what']} ({x['why']})" for x in said["left_out"]) or "nothing") + ".",
+        f"- `scan-inside.json`: `unitaudit scan --json --until {b['until']}` inside the lab just before: "
+        "the findings a scan of the bundle must give (tests/test_bundle_scan.py).",
+        "",
+    ]
+    (out_dir / "MANIFEST.md").write_text("\n".join(lines))
+
+
 def record(out_root: Path, minutes: float, plugins: tuple, command: str) -> list:
     lab = Lab(f"ua-sos-{os.getpid()}")
     installed: dict = {}
@@ -178,6 +221,7 @@ def record(out_root: Path, minutes: float, plugins: tuple, command: str) -> list
         meta["sos_output"] = "\n".join(out.splitlines()[-12:])
         staging.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, staging / src.name)  # before the teardown removes the overlay
+        meta["bundle"] = run_collect(lab, staging)
         meta.update(machine_id=lab.machine_id, boot_seconds=lab.boot_seconds, system_state=lab.system_state,
                     commands=list(lab.commands))
     finally:
@@ -201,6 +245,12 @@ def record(out_root: Path, minutes: float, plugins: tuple, command: str) -> list
             problems.append(f"tarball is {meta['size']:,} bytes, over the {SIZE_LIMIT:,} limit: drop a plugin")
         meta["problems"] = problems
         write_manifest(out_dir, meta)
+        bundle_dir = out_root / BUNDLE_OUT
+        bundle_dir.mkdir(parents=True, exist_ok=True)
+        for name in (BUNDLE_NAME, "scan-inside.json"):
+            shutil.copyfile(staging / name, bundle_dir / name)
+            os.chmod(bundle_dir / name, 0o644)
+        write_bundle_manifest(bundle_dir, meta)
         log(f"sos-seed: {dest} {meta['size']:,} bytes; problems: {problems or 'none'}")
         return problems
     finally:

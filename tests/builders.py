@@ -148,3 +148,20 @@ def export_entries(path):
     if cur:
         entries.append(cur)
     return entries
+
+
+# What changes between two reads of a running loop a moment apart: when, how often, how fast.
+TIMING_FIELDS = frozenset(("count", "rate_per_hour", "first_seen", "last_seen", "period_seconds", "evidence",
+                           "summary", "facts", "churn"))
+
+
+def stable_findings(doc: dict) -> dict:
+    """A scan document's findings by id, without their timing fields (the cause's count and
+    summary, which quote counts, too): what two scans of one machine a moment apart share."""
+    out = {}
+    for f in doc["findings"]:
+        kept = {k: v for k, v in f.items() if k not in TIMING_FIELDS}
+        if kept.get("cause"):
+            kept["cause"] = {k: v for k, v in kept["cause"].items() if k not in ("count", "summary")}
+        out[f["id"]] = kept
+    return out

@@ -88,3 +88,25 @@ def test_matches_and_recorded_unique_values():
     assert n > 100
     assert b"bb6246daf350424185db1bc2d9033b73" in j.unique("_MACHINE_ID")
     assert ExportJournal(SEED + "journal.export", "seed", [], {"MESSAGE_ID": {b"x"}}).unique("MESSAGE_ID") == {b"x"}
+
+
+def test_the_index_reads_entries_with_binary_fields_and_keeps_time_order(tmp_path):
+    path = tmp_path / "two.export"
+    first = {b"__CURSOR": [b"c1"], b"__REALTIME_TIMESTAMP": [b"1000"], b"_PID": [b"1"], b"MESSAGE": [b"plain"]}
+    second = {b"__CURSOR": [b"c2"], b"__REALTIME_TIMESTAMP": [b"2000"], b"_PID": [b"1"],
+              b"MESSAGE": [b"two\n\nlines"], b"X": [b"\x00"]}
+    with open(str(path), "wb") as f:
+        write_entry(f, first)
+        write_entry(f, second)
+    r = ExportJournal(str(path), "two", []).open()
+    r.add_match(b"_PID=1")
+    r.seek_realtime(1500)
+    assert r._next() and r._get("MESSAGE") == b"two\n\nlines" and r._get_cursor() == "c2"
+    assert not r._next()
+    r.seek_tail()
+    assert r._previous() and r._get_cursor() == "c2"
+    with open(str(path), "wb") as f:
+        write_entry(f, second)
+        write_entry(f, first)
+    with pytest.raises(SourceError, match="time order"):
+        ExportJournal(str(path), "swapped", []).open()

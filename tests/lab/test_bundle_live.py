@@ -13,31 +13,16 @@ import time
 
 import pytest
 
+from builders import stable_findings
 from unitaudit_lab.support import ROOT
 from test_readonly import _assert_read_only, _watched  # tests/lab is on the path: the read-only proof of scan, reused
 
 from unitaudit.collect.redact import word_pattern
 from unitaudit.errors import ExitStatus
 
-# what changes between two reads of a running loop: when, how often, how fast
-TIMING = {"count", "rate_per_hour", "first_seen", "last_seen", "period_seconds", "evidence", "summary", "facts",
-          "churn"}
-
-
 def _outside(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-B", "-m", "unitaudit", *args], capture_output=True, text=True,
                           timeout=300, cwd=str(ROOT))
-
-
-def _stable(doc: dict) -> dict:
-    """id -> the finding without its timing fields, the cause and diagnosis whole but for counts."""
-    out = {}
-    for f in doc["findings"]:
-        kept = {k: v for k, v in f.items() if k not in TIMING}
-        if kept.get("cause"):
-            kept["cause"] = {k: v for k, v in kept["cause"].items() if k not in ("count", "summary")}
-        out[f["id"]] = kept
-    return out
 
 
 def _until(lab) -> str:
@@ -62,7 +47,7 @@ def round_trip(seed_lab, tmp_path_factory):
 def test_scan_of_the_bundle_outside_gives_the_findings_and_verdicts_of_scan_inside(round_trip):
     inside, outside, made, _bundle = round_trip
     assert made["findings"] == len(inside["findings"]) >= 3
-    a, b = _stable(inside), _stable(outside)
+    a, b = stable_findings(inside), stable_findings(outside)
     assert sorted(a) == sorted(b)
     for fid in a:
         assert b[fid] == a[fid], fid
