@@ -17,6 +17,7 @@ from builders import stable_findings
 from unitaudit_lab.support import ROOT
 from test_readonly import _assert_read_only, _watched  # tests/lab is on the path: the read-only proof of scan, reused
 
+from examples.record_sos import PLUGINS
 from unitaudit.collect.redact import word_pattern
 from unitaudit.errors import ExitStatus
 
@@ -121,3 +122,23 @@ def test_redact_leaves_no_host_user_or_address_of_the_lab(seed_lab, tmp_path):
     assert scanned.returncode == ExitStatus.FINDINGS, scanned.stderr
     units = {f["unit"] for f in json.loads(scanned.stdout)["findings"]}
     assert "deepin-anything-monitor.service" in units  # a unit named like its user is not renamed
+
+
+def test_a_sos_report_of_the_lab_scans_outside_to_the_loops_scan_finds_inside(seed_lab, tmp_path):
+    """Debian's `sos report` run inside (its plugins as examples/record_sos.py chooses them), read
+    outside by `scan --bundle`: the same loops with the same causes; the missing alias diagnosed
+    from the unit files sos copied; what sos did not collect named."""
+    inside = seed_lab.scan_json()
+    seed_lab.run("mkdir", "-p", "/var/tmp/sos-test")
+    r = seed_lab.run("sos", "report", "--batch", "-o", ",".join(PLUGINS), "--tmp-dir", "/var/tmp/sos-test",
+                     "--label", "t", "-z", "xz", check=False, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    tarball = next((seed_lab.root / "var/tmp/sos-test").glob("sosreport-*.tar.xz"))
+    outside = _outside("scan", "--json", "--bundle", str(tarball))
+    assert outside.returncode == ExitStatus.FINDINGS, outside.stderr
+    doc = json.loads(outside.stdout)
+    loops = lambda d: {(f["unit"], (f.get("cause") or {}).get("kind")) for f in d["findings"]}  # noqa: E731
+    assert loops(doc) == loops(inside)
+    verdicts = {f["unit"]: (f.get("diagnosis") or {}).get("verdict") for f in doc["findings"]}
+    assert verdicts["dbus-org.freedesktop.Avahi.service"] == "alias-missing"
+    assert any(w.startswith("not in the sos report: package owners") for w in doc["warnings"]), doc["warnings"]

@@ -12,10 +12,13 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
 
+from builders import stable_findings
 from unitaudit_lab import roots, scenarios
 from unitaudit_lab.support import VERSION, boot_lab, in_ci
 
@@ -252,6 +255,23 @@ def test_the_timers_service_writes_state_textfile_and_an_explained_summary(relea
 
 
 # -- fix, then undo ---------------------------------------------------------------------------------
+
+
+def test_the_installed_collect_makes_a_bundle_that_scans_the_same_here(release, scan):
+    """`unitaudit collect` of the release's package (its python3, its systemd), read on this machine
+    by `scan --bundle`: the findings and verdicts `unitaudit scan` gave inside for the same window."""
+    until = "@%d" % (time.time() - 1)
+    inside = release.sh("unitaudit scan --json --until %s" % until)
+    assert inside.returncode == ExitStatus.FINDINGS, inside.stderr
+    t0 = time.monotonic()
+    made = release.sh("unitaudit collect --json -o %sbundle.tar.xz --until %s" % (IN_LAB, until), timeout=600)
+    assert made.returncode == 0, made.stderr
+    print("%s: collect %.1f s, %d bytes" % (release.suite, time.monotonic() - t0, json.loads(made.stdout)["size"]))
+    bundle = release.lab.root / IN_LAB.lstrip("/") / "bundle.tar.xz"
+    here = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--json", "--bundle", str(bundle)],
+                          capture_output=True, text=True, timeout=300)
+    assert here.returncode == ExitStatus.FINDINGS, here.stderr
+    assert stable_findings(json.loads(here.stdout)) == stable_findings(json.loads(inside.stdout))
 
 
 def snapshot(release) -> dict:
