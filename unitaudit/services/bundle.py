@@ -113,6 +113,8 @@ def _unitaudit(bundle: OpenedBundle, work: str) -> BundleScan:
     units = _json(top, "units.json")
     kernel = _json(top, "kernel.json")
     live = codec.live_state(units["live"]) if units.get("live") is not None else None
+    if live is not None:  # said as what it is: a record, not this machine's bus
+        live = replace(live, address="recorded in %s (%s)" % (os.path.basename(bundle.source.rstrip("/")), live.address))
     unit_files = tuple(codec.from_json(UnitFile, u, "units.json unit_files") for u in _list(units, "unit_files"))
     links = {}
     for item in _list(units, "unit_file_links"):
@@ -144,7 +146,7 @@ def _unitaudit(bundle: OpenedBundle, work: str) -> BundleScan:
     source = JournalSource(export=os.path.join(top, "journal.export"), export_unique=unique, since=since, until=until)
     source.path = "bundle %s journal" % os.path.basename(bundle.source.rstrip("/"))
     parts = LiveParts(recorded if live is not None else None, diagnosis_step(recorded, probe), recorded)
-    notes.append("bundle made on %s at %s" % (manifest.get("host", "?"), iso_utc(now)))
+    notes.append("bundle of %s made at %s: the findings as of then" % (manifest.get("host", "?"), iso_utc(now)))
     return BundleScan("unitaudit", (source,), parts, probe, now, since, until, tuple(notes))
 
 
@@ -200,9 +202,15 @@ def _sos(bundle: OpenedBundle, work: str) -> BundleScan:
                           "or sos_logs/sos.log)" % bundle.source)
     notes = ["sos report of %s made at %s" % (sos.hostname or "?", iso_utc(sos.collected_at))]
     notes += ["not in the sos report: %s (%s)" % (fact, why) for fact, why in sos.lacks]
-    sources = tuple(TextLogSource(p) for p in sos.text_logs)
+    sources = tuple(_named(TextLogSource(p), bundle, p) for p in sos.text_logs)
     parts = LiveParts(recorded, diagnosis_step(recorded, probe), recorded)
     return BundleScan("sos", sources, parts, probe, sos.collected_at, None, sos.collected_at, tuple(notes))
+
+
+def _named(source, bundle: OpenedBundle, path: str):
+    """A source named by the bundle and the member it reads, not by the temporary directory."""
+    source.path = "%s:%s" % (os.path.basename(bundle.source.rstrip("/")), os.path.relpath(path, bundle.top))
+    return source
 
 
 def _sos_kernel(probe: BundleProbe, work: str, release: Optional[str]) -> KernelFacts:

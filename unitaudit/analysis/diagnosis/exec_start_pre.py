@@ -98,7 +98,10 @@ def _modprobe_module(path: object, argv: object, program_line: object) -> Option
 def _modprobe(finding: Finding, probe: SystemProbe, out: dict, module: str) -> Diagnosis:
     release = probe.kernel_release()
     out["kernel_release"] = release
-    out["modules_dir_exists"] = probe.stat("/lib/modules/" + release, follow=True).exists
+    try:
+        out["modules_dir_exists"] = probe.stat("/lib/modules/" + release, follow=True).exists
+    except ProbeUnavailable:  # a sos report copies no /lib/modules: the module's own answer may still say
+        out["modules_dir_exists"] = None
     try:
         found = probe.module_file(module, release)
         out["module_file"], out["module_found"] = found, found is not None
@@ -125,7 +128,7 @@ def _modprobe(finding: Finding, probe: SystemProbe, out: dict, module: str) -> D
                                                          p["dkms_version"],
                                                          package_words(p["package"], p["package_lookup"]),
                                                          state, release), tuple(out.items()))
-    no_dir = "" if out["modules_dir_exists"] else " (there is no /lib/modules/%s at all)" % release
+    no_dir = "" if out["modules_dir_exists"] is not False else " (there is no /lib/modules/%s at all)" % release
     return Diagnosis(CauseKind.EXECSTARTPRE_FAILED, "module-missing",
                      "%s: module %s does not exist for the running kernel %s%s and no dkms source provides it%s"
                      % (failing, module, release, no_dir, _restart_words(out)), tuple(out.items()))

@@ -14,6 +14,7 @@ import re
 from typing import Dict, List, Optional, TYPE_CHECKING
 
 from unitaudit.analysis.diagnosis.package_owner import owning_package, package_words
+from unitaudit.errors import ProbeUnavailable
 from unitaudit.model import CauseKind, Diagnosis, Finding, LiveState
 from unitaudit.util.names import is_safe_path
 
@@ -88,7 +89,10 @@ def _config_facts(probe: SystemProbe, path: str, error: dict) -> dict:
 
 
 def _directory_facts(probe: SystemProbe, directory: str, logs: List[str]) -> dict:
-    info = probe.stat(directory, follow=True)  # logrotate stat()s the parent: links are followed
+    try:
+        info = probe.stat(directory, follow=True)  # logrotate stat()s the parent: links are followed
+    except ProbeUnavailable as e:  # evidence that did not record it (a sos report): unknown, said why
+        return {"path": directory, "exists": None, "insecure": None, "unknown": str(e), "skipped_logs": logs}
     # logrotate's test: writable by others, or by a group that is not root's
     group_writable_by_non_root = info.group_writable and info.gid != 0
     return {"path": directory, "exists": info.exists, "mode": info.mode_octal or None,
@@ -113,6 +117,8 @@ def _summary(verdict: str, configs: List[dict], directories: List[dict]) -> str:
                     % (d["path"], how, d["mode"], owner, len(d["skipped_logs"])))
     if len(insecure) > 2:
         said.append("%d more insecure directories" % (len(insecure) - 2))
+    for d in [d for d in directories if d["insecure"] is None][:2]:
+        said.append("whether %s is safe is unknown (%s)" % (d["path"], d["unknown"]))
     if not said:
         return ("logrotate: the files and directories it complained about are fixed or gone"
                 if verdict == "no-longer-present" else "logrotate: its errors name no file or directory")
