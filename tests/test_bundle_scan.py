@@ -94,9 +94,9 @@ def test_a_sos_report_of_the_same_lab_gives_the_same_loops_and_names_what_it_lac
     assert verdicts["dbus-org.freedesktop.Avahi.service"] == "alias-missing"  # its unit files are in the report
     # what the report holds is diagnosed; what it lacks is said unknown, not guessed
     summaries = {f["unit"]: f["diagnosis"]["summary"] for f in doc["findings"]}
-    assert verdicts["logrotate.service"] == "config-error"
+    assert verdicts["logrotate.service"] == "config-error+insecure-directories"  # modes from sos's ls -alRh
     assert "clink-agent:8" in summaries["logrotate.service"]
-    assert "whether /var/log/mirror/printer is safe is unknown" in summaries["logrotate.service"]
+    assert "/var/log/mirror/printer is world-writable (0777 root:root)" in summaries["logrotate.service"]
     assert verdicts["deepin-anything-monitor.service"] == "command-failed"
     assert "did not record modinfo vfs_monitor" in summaries["deepin-anything-monitor.service"]
     assert any("not in the sos report: package owners" in w for w in doc["warnings"])

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from builders import stable_findings
-from unitaudit_lab.support import ROOT
+from unitaudit_lab.support import CHECKOUT_PATH, ROOT
 from test_readonly import _assert_read_only, _watched  # tests/lab is on the path: the read-only proof of scan, reused
 
 from examples.record_sos import PLUGINS
@@ -142,3 +142,20 @@ def test_a_sos_report_of_the_lab_scans_outside_to_the_loops_scan_finds_inside(se
     verdicts = {f["unit"]: (f.get("diagnosis") or {}).get("verdict") for f in doc["findings"]}
     assert verdicts["dbus-org.freedesktop.Avahi.service"] == "alias-missing"
     assert any(w.startswith("not in the sos report: package owners") for w in doc["warnings"]), doc["warnings"]
+
+
+def test_collect_as_an_ordinary_user_says_what_it_could_not_read(seed_lab):
+    """Run as the desktop's user (not in group adm): the bundle is written, and what root alone
+    may read (the system journal, /proc/slabinfo) is listed as left out, with the remedy."""
+    seed_lab.run("install", "-d", "-o", "deepin", "-m", "0755", "/var/tmp/as-user")
+    r = seed_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "collect",
+                     "--json", "-o", "/var/tmp/as-user/b.tar.xz", check=False, env={"PYTHONPATH": CHECKOUT_PATH},
+                     timeout=300)
+    assert r.returncode == 0, r.stderr
+    said = json.loads(r.stdout)
+    left = " ".join("%s %s" % (x["what"], x["why"]) for x in said["left_out"])
+    assert "not readable by this user" in left and "run as root" in left, left
+    assert "/proc/slabinfo" in left, left
+    text = seed_lab.run("runuser", "-u", "deepin", "--", "/usr/bin/python3", "-B", "-m", "unitaudit", "collect",
+                        "-o", "/var/tmp/as-user/c.tar.xz", check=False, env={"PYTHONPATH": CHECKOUT_PATH})
+    assert text.returncode == 0 and "left out" in text.stdout, text.stdout + text.stderr

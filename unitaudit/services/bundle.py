@@ -21,7 +21,7 @@ from unitaudit.model import KernelFacts, LiveState, ScanResult, Thresholds, Unit
 from unitaudit.services.fix import plan_fix
 from unitaudit.services.parts import LiveParts, diagnosis_step
 from unitaudit.services.scan import scan
-from unitaudit.sources.bundle import codec
+from unitaudit.sources.bundle import codec, listing
 from unitaudit.analysis.diagnosis.missing_unit import UNIT_DIRS
 from unitaudit.sources.bundle.extract import OpenedBundle, open_bundle
 from unitaudit.sources.bundle.manifest import READ_FLAGS
@@ -29,6 +29,7 @@ from unitaudit.sources.bundle.probe import Answers, BundleProbe, answers_from_js
 from unitaudit.sources.bundle.sos import read_sos
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
+from unitaudit.sources.probe import SystemProbe
 from unitaudit.sources.textlog import TextLogSource
 from unitaudit.util.names import is_unit_name
 from unitaudit.util.times import iso_utc
@@ -191,7 +192,9 @@ def _sos(bundle: OpenedBundle, work: str) -> BundleScan:
     modules = {(m, release): f for m, f in sos.module_answers.items()} if release else {}
     # sos's systemd and logrotate plugins copy these whole: a file missing there is missing
     complete = UNIT_DIRS + ("/etc/logrotate.d",)
-    answers = Answers(modules=modules, kernel_release=release, systemd_version=sos.systemd_version,
+    listed = listing.directories(SystemProbe(bundle.top).read_text(listing.LOG_LISTING, limit=64 << 20) or "")
+    stats = {(path, follow): info for path, info in listed.items() for follow in (False, True)}
+    answers = Answers(stats=stats, modules=modules, kernel_release=release, systemd_version=sos.systemd_version,
                       complete_dirs=complete, where="the sos report")
     probe = BundleProbe(bundle.top, answers, links_on_disk=True, members=bundle.members)
     facts = _sos_kernel(probe, work, release)

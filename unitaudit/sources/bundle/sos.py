@@ -20,6 +20,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from unitaudit.errors import UsageError
 from unitaudit.model import ExecStatus, UnitState
+from unitaudit.sources.bundle.listing import LOG_LISTING
 from unitaudit.sources.probe import SystemProbe
 from unitaudit.sources.textlog.status import EXIT_CODES, status_number
 from unitaudit.util.names import is_kernel_release, is_module_name, is_unit_name
@@ -285,7 +286,7 @@ def _diagnosis_lacks(probe: SystemProbe, release: Optional[str]) -> List[Tuple[s
     if not probe.list_dir("/usr/src"):
         lacks.append(("dkms sources", "sos copied no /usr/src/*/dkms.conf: which dkms source builds a module "
                                       "is unknown"))
-    lacks.append(("log directory modes", "sos copies the log files its plugins name, not /var/log's directories: "
-                                         "a directory's mode shows only in `ls -alRh /var/log/` "
-                                         "(sos_commands/logs/ls_-alRh_.var.log)"))
+    if probe.read_text(LOG_LISTING, limit=1) is None:
+        lacks.append(("log directory modes", "sos copies the log files its plugins name, not /var/log's "
+                                             "directories, and no `ls -alRh /var/log/` (logs plugin) shows them"))
     return lacks
