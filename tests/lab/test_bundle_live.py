@@ -73,17 +73,16 @@ def test_fix_dry_run_and_churn_read_the_bundle_as_that_machine(seed_lab, round_t
 
 def test_collect_changes_nothing(seed_lab, tmp_path):
     """The scan's read-only proof (test_readonly.py), with the only writes allowed being the
-    bundle and collect's own staging directory (private, in the container's /tmp, removed)."""
+    bundle and collect's own staging directory beside it (private, removed)."""
     r, mine, writes = _watched(seed_lab, tmp_path, "collect", "-o", "/var/tmp/watched.tar.xz", fd_paths=True)
     assert r.returncode == 0, r.stderr
-    # the bundle (and its partial file before the rename), the staging directory, and the probe
-    # file tempfile writes to find a usable temporary directory
-    own = re.compile(r'(?:"|<)(/var/tmp/watched\.tar\.xz[^">]*|/tmp/unitaudit-collect-[^">]+|/tmp/[a-z0-9_]{8})(?:"|>)')
+    # the bundle (and its partial file before the rename) and the staging directory beside it
+    own = re.compile(r'(?:"|<)(/var/tmp/watched\.tar\.xz[^">]*|/var/tmp/\.unitaudit-collect-[^">]+)(?:"|>)')
     others = [w for w in writes if not own.search(w)]
     assert len(others) < len(writes)  # it did write the bundle, and the filter saw it
     _assert_read_only(seed_lab, mine, others)
     assert (seed_lab.root / "var/tmp/watched.tar.xz").is_file()
-    left = seed_lab.run("find", "/tmp", "-maxdepth", "1", "-name", "unitaudit-collect-*", check=False).stdout
+    left = seed_lab.run("find", "/var/tmp", "-maxdepth", "1", "-name", ".unitaudit-collect-*", check=False).stdout
     assert left.strip() == ""  # the staging directory is gone
 
 

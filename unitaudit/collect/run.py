@@ -79,7 +79,9 @@ def collect(request: CollectRequest, base: Thresholds, progress: Optional[Progre
     name = "unitaudit-bundle-%s-%s" % (redactor.text(host) if redactor else host, stamp(span.now))
     output = request.output or os.path.abspath(name + ".tar.xz")
     _check_output(output)
-    work = tempfile.mkdtemp(prefix="unitaudit-collect-")
+    # staged beside the bundle, on the file system the user chose for it: a week's journal takes
+    # hundreds of MB before compression, too much for a /tmp in memory (tmpfs, Debian 13's default)
+    work = tempfile.mkdtemp(prefix=".unitaudit-collect-", dir=os.path.dirname(os.path.abspath(output)))
     try:
         os.makedirs(os.path.join(work, "runs"))
         recorder = EntryRecorder(os.path.join(work, "runs"), redactor.data if redactor else None)
