@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,8 +30,15 @@ def unitaudit(*args: str, env=None) -> subprocess.CompletedProcess:
                           env=dict(os.environ, **(env or {})))
 
 
-def _leftovers() -> set:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "unitaudit-bundle-*")))
+def _private_tmp(tmp_path) -> dict:
+    """A temporary directory of the command's own (TMPDIR), to see that it leaves nothing there."""
+    private = tmp_path / "tmp"
+    private.mkdir(exist_ok=True)
+    return {"TMPDIR": str(private)}
+
+
+def _left(env: dict) -> list:
+    return os.listdir(env["TMPDIR"])
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +88,9 @@ def test_churn_uses_the_kernel_figures_of_that_machine():
     assert json.loads(r.stdout)["kernel"]["release"] == INSIDE["kernel"]["release"]
 
 
-def test_a_sos_report_of_the_same_lab_gives_the_same_loops_and_names_what_it_lacks():
-    before = _leftovers()
-    r = unitaudit("scan", "--json", "--bundle", str(SOS))
+def test_a_sos_report_of_the_same_lab_gives_the_same_loops_and_names_what_it_lacks(tmp_path):
+    env = _private_tmp(tmp_path)
+    r = unitaudit("scan", "--json", "--bundle", str(SOS), env=env)
     assert r.returncode == ExitStatus.FINDINGS, r.stderr
     doc = json.loads(r.stdout)
     got = {(f["unit"], f["cause"]["kind"] if f.get("cause") else None) for f in doc["findings"]}
@@ -100,7 +106,7 @@ def test_a_sos_report_of_the_same_lab_gives_the_same_loops_and_names_what_it_lac
     assert verdicts["deepin-anything-monitor.service"] == "command-failed"
     assert "did not record modinfo vfs_monitor" in summaries["deepin-anything-monitor.service"]
     assert any("not in the sos report: package owners" in w for w in doc["warnings"])
-    assert _leftovers() == before
+    assert _left(env) == []
 
 
 def _repacked(tmp_path, change) -> Path:
@@ -117,11 +123,11 @@ def _repacked(tmp_path, change) -> Path:
 
 
 def _refused(path, *more) -> str:
-    before = _leftovers()
-    r = unitaudit("scan", "--bundle", str(path), *more)
+    env = _private_tmp(Path(str(path)).parent)
+    r = unitaudit("scan", "--bundle", str(path), *more, env=env)
     assert r.returncode == ExitStatus.INCOMPLETE, (r.returncode, r.stderr)
     assert r.stdout == "" and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
-    assert _leftovers() == before
+    assert _left(env) == []  # the extraction directory is gone
     return r.stderr
 
 
