@@ -22,6 +22,7 @@ from unitaudit.collect.recording import RecordingBus, RecordingKernel, Recording
 from unitaudit.collect.redact import Redactor, human_users
 from unitaudit.errors import UnitauditError, UsageError
 from unitaudit.model import Thresholds
+from unitaudit.report import json_report
 from unitaudit.sources.bundle import codec
 from unitaudit.sources.bundle.manifest import SCHEMA_PREFIX, SCHEMA_VERSION
 from unitaudit.services.live import live_parts
@@ -96,6 +97,7 @@ def collect(request: CollectRequest, base: Thresholds, progress: Optional[Progre
         if progress is not None:
             progress("copying files", len(gathered.copied), len(gathered.copied))
         _record_answers(staging, result, bus, kernel, probe, gathered)
+        staging.add_json("scan.json", json_report.to_document(result))  # what scan said here, then
         left_out = list(gathered.left_out) + [(w, "journal") for w in source.stats().warnings] + \
             [(u, "kernel figure") for u in (result.kernel.unreadable if result.kernel else ())]
         facts = _Facts(request, span, result, gathered, left_out,
@@ -224,6 +226,8 @@ def _write_manifest(staging: Staging, facts: _Facts, written) -> None:
         "collected": [
             {"what": "journal entries the scan reads (export format, trusted fields kept)", "members": ["journal.export"]},
             {"what": "unit states, unit files and links read over D-Bus", "members": ["units.json"]},
+            {"what": "the scan's own report on this machine at collect time (unitaudit.report/1)",
+             "members": ["scan.json"]},
             {"what": "kernel figures: slab, kernfs_node_cache, cgroup layout and counts, unit cgroup nodes",
              "members": ["kernel.json"]},
             {"what": "probe answers: owners, modes, links, dpkg-query -S, modinfo, kernel, systemd",

@@ -49,6 +49,7 @@ class BundleScan:
     since: Optional[float]
     until: Optional[float]
     notes: Tuple[str, ...]
+    recorded_ids: Optional[Tuple[str, ...]] = None  # the finding ids of the bundle's scan.json
 
 
 @contextlib.contextmanager
@@ -63,9 +64,15 @@ def opened(path: str) -> Iterator[BundleScan]:
 
 
 def scan_opened(b: BundleScan, chosen: Thresholds) -> ScanResult:
-    """The scan of an opened bundle, judged when it was made, with its notes first."""
+    """The scan of an opened bundle, judged when it was made, with its notes first; and a note
+    when its findings are not those the machine's own scan reported then (another unitaudit
+    version, other thresholds)."""
     result = scan(b.sources, chosen, now=b.now, since=b.since, until=b.until, **b.parts._asdict())
-    return replace(result, notes=b.notes + result.notes)
+    notes = b.notes
+    if b.recorded_ids is not None and set(b.recorded_ids) != {f.id for f in result.findings}:
+        notes += ("the machine's own scan at collect time reported %d finding(s) (scan.json), this one %d: "
+                  "another unitaudit version or other thresholds" % (len(b.recorded_ids), len(result.findings)),)
+    return replace(result, notes=notes + result.notes)
 
 
 def scan_bundle(path: str, chosen: Thresholds) -> ScanResult:
@@ -148,7 +155,17 @@ def _unitaudit(bundle: OpenedBundle, work: str) -> BundleScan:
     source.path = "bundle %s journal" % os.path.basename(bundle.source.rstrip("/"))
     parts = LiveParts(recorded if live is not None else None, diagnosis_step(recorded, probe), recorded)
     notes.append("bundle of %s made at %s: the findings as of then" % (manifest.get("host", "?"), iso_utc(now)))
-    return BundleScan("unitaudit", (source,), parts, probe, now, since, until, tuple(notes))
+    return BundleScan("unitaudit", (source,), parts, probe, now, since, until, tuple(notes), _recorded_ids(top))
+
+
+def _recorded_ids(top: str) -> Optional[Tuple[str, ...]]:
+    """The ids of the findings the machine's own scan reported (scan.json), None without one."""
+    if not os.path.exists(os.path.join(top, "scan.json")):
+        return None
+    findings = _json(top, "scan.json").get("findings")
+    if not isinstance(findings, list):
+        raise BundleError("the bundle's scan.json has no findings list")
+    return tuple(str(f.get("id")) for f in findings if isinstance(f, dict))
 
 
 def _json(top: str, name: str) -> dict:
