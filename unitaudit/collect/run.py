@@ -98,8 +98,10 @@ def collect(request: CollectRequest, base: Thresholds, progress: Optional[Progre
             progress("copying files", len(gathered.copied), len(gathered.copied))
         _record_answers(staging, result, bus, kernel, probe, gathered)
         staging.add_json("scan.json", json_report.to_document(result))  # what scan said here, then
-        left_out = list(gathered.left_out) + [(w, "journal") for w in source.stats().warnings] + \
-            [(u, "kernel figure") for u in (result.kernel.unreadable if result.kernel else ())]
+        left_out = list(gathered.left_out) + [("journal", w) for w in source.stats().warnings] + \
+            [("kernel figures", u) for u in (result.kernel.unreadable if result.kernel else ()) if "permission" in u]
+        # (the other reasons a figure is unknown, such as no memcg slab caches on kernels from 5.9,
+        # are the machine's own facts: kept in kernel.json, not "left out")
         facts = _Facts(request, span, result, gathered, left_out,
                        sorted(i.decode("ascii", "replace") for i in source.unique("MESSAGE_ID")), host)
         size, written = _pack_within(staging, recorder, output, facts, progress)

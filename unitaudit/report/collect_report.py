@@ -1,5 +1,6 @@
 """What `unitaudit collect` wrote, for people and for programs, and its progress on a terminal."""
 import contextlib
+import textwrap
 from typing import IO, Iterator, Optional
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from unitaudit.util.times import iso_utc
 
 SCHEMA = "unitaudit.collect/1"
 _SHOWN_LEFT_OUT = 5
+_WIDTH = 80
 
 
 def _size(n: int) -> str:
@@ -30,13 +32,14 @@ def write_text(collected, out: IO[str]) -> None:
     out.write("  files      %d copied (unit files, D-Bus services, logrotate, /proc)\n" % collected.files)
     if collected.left_out:
         out.write("  left out   %d:\n" % len(collected.left_out))
-        for what, why in collected.left_out[:_SHOWN_LEFT_OUT]:
-            out.write("    %s: %s\n" % (safe(what)[:60], safe(why)[:60]))
+        for what, why in collected.left_out[:_SHOWN_LEFT_OUT]:  # folded at 80 columns, never cut
+            out.write(textwrap.fill("%s: %s" % (safe(what), safe(why)), _WIDTH, initial_indent="    ",
+                                    subsequent_indent="      ", break_on_hyphens=False) + "\n")
         if len(collected.left_out) > _SHOWN_LEFT_OUT:
             out.write("    ... %d more in the bundle's manifest.json\n" % (len(collected.left_out) - _SHOWN_LEFT_OUT))
     if collected.mapping:
         out.write("  redacted   the mapping stays here: %s\n" % safe(collected.mapping))
-    out.write("read it anywhere: unitaudit scan --bundle %s\n" % safe(collected.path))
+    out.write("read it anywhere with:\n  unitaudit scan --bundle %s\n" % safe(collected.path))
 
 
 def write_json(collected, out: IO[str]) -> None:
