@@ -165,3 +165,9 @@ def stable_findings(doc: dict) -> dict:
             kept["cause"] = {k: v for k, v in kept["cause"].items() if k not in ("count", "summary")}
         out[f["id"]] = kept
     return out
+
+
+def loop_of(finding: dict) -> tuple:
+    """(kind, cause kind, diagnosis verdict) of a JSON finding: what two live reads a moment apart
+    must agree on, whatever a looping unit's state was at each."""
+    return (finding["kind"], (finding.get("cause") or {}).get("kind"), (finding.get("diagnosis") or {}).get("verdict"))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from builders import stable_findings
+from builders import loop_of, stable_findings
 from unitaudit_lab.support import CHECKOUT_PATH, ROOT
 from test_readonly import _assert_read_only, _watched  # tests/lab is on the path: the read-only proof of scan, reused
 
@@ -58,8 +58,7 @@ def test_scan_of_the_bundle_outside_gives_the_findings_and_verdicts_of_scan_insi
     a, b = stable_findings(inside), stable_findings(outside)
     assert sorted(a) == sorted(b)
     for fid in a:
-        assert (b[fid]["kind"], b[fid]["cause"]["kind"], b[fid]["diagnosis"]["verdict"]) == \
-            (a[fid]["kind"], a[fid]["cause"]["kind"], a[fid]["diagnosis"]["verdict"]), fid
+        assert loop_of(b[fid]) == loop_of(a[fid]), fid
     verdicts = {f["unit"]: f["diagnosis"]["verdict"] for f in outside["findings"] if f.get("diagnosis")}
     assert verdicts.get("dbus-org.freedesktop.Avahi.service") == "alias-missing"
     assert verdicts.get("deepin-anything-monitor.service") == "module-missing"
