@@ -3,7 +3,9 @@ logs, real journal files from entries, and entries back from journal exports.  I
 `from builders import ...` (pyproject.toml's `pythonpath` lists tests/, [tool.pytest.ini_options])."""
 import json
 import os
+import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -171,3 +173,80 @@ def loop_of(finding: dict) -> tuple:
     """(kind, cause kind, diagnosis verdict) of a JSON finding: what two live reads a moment apart
     must agree on, whatever a looping unit's state was at each."""
     return (finding["kind"], (finding.get("cause") or {}).get("kind"), (finding.get("diagnosis") or {}).get("verdict"))
+
+
+def report_fields(text: str, label: str) -> List[str]:
+    """The values of `label` (Cause, Diagnosis, Fix...) in a scan report's finding blocks, each
+    one's folded lines joined again (with a space; a command's ` \\` continuations removed)."""
+    out: List[str] = []
+    current: Optional[List[str]] = None
+    for line in text.splitlines():
+        line = re.sub("\x1b\\[[0-9;]*m", "", line)  # rich's colours, when forced
+        head, sep, value = line.partition(": ")
+        if sep and head.strip() and len(head) <= 11 and head == head.rstrip() and not head.strip().startswith("-"):
+            current = [value] if head.strip() == label else None
+            if current is not None:
+                out.append("")
+        elif current is not None and line.startswith(" " * 13) and line.strip():
+            current.append(line.strip())
+        else:
+            current = None
+        if current is not None:
+            out[-1] = " ".join(part[:-2] if part.endswith(" \\") else part for part in current)
+    return out
+
+
+# Runs a command and writes its exit status to a file: tmux's pane_dead_status stays empty for
+# good when tmux misses its child's exit (seen with tmux 3.3a under load: the child a zombie).
+_STATUS_WRAPPER = "import subprocess, sys; s = subprocess.call(sys.argv[2:]); open(sys.argv[1], 'w').write(str(s))"
+
+
+def in_terminal(tmp_path, columns: int, argv: List[str], cwd: Optional[str] = None, env_extra=None,
+                escapes: bool = False) -> str:
+    """`argv` in a tmux window `columns` wide, its screen once it has exited with status 1
+    (findings), wrapped rows joined (`capture-pane -J`): a joined line longer than the window is
+    one the program printed too wide.  `escapes`: with the colours' escape sequences (`-e`)."""
+    conf, status = tmp_path / "tmux.conf", tmp_path / "status"
+    conf.write_text("set -g remain-on-exit on\nset -g history-limit 5000\n")
+    tmux = ["tmux", "-f", str(conf), "-S", str(tmp_path / "tmux.socket")]
+    env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm-256color")
+    for name in ("COLUMNS", "LINES", "NO_COLOR", "TMUX"):
+        env.pop(name, None)
+    env.update(env_extra or {})
+    subprocess.run(tmux + ["new-session", "-d", "-x", str(columns), "-y", "60", "--", sys.executable, "-c",
+                           _STATUS_WRAPPER, str(status)] + list(argv), cwd=cwd or str(ROOT), env=env, check=True)
+    try:
+        deadline = time.time() + 120
+        while True:  # exited, and the terminal has read all it wrote (its end of the pty closed)
+            dead = subprocess.run(tmux + ["display-message", "-p", "#{pane_dead}"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+            if dead == "1" and status.exists() and status.read_text():
+                break
+            assert time.time() < deadline, "%s did not finish in its terminal within 120 s" % argv[0]
+            time.sleep(0.1)
+        screen = subprocess.run(tmux + ["capture-pane", "-p", "-J", "-S", "-", "-E", "-"] + (["-e"] if escapes else []),
+                                capture_output=True, text=True, check=True).stdout
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+    assert status.read_text() == "1", "exit status %s, 1 (findings) expected:\n%s" % (status.read_text(), screen)
+    lines = screen.rstrip("\n").splitlines()
+    while lines and (not lines[-1].strip() or lines[-1].startswith("Pane is dead")):
+        lines.pop()  # tmux's own line for a pane whose program has exited, and the empty rows
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+NOBODY = 65534
+
+
+def unitaudit_as_nobody(*args: str) -> Optional[subprocess.CompletedProcess]:
+    """`unitaudit ARGS` run by nobody (util-linux's setpriv), for a test of what an ordinary user
+    meets that root never does (a mode root ignores); None when this Python cannot run as nobody
+    (pyenv's under /root, 0700).  Not root: run as is."""
+    become: List[str] = []
+    if os.geteuid() == 0:
+        become = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
+        if subprocess.run(become + [sys.executable, "-c", ""], capture_output=True, cwd="/").returncode:
+            return None
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return subprocess.run(become + [sys.executable, "-m", "unitaudit", *args], capture_output=True, text=True,
+                          env=env, cwd="/")

@@ -1,9 +1,16 @@
 """What every test shares: the `lab` mark, local time pinned to UTC, and the seed's recorded loops
 scanned once.  The checkout and tests/ are importable through pyproject.toml's `pythonpath`."""
+import os
 import time
 from pathlib import Path
 
 import pytest
+
+# Every JSON document the suite makes, in this process or in a `unitaudit` it starts (they inherit
+# the environment), is checked against its schema in unitaudit/schemas/ before it is written
+# (report/json_out.py): a reporter drifting from its schema fails whichever test ran it, and
+# tests/test_json_schemas.py need not repeat every command.
+os.environ["UNITAUDIT_CHECK_SCHEMAS"] = "1"
 
 from builders import example, fixture
 from test_corpus import corpus_figures, summary_lines

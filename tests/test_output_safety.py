@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from builders import ROOT, fixture, write_journal
+from builders import ROOT, fixture, report_fields, write_journal
 from unitaudit.model import Thresholds
 from unitaudit.errors import ExitStatus, UsageError
 
@@ -63,8 +63,8 @@ def test_log_escapes_reach_the_table_and_the_evidence_escaped(hostile_journal):
     assert LOG_ESC not in out
     assert "found.\\x1b[0m" in out  # rich's own \x1b[0m are there: not busctl's
     assert out.count(SHOWN_ESC) >= 2  # the cause column and an evidence line
-    cause_row = next(line for line in out.splitlines() if "restart-loop" in line and "ExecStartPre" in line)
-    assert "modprobe: FATAL: " + SHOWN_ESC + "Call failed" in cause_row
+    (cause,) = [c for c in report_fields(out, "Cause") if "ExecStartPre" in c]
+    assert "modprobe: FATAL: " + SHOWN_ESC + "Call failed" in cause
     assert "[bold]not bold[/bold]" in out
     assert "[link=file:///etc/shadow]x[/link]" in out
     evidence = [line for line in out.splitlines() if "rmmod[" in line]
@@ -97,8 +97,8 @@ def _finding(text):
     cause = SimpleNamespace(summary="cause " + text, kind=SimpleNamespace(value="execstartpre-failed"))
     return SimpleNamespace(kind=SimpleNamespace(value="restart-loop"), unit="a.service", host="h" + text,
                            count=3, rate_per_hour=1.0, first_seen=None, last_seen=None, churn=None, trusted=False,
-                           cause=cause, diagnosis=SimpleNamespace(summary="diag " + text), summary="sum " + text,
-                           id="0123", evidence=("line " + text,))
+                           cause=cause, diagnosis=SimpleNamespace(summary="diag " + text, verdict="v" + text),
+                           summary="sum " + text, id="0123", evidence=("line " + text,), period_seconds=None)
 
 
 HOSTILE = "\x1b]0;owned\x07\x1b[2J[red]markup[/red]"
@@ -118,14 +118,14 @@ def test_every_human_report_escapes_log_text():
     from unitaudit.model import FixStatus, UndoReport
     from unitaudit.remediation.recipes import load_recipes
     from unitaudit.report import (churn_report, config_report, fix_report, history_report, recipes_report,
-                                  round_report, table, undo_report)
+                                  round_report, scan_text, undo_report)
     from unitaudit.model import UndoOutcome
 
     f = _finding(HOSTILE)
     result = SimpleNamespace(sources=[SimpleNamespace(kind="syslog", path="/tmp/" + HOSTILE, counts=[("lines", 1)])],
                              live=None, warnings=["warn " + HOSTILE], findings=[f, _finding("")], kernel=None)
     out = io.StringIO()
-    table.write(result, out, verbose=True)
+    scan_text.write(result, out, verbose=True, fix_argv=["--syslog", "/tmp/" + HOSTILE])
     _assert_safe(out.getvalue())
     assert out.getvalue().count("\\x1b]0;owned") >= 6  # source, warning, host, cause, diagnosis, evidence...
 

@@ -177,7 +177,7 @@ def test_add_su_only_touches_the_stanza_of_that_directory():
     done = add_su(MIRROR, "/var/log/mirror/printer", "root", "adm")
     assert done.count("su root adm") == 1
     assert (done.replace(
-        "    # unitaudit fix: logrotate skipped these logs (insecure parent directory)\n    su root adm\n", "") == MIRROR)
+        "    # unitaudit fix: logrotate skipped these (insecure parent directory)\n    su root adm\n", "") == MIRROR)
     assert add_su(done, "/var/log/mirror/printer", "root", "adm") == done  # a stanza with su is left alone
 
 

@@ -78,6 +78,9 @@ def test_shipped_recipes_say_why_each_step():
 
 
 def test_search_path_admin_first_then_package_then_checkout():
+    # from the checkout the package directory (unitaudit/) has no copy of its own: the checkout's
+    # remediations/ stands in for it (an installed wheel's copy: tests/test_wheel_install.py)
+    assert not (ROOT / "unitaudit" / "remediations").exists()
     assert SEARCH_PATH == ("/etc/unitaudit/remediations.d", "/usr/share/unitaudit/remediations", REPO_RECIPES)
 
 
@@ -331,6 +334,44 @@ def test_a_file_where_a_directory_should_be_is_an_error(tmp_path):
     (tmp_path / "plain").write_text("")
     with pytest.raises(RecipeError, match="cannot list the recipes"):
         load_recipes([str(tmp_path / "plain")], euid=NOT_ROOT)
+
+
+def _no_recipes_line(*places):
+    return ("no recipes found: no *.toml file in %s (reinstall unitaudit, or add recipes to "
+            "/etc/unitaudit/remediations.d)" % ", ".join(map(str, places)))
+
+
+def test_no_recipe_in_any_directory_is_an_error_naming_each_one(tmp_path):
+    """An installation that lost its recipes: fix would plan nothing and call the machine clean."""
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.mkdir()
+    (empty / "README.md").write_text("not a recipe")
+    (empty / ".restore-dbus-alias.toml.swp").write_text("an editor's swap file")
+    with pytest.raises(RecipeError) as e:
+        load_recipes([str(empty), str(missing)], euid=NOT_ROOT)
+    assert str(e.value) == _no_recipes_line(empty, missing)
+    assert e.value.status is ExitStatus.INCOMPLETE
+
+
+@pytest.mark.parametrize("args", [
+    ["recipes"], ["recipes", "--json"],
+    ["fix", "--dry-run", "--bundle", str(example("bundle-seed", "unitaudit-bundle-seed.tar.xz"))],
+], ids=["recipes", "recipes-json", "fix-dry-run"])
+def test_the_cli_without_recipes_fails_with_one_line_naming_each_place(tmp_path, args):
+    """The real entry point, its search path pointed at directories without recipes (an admin
+    directory holding none, the others absent: an installation that lost its recipes)."""
+    places = (tmp_path / "etc", tmp_path / "share", tmp_path / "site-packages" / "unitaudit" / "remediations")
+    places[0].mkdir()
+    code = ("import sys\n"
+            "from unitaudit.remediation import recipes\n"
+            "recipes.SEARCH_PATH = %r\n"
+            "from unitaudit.cli import main\n"
+            "sys.argv = ['unitaudit'] + %r\n"
+            "main()\n") % (tuple(map(str, places)), args)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                       env=dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1"))
+    assert (p.returncode, p.stdout, p.stderr) == (ExitStatus.INCOMPLETE, "",
+                                                  "unitaudit: error: %s\n" % _no_recipes_line(*places))
 
 
 # -- as root, only files root alone could have written ------------------------------------------

@@ -33,7 +33,8 @@ class SourceError(UnitauditError):
 
 
 class RecipeError(UnitauditError):
-    """A recipe file is unreadable, not TOML, breaks the recipe schema, or is not safely owned.
+    """A recipe file is unreadable, not TOML, breaks the recipe schema, or is not safely owned; or
+    no directory of the search path holds any recipe (the message names each one searched).
 
     Exit 3, not 2: the command line was fine, the installation is broken (a packaged or admin
     recipe), and nothing may be planned from a half-read set of recipes."""

@@ -97,6 +97,8 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
                  "/lib/systemd/system/unitaudit.timer",
                  "/usr/share/man/man1/unitaudit.1.gz",
                  "/usr/share/bash-completion/completions/unitaudit",
+                 "/usr/share/zsh/vendor-completions/_unitaudit",
+                 "/usr/share/fish/vendor_completions.d/unitaudit.fish",
                  "/usr/share/doc/unitaudit/copyright"):
         assert path in paths, path
     recipes = {p.rsplit("/", 1)[1] for p in paths
@@ -148,8 +150,10 @@ def test_the_package_tree_runs_on_python_37(deb, tmp_path):
         pytest.skip("no Python 3.7 on this machine")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
     log = ROOT / "tests" / "fixtures" / "seed" / "logrotate-hourly.txt"
+    # as on a desktop: not the suite's UNITAUDIT_CHECK_SCHEMAS (tests/conftest.py), whose jsonschema the package does not carry
+    env = {k: v for k, v in os.environ.items() if k != "UNITAUDIT_CHECK_SCHEMAS"}
     r = subprocess.run([py, "-I", str(tmp_path / "usr/bin/unitaudit"), "scan", "--json", "--syslog", str(log)],
-                       capture_output=True, text=True, cwd="/", timeout=120)
+                       capture_output=True, text=True, cwd="/", timeout=120, env=env)
     assert r.returncode == ExitStatus.FINDINGS, "scan on %s: %d %s" % (py, r.returncode, r.stderr)
     doc = json.loads(r.stdout)
     assert {(f["kind"], f["unit"]) for f in doc["findings"]} == {("repeated-failure", "logrotate.service")}
@@ -227,8 +231,19 @@ def test_a_run_of_the_service_writes_state_textfile_and_an_explained_summary(lab
 
 
 def test_the_man_page_and_the_completion_are_installed(lab):
+    """All four generated at build time (tools/make_man.py, tools/make_completion.py); the
+    completion answered by the installed program, through the installed script."""
     assert sh(lab, "man -w unitaudit").stdout.strip() == "/usr/share/man/man1/unitaudit.1.gz"
-    assert exists(lab, "/usr/share/bash-completion/completions/unitaudit")
+    page = sh(lab, "zcat /usr/share/man/man1/unitaudit.1.gz").stdout
+    assert '"unitaudit 0.1.0"' in page and '.SS "collect [\\fIoptions\\fP]"' in page
+    for path in ("/usr/share/bash-completion/completions/unitaudit", "/usr/share/zsh/vendor-completions/_unitaudit",
+                 "/usr/share/fish/vendor_completions.d/unitaudit.fish"):
+        assert exists(lab, path), path
+    assert sh(lab, "head -1 /usr/share/zsh/vendor-completions/_unitaudit").stdout == "#compdef unitaudit\n"
+    tab = ('. /usr/share/bash-completion/completions/unitaudit; COMP_WORDS=(unitaudit scan --jo); COMP_CWORD=2; '
+           '_unitaudit_completion unitaudit; printf "%s\\n" "${COMPREPLY[@]}"')
+    got = lab.run("bash", "--norc", "--noprofile", "-c", "cd / && " + tab).stdout.split()
+    assert got == ["--journal-dir", "--journal-file", "--journal-summary"]
 
 
 # -- removed, then purged --------------------------------------------------------------------------

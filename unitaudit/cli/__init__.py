@@ -11,6 +11,7 @@ time: `unitaudit --help` must not load the scan, rich or dbus-next.
 
 The command modules register their commands on `app` when imported, in the order `--help` lists them.
 """
+import os
 import sys
 
 import typer
@@ -23,14 +24,29 @@ from unitaudit.cli import bundles
 from unitaudit.cli.common import _error, app
 from unitaudit.errors import ExitStatus, describe
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "COMPLETE_VAR"]
 COMMAND_MODULES = (scan_command, fix_commands, more_commands, bundles)
+# The shell completion scripts (tools/make_completion.py, from typer's own templates) run
+# `unitaudit` with this set to complete_bash, complete_zsh or complete_fish at each TAB, and
+# source_SHELL prints a script.
+COMPLETE_VAR = "_UNITAUDIT_COMPLETE"
 
 
 def main() -> None:
     """The entry point.  click's own errors (an unknown option, a missing or bad value) are one line
     too, worded and given their status by errors.describe, not typer's boxed panel."""
     command = typer.main.get_command(app)
+    if os.environ.get(COMPLETE_VAR):
+        # typer's completion classes: command.main answers the TAB from the click tree and exits,
+        # before any command runs.  Registered here because the app has add_completion=False (no
+        # --install-completion option): unregistered, click 8.1's own classes answer (typer 0.19),
+        # whose instructions typer does not parse, or none at all (typer 0.29 vendors click without them).
+        from typer import _completion_classes as completion  # a TAB only
+        completion.completion_init()
+        # zsh and fish show each option's help beside it, which typer reads as rich markup: that
+        # loads rich (+0.15 s a TAB) and drops bracketed words ("[protected]"); the app's help is
+        # plain text (--help shows it as written), so it is shown as written here too.
+        completion._sanitize_help_text = lambda text: text
     try:
         code = command.main(prog_name="unitaudit", standalone_mode=False)
     except Exception as e:  # noqa: BLE001 - only click's errors get here: every command is guarded

@@ -1,6 +1,7 @@
 """What every command shares: the typer app, the guard that turns every failure into one line
 and an exit status (errors.describe; a traceback only with --debug), the report writer, the
 configuration, and the scan a command asks for (live, from evidence files, or from a bundle)."""
+import contextlib
 import functools
 import inspect
 import shutil
@@ -105,13 +106,25 @@ def _live_parts(request):
     return live_parts(request.bus_address, request.root)
 
 
-def _scan(request):
-    if request.bundle:
-        from unitaudit.services.bundle import scan_bundle  # start-up time
-        from unitaudit.services.scan import thresholds  # start-up time
-        request.check_bundle()
-        return scan_bundle(request.bundle, thresholds(request, _config().thresholds))
-    from unitaudit.services.scan import run_scan  # start-up time
-    return run_scan(request, _config().thresholds, live=_live_parts(request))
+def _progress(for_people: bool):
+    """The progress display's context (report/progress_display.py): its callback, or None for
+    `--json` or when stderr is no terminal (rich is not even loaded then)."""
+    if not (for_people and sys.stderr.isatty()):
+        return contextlib.nullcontext()
+    from unitaudit.report.progress_display import progress_display  # start-up time (rich)
+    return progress_display(sys.stderr)
+
+
+def _scan(request, for_people: bool = False):
+    """The scan `request` asks for; `for_people`: a text report follows, so a long read shows its
+    progress on a terminal."""
+    with _progress(for_people) as progress:
+        if request.bundle:
+            from unitaudit.services.bundle import scan_bundle  # start-up time
+            from unitaudit.services.scan import thresholds  # start-up time
+            request.check_bundle()
+            return scan_bundle(request.bundle, thresholds(request, _config().thresholds), progress)
+        from unitaudit.services.scan import run_scan  # start-up time
+        return run_scan(request, _config().thresholds, live=_live_parts(request), progress=progress)
 
 

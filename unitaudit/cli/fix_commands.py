@@ -47,7 +47,7 @@ def fix(
         request.check_bundle()
         result, plan, recording = plan_bundle(bundle, _config().thresholds, **selection)
     else:
-        result = _scan(request)
+        result = _scan(request, for_people=not json_out)
         # the recording backend's run is the dry run, and what a real run is asked to confirm
         plan, recording = plan_fix(result.findings, root, **selection)
     if dry_run or not plan.steps:

@@ -37,7 +37,7 @@ def churn(
         churn_report.write_measurement(m, found[0].churn if found else None, sys.stdout, json_out)
         raise _exit(ExitStatus.FINDINGS if found else ExitStatus.OK)
     try:
-        result = _scan(request)
+        result = _scan(request, for_people=not json_out)
     except SourceError as e:  # a plain machine without a journal: the kernel's figures still mean something
         if bundle:
             raise

@@ -47,9 +47,9 @@ def scan(
                           since=since, until=until, boot=boot, thresholds=tuple(threshold or ()),
                           bus_address=bus_address, root=root, bundle=bundle)
     pending = _prepare_incremental(request) if incremental else None
-    result = pending.result if pending is not None else _scan(request)
+    result = pending.result if pending is not None else _scan(request, for_people=not json_out)
     _report_scan(result, pending, started, json_out=json_out, verbose=verbose, prometheus=prometheus,
-                 journal_summary=journal_summary)
+                 journal_summary=journal_summary, fix_argv=request.fix_arguments())
     raise _exit(ExitStatus.FINDINGS if result.findings else ExitStatus.OK)
 
 
@@ -61,7 +61,7 @@ def _prepare_incremental(request):
 
 
 def _report_scan(result, pending, started: float, json_out: bool, verbose: bool, prometheus: Optional[str],
-                 journal_summary: bool) -> None:
+                 journal_summary: bool, fix_argv: Optional[List[str]]) -> None:
     """The report on stdout, then the fleet outputs asked for.  An incremental run (`pending`) is
     recorded only once all of them are written; else it is aborted (incremental.PendingRun)."""
     info, unrecorded = (pending.info if pending is not None else None), ""
@@ -74,8 +74,8 @@ def _report_scan(result, pending, started: float, json_out: bool, verbose: bool,
                 from unitaudit.report import json_report  # start-up time: each output loads its own reporter
                 json_report.write(result, sys.stdout, incremental=info)
             else:
-                from unitaudit.report import table  # start-up time: rich, the heaviest of all
-                table.write(result, verbose=verbose, incremental=info)
+                from unitaudit.report import scan_text  # start-up time: rich, the heaviest of all
+                scan_text.write(result, verbose=verbose, incremental=info, fix_argv=fix_argv)
             sys.stdout.flush()
         except BrokenPipeError:
             raise

@@ -11,9 +11,8 @@ import time
 from typing import Callable, Dict, Optional
 
 from unitaudit.errors import UnitauditError
+from unitaudit.model import Progress
 from unitaudit.sources.bundle.manifest import MANIFEST, READ_FLAGS, digest
-
-Progress = Callable[[str, int, Optional[int]], None]  # (step, done, total)
 
 
 class Staging:

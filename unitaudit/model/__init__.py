@@ -11,7 +11,7 @@ from unitaudit.model.plans import (Action, Applies, Check, Operation, OperationK
                                    Refusal, Step, Undo, Verify)
 from unitaudit.model.runs import (FixOutcome, FixStatus, IncrementalRead, Outcome, ReadFrom, RoundOutcome, RunInfo,
                                   RunOrigin, RunStatus, RunSummary, UndoOutcome, UndoReport)
-from unitaudit.model.scans import ScanResult, SourceStats, Thresholds
+from unitaudit.model.scans import Progress, ScanResult, SourceStats, Thresholds
 from unitaudit.model.settings import Config
 from unitaudit.model.system import (DkmsProvider, ExecStatus, FileInfo, KernelFacts, LiveState, Measurement,
                                     UnitCgroupNodes, UnitFile, UnitState)
@@ -23,7 +23,7 @@ __all__ = [
     "Undo", "Verify",
     "FixOutcome", "FixStatus", "IncrementalRead", "Outcome", "ReadFrom", "RoundOutcome", "RunInfo", "RunOrigin",
     "RunStatus", "RunSummary", "UndoOutcome", "UndoReport", "Config",
-    "ScanResult", "SourceStats", "Thresholds",
+    "Progress", "ScanResult", "SourceStats", "Thresholds",
     "DkmsProvider", "ExecStatus", "FileInfo", "KernelFacts", "LiveState", "Measurement", "UnitCgroupNodes", "UnitFile",
     "UnitState",
 ]

@@ -1,11 +1,16 @@
 """A scan as the reporters see it: what each source read, the thresholds, the findings."""
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from unitaudit.errors import UsageError
 from unitaudit.model.findings import Finding
 from unitaudit.model.system import KernelFacts, LiveState
+
+
+# How far a long read has come, for a display on a terminal: (what is being read, done, total or
+# None).  Sources call it every so often from their loops; it must cost next to nothing.
+Progress = Callable[[str, int, Optional[int]], None]
 
 
 @dataclass(frozen=True)

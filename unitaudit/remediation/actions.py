@@ -59,8 +59,9 @@ def drop_in_text(unit: str, settings: Tuple[Tuple[str, str], ...], systemd_versi
     kept = [(k, v) for k, v in settings if (systemd_version or 0) >= SETTING_MIN_SYSTEMD.get(k, 0)]
     unit_keys = [(k, v) for k, v in kept if DROP_IN_SETTINGS[k] == "Unit"]
     service_keys = [(k, v) for k, v in kept if DROP_IN_SETTINGS[k] == "Service"]
-    lines = ["# Written by unitaudit fix: a restart rate limit for %s." % unit,
-             "# `unitaudit undo` removes it; so does deleting this file and `systemctl daemon-reload`."]
+    # short lines: `fix --dry-run` shows them in its diff, which must read at 80 columns
+    lines = ["# Written by unitaudit fix: a restart rate limit for", "# %s." % unit,
+             "# `unitaudit undo` removes it; so does deleting this file", "# and `systemctl daemon-reload`."]
     if unit_keys:
         lines += ["", "[Unit]"] + ["%s=%s" % kv for kv in unit_keys]
     if service_keys:
@@ -129,7 +130,7 @@ def add_su(text: str, directory: str, user: str, group: str) -> Optional[str]:
             body = lines[i + 1:end]
             if not any(b.split()[:1] == ["su"] for b in body if b.strip()):
                 indent = re.match(r"\s*", body[0]).group(0) if body and body[0].strip() else "    "
-                out.append("%s# unitaudit fix: logrotate skipped these logs (insecure parent directory)\n" % indent)
+                out.append("%s# unitaudit fix: logrotate skipped these (insecure parent directory)\n" % indent)
                 out.append("%ssu %s %s\n" % (indent, user, group))
         i += 1
     return "".join(out) if found else None

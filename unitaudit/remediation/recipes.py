@@ -1,8 +1,10 @@
 """Finding the recipe files, reading them safely, and saying what each one fixes.
 
 Search path, first match of an id wins (ids equal file names, so an override is a file of the
-same name): the admin's /etc/unitaudit/remediations.d, the packaged /usr/share/unitaudit/
-remediations, then the repository's remediations/ when running from a checkout.
+same name): the admin's /etc/unitaudit/remediations.d, the Debian package's /usr/share/unitaudit/
+remediations, then the copy that came with this code: remediations/ inside the installed package
+(a wheel's package data: pip install, pipx install), or the checkout's top-level remediations/
+when running from the source tree.  No recipe in any of them is an error naming each place.
 
 `unitaudit fix` runs as root and acts on what these files say, so as root a file (or the
 directory holding it) that anyone but root owns or could write is refused, not skipped: a
@@ -19,6 +21,10 @@ from unitaudit.remediation.schema import parse_recipe
 from unitaudit.util.files import refuse_unsafe
 
 try:
+    from importlib.resources import files as _package_files  # Python 3.9+
+except ImportError:  # Python 3.7, 3.8: the package's directory from __file__ (_package_copy)
+    _package_files = None  # type: ignore[assignment]
+try:
     import tomllib as _toml  # Python 3.11+
 except ImportError:  # pragma: no cover - Python < 3.11
     try:
@@ -31,6 +37,28 @@ PACKAGED_DIR = "/usr/share/unitaudit/remediations"  # where the Debian package i
 MAX_BYTES = 1 << 20  # a recipe is a few hundred bytes; more is not a recipe
 
 
+def _package_copy() -> str:
+    """remediations/ inside the installed package, where a wheel puts the recipes (setup.py maps
+    the top-level remediations/ there); it need not exist (the checkout, the Debian package)."""
+    if _package_files is None:  # no files(): a package installed from a wheel is a directory on disk
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "remediations")
+    # str(): the loader reads with os calls (O_NONBLOCK, fstat, ownership); a package installed
+    # from a wheel is a plain directory, so files() gives a pathlib.Path
+    return str(_package_files("unitaudit").joinpath("remediations"))
+
+
+def _own_copy() -> str:
+    """The recipes that came with this code: the package's copy when it holds one, else the
+    checkout's remediations/ when running from the source tree (the suite, `python -m unitaudit`
+    there, the lab, an editable install: their package directory is the checkout's unitaudit/,
+    which has no copy), else the package's path all the same, so that an installation without
+    recipes names where they should have been."""
+    packaged = _package_copy()
+    if os.path.isdir(packaged):
+        return packaged
+    return _repository_dir() or packaged
+
+
 def _repository_dir() -> Optional[str]:
     """remediations/ of the checkout this package runs from; None when installed.  The
     pyproject.toml beside it tells a checkout from a site-packages that happens to hold one."""
@@ -40,21 +68,26 @@ def _repository_dir() -> Optional[str]:
     return None
 
 
-SEARCH_PATH: Tuple[str, ...] = tuple(d for d in (ADMIN_DIR, PACKAGED_DIR, _repository_dir()) if d)
+SEARCH_PATH: Tuple[str, ...] = (ADMIN_DIR, PACKAGED_DIR, _own_copy())
 
 
 def load_recipes(dirs: Optional[Sequence[str]] = None, euid: Optional[int] = None) -> Tuple[Recipe, ...]:
     """Every recipe on the search path (or in `dirs`), an earlier directory's recipe replacing a
     later one of the same id, sorted by (priority, id): the order the planner tries them in.
-    Any broken file is a RecipeError."""
+    Any broken file is a RecipeError, and so is finding none at all: fix would plan nothing and
+    say nothing was wrong, `recipes` would list nothing, on an installation that lost its recipes."""
     as_root = (os.geteuid() if euid is None else euid) == 0
+    searched = SEARCH_PATH if dirs is None else tuple(dirs)
     chosen: Dict[str, Recipe] = {}
-    for directory in SEARCH_PATH if dirs is None else dirs:
+    for directory in searched:
         for path in _recipe_files(directory):
             stem = os.path.basename(path)[:-len(".toml")]
             if stem in chosen:
                 continue  # overridden by an earlier directory: not even read, so an override can replace a broken file
             chosen[stem] = parse_recipe(_read_toml(path, as_root), path)
+    if not chosen:
+        raise RecipeError("no recipes found: no *.toml file in %s (reinstall unitaudit, or add recipes to %s)"
+                          % (", ".join(searched), ADMIN_DIR))
     return tuple(sorted(chosen.values(), key=lambda r: (r.priority, r.id)))
 
 

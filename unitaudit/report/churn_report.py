@@ -4,6 +4,7 @@ from typing import IO, Optional
 
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
+from unitaudit.report.text_layout import fmt_bytes, fold, width_of
 from unitaudit.model import ScanResult
 
 SCHEMA = "unitaudit.churn/1"
@@ -30,20 +31,29 @@ def _kernel_lines(k) -> list:
 
 
 def write_text(result: ScanResult, out: IO[str], unit: Optional[str] = None) -> None:
+    """The kernel's figures, then a block per loop: its headline figures and the basis of each
+    factor, folded between words at the terminal's width (80 on a pipe)."""
+    width = width_of(out)
+
+    def say(text: str, indent: str = "", later: Optional[str] = None) -> None:
+        out.writelines(line + "\n" for line in fold(text, width, indent, later if later is not None else indent + "  "))
+
     for line in _kernel_lines(result.kernel):
-        out.write(line + "\n")
+        body = line.lstrip(" ")
+        say(body, " " * (len(line) - len(body)))
     for w in result.warnings:
-        out.write("warning: %s\n" % safe(w))
+        say("warning: %s" % safe(w))
     shown = [f for f in result.findings if f.churn is not None and (unit is None or f.unit == unit)]
     if not shown:
         out.write("\nno loop%s found\n" % (" of %s" % safe(unit) if unit else ""))
     for f in shown:
         c = f.churn
-        out.write("\n%s %s: %s starts/h -> %s cgroup dirs/h, %s kernfs nodes/h, %s/day of kernfs_node_cache\n" % (
-            f.kind.value, safe(f.unit), _n(c.starts_per_hour), _n(c.cgroups_per_hour), _n(c.kernfs_nodes_per_hour),
-            _bytes(c.bytes_per_day)))
+        out.write("\n")
+        say("%s: %s" % (safe(f.unit), f.kind.value))
+        say("%s starts/h -> %s cgroup dirs/h, %s kernfs nodes/h, %s/day of kernfs_node_cache" % (
+            _n(c.starts_per_hour), _n(c.cgroups_per_hour), _n(c.kernfs_nodes_per_hour), fmt_bytes(c.bytes_per_day)), "  ")
         for factor, basis in c.basis:
-            out.write("  %-18s %s\n" % (safe(factor), safe(basis)))
+            say("%-17s %s" % (safe(factor), safe(basis)), "  ", " " * 20)
 
 
 def write_json(result: ScanResult, out: IO[str], unit: Optional[str] = None) -> None:
@@ -88,13 +98,3 @@ def _n(x) -> str:
     if x is None:
         return "?"
     return "{:,.0f}".format(x) if x >= 10 else "%.2g" % x
-
-
-def _bytes(b) -> str:
-    if b is None:
-        return "?"
-    for unit in ("B", "kB", "MB", "GB"):
-        if b < 1000:
-            return "%.0f %s" % (b, unit)
-        b /= 1000.0
-    return "%.0f TB" % b

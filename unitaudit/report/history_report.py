@@ -8,7 +8,7 @@ from rich.text import Text
 
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
-from unitaudit.report.table import console_for, fmt_rate, fmt_when
+from unitaudit.report.text_layout import console_for, fmt_rate, fmt_when, print_folded
 from unitaudit.util.times import iso_utc
 
 SCHEMA = "unitaudit.history/1"
@@ -59,8 +59,9 @@ def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
     console = console_for(out)
     if scans:
         last = scans[-1]
-        console.print(Text("%d run(s) since %s; the last at %s read %d journal entries in %.2f s (%s)" % (
-            len(scans), fmt_when(since), fmt_when(last.started), last.entries, last.seconds, safe(last.read_from)), style="dim"))
+        print_folded(console, "%d run(s) since %s; the last at %s read %d journal entries in %.2f s (%s)" % (
+            len(scans), fmt_when(since), fmt_when(last.started), last.entries, last.seconds, safe(last.read_from)),
+            later="  ", style="dim")
     else:
         console.print(Text("no runs recorded since %s" % fmt_when(since), style="dim"))
     loops = _loops(hours)
@@ -70,14 +71,15 @@ def write_text(scans, hours, since: float, now: float, out: IO[str]) -> None:
     start = int(since // 3600 * 3600)
     end = max(int(now // 3600 * 3600), max(h.hour for h in hours))
     step = max(1, math.ceil(((end - start) // 3600 + 1) / WIDTH))
-    console.print("Loops since %s UTC (trend: one bar = %d h, the last bar is the hour of %s)" % (
-        fmt_when(since), step, fmt_when(end)[5:]))
+    print_folded(console, "Loops since %s UTC (trend: one bar = %d h, the last bar is the hour of %s)" % (
+        fmt_when(since), step, fmt_when(end)[5:]), later="  ")
     several = len({k[3] for k in loops}) > 1
     for (finding, unit, kind, host), rows in loops.items():
         latest = rows[-1]
-        console.print(Text("\n%-17s %s%s" % (safe(kind), safe(unit), " on %s" % safe(host) if several and host else ""),
-                           style="bold"))
-        console.print(Text("    %s  %d sightings in %d h, %s/h, churn %s cgroups/h" % (
+        console.print()
+        print_folded(console, "%-17s %s%s" % (safe(kind), safe(unit), " on %s" % safe(host) if several and host else ""),
+                     later="  ", style="bold")
+        print_folded(console, "%s  %d sightings in %d h, %s/h, churn %s cgroups/h" % (
             sparkline({r.hour: r.count for r in rows}, start, end), sum(r.count for r in rows), len(rows),
-            fmt_rate(latest.rate), fmt_rate(latest.cgroups_per_hour))), soft_wrap=True)
+            fmt_rate(latest.rate), fmt_rate(latest.cgroups_per_hour)), "    ", "      ")
 

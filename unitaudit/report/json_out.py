@@ -7,14 +7,21 @@ locale.
   argv with surrogateescape's U+DCFF) is written with each such byte as U+FFFD, the replacement
   character, as systemd does (utf8_escape_invalid).  The document stays valid; the exact bytes are
   lost, which is the price of valid text.  Control characters are kept: JSON escapes them.
+- With UNITAUDIT_CHECK_SCHEMAS=1 in the environment (the test suite sets it, tests/conftest.py)
+  every document is checked against the schema its `schema` field names (unitaudit/schemas/)
+  before a byte of it is written: a reporter that drifts from its schema fails the command
+  (UnitauditError, exit 3) and so the test that ran it.
 - The document is encoded as UTF-8 and written to the stream's binary buffer when it has one
   (sys.stdout), so a C locale or PYTHONIOENCODING=ascii:strict neither cuts it off nor changes it.
 """
 import json
 import math
+import os
 from typing import IO, Any
 
 from unitaudit.report.safe_text import valid_text
+
+CHECK_SCHEMAS = "UNITAUDIT_CHECK_SCHEMAS"  # "1": check every document against its schema (tests)
 
 
 def clean(value: Any) -> Any:
@@ -31,7 +38,13 @@ def clean(value: Any) -> Any:
 
 
 def dumps(doc: Any) -> str:
-    return json.dumps(clean(doc), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json.dumps(clean(doc), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    if os.environ.get(CHECK_SCHEMAS) == "1":
+        # loaded only then: the check needs jsonschema, a test dependency, and a run's start-up
+        # time should not pay for what only the test suite asks
+        from unitaudit.report import schemas  # the test suite's check only (tests/test_layout.py LAZY)
+        schemas.check(json.loads(text))  # the document as a reader parses it
+    return text
 
 
 def write(doc: Any, out: IO[str]) -> None:

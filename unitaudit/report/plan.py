@@ -6,6 +6,7 @@ from unitaudit import __version__
 from unitaudit.model import Finding, Operation, OperationKind, Plan
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
+from unitaudit.report.text_layout import fold, width_of
 
 SCHEMA = "unitaudit.plan/1"
 
@@ -34,39 +35,48 @@ def describe(op: Operation) -> str:
 
 
 def write_text(plan: Plan, findings: Sequence[Finding], performed: Sequence[Operation], out: IO[str]) -> None:
+    """A block per finding, folded between words at the terminal's width (80 on a pipe); the
+    diffs are the files' own lines, indented, never folded."""
+    width = width_of(out)
+
+    def say(text: str, indent: str = "", later: str = "") -> None:
+        out.writelines(line + "\n" for line in fold(safe(text), width, indent, later or indent + "  "))
+
     by_id: Dict[str, Finding] = {f.id: f for f in findings}
     verify: Dict[str, List[str]] = {}
     for fid, v in plan.verifications:
         line = "%s over %g s" % (v.check.value, v.seconds)
         if line not in verify.setdefault(fid, []):
             verify[fid].append(line)
-    out.write("unitaudit fix --dry-run: nothing was changed. %d operation(s) would run.\n" % len(performed))
+    say("unitaudit fix --dry-run: nothing was changed; %d operation(s) would run." % len(performed))
     for fid, steps in plan.by_finding().items():
         f = by_id.get(fid)
-        recipes = list(dict.fromkeys(s.recipe_id for s in steps))
-        out.write("\n%s %s (finding %s): recipe %s\n" % (f.kind.value if f else "?", safe(f.unit) if f else "?", safe(fid),
-                                                          safe(" + ".join(recipes))))
+        out.write("\n")
+        say("%s: %s (finding %s)" % (f.unit if f else "?", f.kind.value if f else "?", fid))
+        say("recipe %s" % " + ".join(dict.fromkeys(s.recipe_id for s in steps)), "  ")
         n = 0
         for step in steps:
             if step.fallback:
                 continue
             n += 1
-            out.write("  %d. %s %s   [undo: %s]\n" % (n, step.action.value, safe(" ".join(v for _k, v in step.values)),
-                                                     step.undo.value))
+            say("%d. %s %s (undo: %s)" % (n, step.action.value, " ".join(v for _k, v in step.values), step.undo.value),
+                "  ", "     ")
             for op in step.operations:
-                out.write("       %s\n" % safe(describe(op)))
+                say(describe(op), "     ", "       ")
                 if OperationKind(op.kind) is OperationKind.WRITE:  # a line of the file at a time: its newline is the diff's own
-                    out.writelines("         " + safe(line[:-1]) + "\n" for line in diff(op))
+                    out.writelines("    " + safe(line[:-1]) + "\n" for line in diff(op))
         if fid in verify:
-            out.write("  then verify: %s\n" % safe("; ".join(verify[fid])))
+            say("then verify: %s" % "; ".join(verify[fid]), "  ")
         fallback = [s for s in steps if s.fallback]
         if fallback:
-            out.write("  if it is not fixed: %s\n" % safe("; ".join(
-                "%s %s [undo: %s]" % (s.action.value, " ".join(v for _k, v in s.values), s.undo.value) for s in fallback)))
+            say("if it is not fixed: %s" % "; ".join(
+                "%s %s (undo: %s)" % (s.action.value, " ".join(v for _k, v in s.values), s.undo.value) for s in fallback),
+                "  ")
     for r in plan.refusals:
-        out.write("\nnot acted on: %s (finding %s): %s\n" % (safe(r.unit), safe(r.finding_id), safe(r.reason)))
+        out.write("\n")
+        say("not acted on: %s (finding %s): %s" % (r.unit, r.finding_id, r.reason))
         if r.recommendation:
-            out.write("  by hand: %s\n" % safe(r.recommendation))
+            say("by hand: %s" % r.recommendation, "  ")
     if not plan.steps and not plan.refusals:
         out.write("\nNothing to fix.\n")
 

@@ -6,15 +6,18 @@ from typing import IO
 from unitaudit.model import ReadFrom
 from unitaudit.report import fix_report, json_out, json_report
 from unitaudit.report.safe_text import safe
+from unitaudit.report.text_layout import fold, width_of
 
 
 def write_text(outcome, out: IO[str]) -> None:
+    """Folded between words at 80 columns (the journal's width when the timer runs it)."""
     i, result = outcome.incremental, outcome.result
+    width = width_of(out)
     out.write("read %d journal entries (%s); %d loop(s)\n" % (i.entries, ReadFrom(i.read_from).value, len(result.findings)))
-    for f in result.findings:
-        out.write("  %s %s: %s\n" % (f.kind.value, safe(f.unit), safe(f.cause.summary if f.cause else f.summary)))
-    for w in result.warnings:
-        out.write("  warning: %s\n" % safe(w))
+    lines = ["%s %s: %s" % (f.kind.value, safe(f.unit), safe(f.cause.summary if f.cause else f.summary))
+             for f in result.findings] + ["warning: %s" % safe(w) for w in result.warnings]
+    for line in lines:
+        out.writelines(folded + "\n" for folded in fold(line, width, "  ", "    "))
     if outcome.fixes is not None:
         fix_report.write_text(outcome.fixes, out)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Iterator, Optional, Tuple
 
 from unitaudit.errors import BundleError, SourceError
-from unitaudit.model import KernelFacts, LiveState, ScanResult, Thresholds, UnitFile
+from unitaudit.model import KernelFacts, LiveState, Progress, ScanResult, Thresholds, UnitFile
 from unitaudit.services.fix import plan_fix
 from unitaudit.services.parts import LiveParts, diagnosis_step
 from unitaudit.services.scan import scan
@@ -75,8 +75,11 @@ def scan_opened(b: BundleScan, chosen: Thresholds) -> ScanResult:
     return replace(result, notes=notes + result.notes)
 
 
-def scan_bundle(path: str, chosen: Thresholds) -> ScanResult:
+def scan_bundle(path: str, chosen: Thresholds, progress: Optional[Progress] = None) -> ScanResult:
+    """`progress`: a display its sources tell how far they have read."""
     with opened(path) as b:
+        for source in b.sources:
+            source.progress = progress
         return scan_opened(b, chosen)
 
 

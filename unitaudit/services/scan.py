@@ -18,7 +18,7 @@ from unitaudit.analysis.detectors import run_all
 from unitaudit.analysis.detectors.finding_parts import finding_id
 from unitaudit.analysis.evidence import Evidence, EvidenceBuilder
 from unitaudit.errors import SourceError, UsageError
-from unitaudit.model import Finding, FindingKind, LiveState, ScanResult, Thresholds, UnitState
+from unitaudit.model import Finding, FindingKind, LiveState, Progress, ScanResult, Thresholds, UnitState
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
 from unitaudit.sources.textlog import TextLogSource
@@ -47,6 +47,21 @@ class ScanRequest:
         if self.bundle:
             return False
         return bool(self.bus_address) or not (self.journal_dir or self.journal_files or self.syslogs)
+
+    def fix_arguments(self) -> Optional[List[str]]:
+        """The options of `unitaudit fix` that read the same evidence as this request, for the
+        command a report shows; None when fix has no option for some of it (--journal-file,
+        --until, --boot)."""
+        if self.journal_files or self.until or self.boot:
+            return None
+        out: List[str] = []
+        for option, value in (("--bundle", self.bundle), ("--journal-dir", self.journal_dir), ("--since", self.since),
+                              ("--bus-address", self.bus_address), ("--root", None if self.root == "/" else self.root)):
+            if value:
+                out += [option, value]
+        for path in self.syslogs:
+            out += ["--syslog", path]
+        return out
 
     def check_bundle(self) -> None:
         """A bundle is the whole evidence of its machine, read at the time it was made: no other
@@ -89,28 +104,31 @@ def thresholds(request: ScanRequest, base: Thresholds) -> Thresholds:
     return Thresholds.parse(list(request.thresholds), base=base)
 
 
-def evidence_sources(request: ScanRequest, span: Window) -> list:
-    """The sources the request names, read over `span`; this machine's journal when it names none."""
+def evidence_sources(request: ScanRequest, span: Window, progress: Optional[Progress] = None) -> list:
+    """The sources the request names, read over `span`; this machine's journal when it names none.
+    `progress`: a display each source tells how far it has read."""
     if request.boot and request.syslogs and not (request.journal_dir or request.journal_files):
         raise UsageError("--boot needs a journal: text logs do not record boots")
     since, until, boot = span.since, span.until, request.boot
     sources: list = []
     if request.journal_dir:
-        sources.append(JournalSource(directory=request.journal_dir, since=since, until=until, boot=boot))
+        sources.append(JournalSource(directory=request.journal_dir, since=since, until=until, boot=boot,
+                                     progress=progress))
     if request.journal_files:
-        sources.append(JournalSource(files=list(request.journal_files), since=since, until=until, boot=boot))
-    sources.extend(TextLogSource(p, since=since, until=until) for p in request.syslogs)
+        sources.append(JournalSource(files=list(request.journal_files), since=since, until=until, boot=boot,
+                                     progress=progress))
+    sources.extend(TextLogSource(p, since=since, until=until, progress=progress) for p in request.syslogs)
     if not sources:
-        sources.append(JournalSource(since=since, until=until, boot=boot))
+        sources.append(JournalSource(since=since, until=until, boot=boot, progress=progress))
     return sources
 
 
-def run_scan(request: ScanRequest, base: Thresholds, live=None) -> ScanResult:
+def run_scan(request: ScanRequest, base: Thresholds, live=None, progress: Optional[Progress] = None) -> ScanResult:
     """The scan the request asks for.  `live`: services.parts.LiveParts for a live scan
-    (request.is_live), else None."""
+    (request.is_live), else None.  `progress`: a display the sources tell how far they have read."""
     span = window(request.since, request.until)
     chosen = thresholds(request, base)
-    sources = evidence_sources(request, span)
+    sources = evidence_sources(request, span, progress)
     return scan(sources, chosen, now=span.end, since=span.since, until=span.until,
                 **(live._asdict() if live is not None else {}))
 

@@ -334,6 +334,12 @@ class ExportJournal(Journal):
             self._index = ExportIndex(self.path, self.label)
         return ExportReader(self.path, self.label, self._index)
 
+    def span(self) -> Optional[Tuple[int, int]]:
+        """From the index: the export's tail costs no second read."""
+        self.open().close()
+        times = self._index.realtimes if self._index is not None else None
+        return (times[0], times[-1]) if times else None  # in time order: the index refuses an export that is not
+
     def unique(self, field: str) -> Set[bytes]:
         if field in self._recorded_unique:
             return set(self._recorded_unique[field])

@@ -8,10 +8,11 @@ SYSLOG_IDENTIFIER or UNIT, which any local user can set: PID 1's and the bus
 daemon's passes match on the trusted fields, so a lookalike logged with
 `systemd-cat` or `logger -t systemd` is not read as their evidence at all.
 """
+import os
 from array import array
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from unitaudit.model import PROGRAM_LINE_LEAD, Sightings
+from unitaudit.model import PROGRAM_LINE_LEAD, Progress, Sightings
 from unitaudit.sources.grouping import SightingGroups
 from unitaudit.sources.journal.classify import (
     BROKER_IDS, BUS_UNITS, FAIL_KINDS, ID_EXITED, ID_RESULT, ID_SPAWN, PID1_IDS, STOP, bus_classifier,
@@ -21,6 +22,7 @@ from unitaudit.sources.journal.reader import Journal
 
 # unit -> the times its processes failed (the program-line passes look just before them)
 Failures = Dict[str, array]
+PROGRESS_EVERY = 8192  # entries between two calls of a progress display: a mask test per entry costs nothing
 
 
 class Scope(NamedTuple):
@@ -39,13 +41,18 @@ class Passes:
     """The passes of one machine's read; they add to the source's `counts` and `warnings`."""
 
     def __init__(self, journal: Journal, scope: Scope, counts: Dict[str, int], warnings: List[str],
-                 record: Optional[Callable[[object], None]] = None) -> None:
-        """`record`: called with the reader at every entry a pass reads (collect keeps them whole)."""
+                 record: Optional[Callable[[object], None]] = None, progress: Optional[Progress] = None,
+                 span: Optional[Tuple[int, int]] = None) -> None:
+        """`record`: called with the reader at every entry a pass reads (collect keeps them whole).
+        `progress`: told how far into the journal's time `span` (us) each pass has read."""
         self.journal = journal
         self.scope = scope
         self.counts = counts
         self.warnings = warnings
         self.record = record
+        self.progress = progress
+        self.span = span
+        self.passes = 0
 
     def read(self) -> Iterator[Sightings]:
         failures: Failures = {}
@@ -110,6 +117,8 @@ class Passes:
               after: Optional[float] = None) -> Iterator[Sightings]:
         """One indexed pass over the entries `matches` select, each given to `classify`."""
         r = self._open(matches, after)
+        self.passes += 1
+        show = self._shown(self.passes)
         groups = SightingGroups()
         add = groups.add
         host = self.scope.host
@@ -133,6 +142,8 @@ class Passes:
                 if t_us == skip_us and test_cursor(r, skip_cursor):
                     continue  # the entry the last run ended on
                 entries += 1
+                if show is not None and not entries % PROGRESS_EVERY:
+                    show(t_us)
                 if record is not None:
                     record(r)
                 try:
@@ -158,3 +169,14 @@ class Passes:
             r.close()
             self.counts["events"] += events
             self.counts["entries"] += entries
+
+    def _shown(self, number: int) -> Optional[Callable[[int], None]]:
+        """What the hot loop calls with an entry's time: the progress display told how much of the
+        journal's time span (from --since) this pass has covered; None without a display."""
+        if self.progress is None or self.span is None:
+            return None
+        progress, (head, tail) = self.progress, self.span
+        start = max(head, int(self.scope.since * 1e6)) if self.scope.since is not None else head
+        total = max(1, tail - start)
+        what = "%s, pass %d" % (os.path.basename(self.journal.label.rstrip("/")) or self.journal.label, number)
+        return lambda t_us: progress(what, max(0, t_us - start), total)

@@ -57,6 +57,22 @@ class Journal:
         finally:
             r.close()
 
+    def span(self) -> Optional[Tuple[int, int]]:
+        """The realtime (us) of the first and the last entry; None for an empty or unreadable
+        journal.  What a progress display measures a pass against."""
+        r = self.open()
+        try:
+            r.seek_head()
+            if not r._next():
+                return None
+            first = r._get_realtime()
+            r.seek_tail()
+            return (first, r._get_realtime()) if r._previous() else None
+        except OSError:
+            return None
+        finally:
+            r.close()
+
     def latest_boot(self) -> Optional[bytes]:
         r = self.open()
         try:

@@ -1,7 +1,7 @@
 """JournalSource: what a scan reads from the systemd journal, one machine at a time."""
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from unitaudit.model import SourceStats, Sightings
+from unitaudit.model import Progress, SourceStats, Sightings
 from unitaudit.sources.journal.export import ExportJournal
 from unitaudit.sources.journal.files import JournalFiles, check_damage, check_journal_files, find_journal_files
 from unitaudit.sources.journal.passes import Passes, Scope
@@ -16,10 +16,10 @@ class JournalSource:
                  since: Optional[float] = None, until: Optional[float] = None, boot: bool = False,
                  incremental: bool = False, after_cursor: Optional[Position] = None,
                  export: Optional[str] = None, export_unique: Optional[Dict[str, Set[bytes]]] = None,
-                 record: Optional[Callable[[object], None]] = None) -> None:
+                 record: Optional[Callable[[object], None]] = None, progress: Optional[Progress] = None) -> None:
         """`incremental`: note where this read ends (`end`) for the next run.  `after_cursor`: (cursor,
         its realtime) of the last entry an earlier run read; only the entries after it are read
-        (incremental runs).  A cursor the journal no longer holds (rotated, vacuumed) falls back to
+        (incremental runs).  `progress`: a display told how far each pass has read.  A cursor the journal no longer holds (rotated, vacuumed) falls back to
         its time, and a warning says so.  `export`: a journal in export format instead (a bundle's;
         `export_unique`: what its journal held, export.ExportJournal).  `record`: given the reader at
         each entry read (collect)."""
@@ -38,6 +38,7 @@ class JournalSource:
         self._counts = {"entries": 0, "events": 0, "text_fallback": 0, "program_lines": 0, "damaged": 0}
         self._warnings: List[str] = []
         self.record = record
+        self.progress = progress
         self._journal = Journal(directory, self.files, self.path, self._warnings) if export is None else \
             ExportJournal(export, self.path, self._warnings, export_unique)
         self._files: JournalFiles = []  # (file, its header) of --journal-dir/--journal-file
@@ -56,12 +57,13 @@ class JournalSource:
             if boot_id is None:
                 self._warnings.append("--boot: no boot found in the journal")
                 return
+        span = self._journal.span() if self.progress is not None else None
         # A journal directory may hold several machines (journal-remote): each
         # machine's evidence stays its own, labelled by its hostname.
         for machine, host in self._journal.machines():
             scope = Scope(since=self.since, until=self.until, skip=self._skip, boot_id=boot_id,
                           machine_id=machine, host=host)
-            passes = Passes(self._journal, scope, self._counts, self._warnings, self.record)
+            passes = Passes(self._journal, scope, self._counts, self._warnings, self.record, self.progress, span)
             yield from passes.read()
 
     def unique(self, field: str) -> Set[bytes]:

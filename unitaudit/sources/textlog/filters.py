@@ -152,6 +152,7 @@ def _python_lines(log: LogInput, wanted: Wanted, cut: LineCut, notes: ReadNotes)
         else:
             f = gzip.open(log.path, "rb") if log.gz else open(log.path, "rb", buffering=0)
             read = readinto_of(f.read1) if log.gz else f.readinto  # type: ignore[union-attr]
+            log.reading = f.fileobj if log.gz else f  # type: ignore[union-attr]
         limit = wanted.max_count if wanted.max_count is not None else -1
         for piece in bounded_chunks(read, cut):
             lines = bytes(piece).split(b"\n")
@@ -171,6 +172,7 @@ def _python_lines(log: LogInput, wanted: Wanted, cut: LineCut, notes: ReadNotes)
     except (OSError, EOFError, zlib.error) as e:
         notes.damaged(e)
     finally:
+        log.read_ended()
         if f is not None:
             f.close()
         notes.note_cut()
@@ -202,6 +204,7 @@ def _grep_lines(log: LogInput, wanted: Wanted, cut: LineCut, notes: ReadNotes) -
         if tail:
             yield [tail]
     finally:
+        log.read_ended()
         _finish_grep(grep, unzip, feeder, f, notes)
         notes.note_cut()
 
@@ -223,6 +226,7 @@ def _grep_input(log: LogInput, notes: ReadNotes):
         _widen_pipe(zfd)
         return (lambda b: os.readv(zfd, [b])), unzip.stdout, unzip
     f = open(log.path, "rb", buffering=0)
+    log.reading = f
     return f.readinto, f, None
 
 

@@ -34,6 +34,9 @@ class LogInput:
         self.reference = 0.0  # its mtime (a stream's: now): picks the year of year-less lines
         self.stream_fd: Optional[int] = None  # a FIFO, pipe, socket or stdin: read once
         self.fifo = False
+        self.size: Optional[int] = None  # a regular file's, for a progress display
+        self.reading = None  # the file being read now (its tell() is how far): set by the filters
+        self._read_to: Optional[int] = None  # where the last read ended
         if path == "-":
             self.stream_fd = os.dup(0)
             self.reference = time.time()
@@ -43,12 +46,26 @@ class LogInput:
         with worded_file_errors(path, denied="permission denied (run as root or copy the file)", other=True):
             st = os.stat(path)
             self.reference = st.st_mtime
+            self.size = st.st_size
             if not stat.S_ISREG(st.st_mode):
                 self._open_stream(st)
                 return
             with open(path, "rb") as f:
                 head = f.read(8)
         self._sniff(head)
+
+    def position(self) -> Optional[int]:
+        """How far into the file the read is (bytes of the file, compressed when it is); None
+        when that cannot be told (a stream, or gzip decompressing in a process of its own)."""
+        try:
+            return self.reading.tell() if self.reading is not None else self._read_to
+        except (OSError, ValueError):  # closed meanwhile
+            return self._read_to
+
+    def read_ended(self) -> None:
+        """The filters are done with `reading`: its position is kept, the file no longer."""
+        self._read_to = self.position()
+        self.reading = None
 
     @property
     def was_read(self) -> bool:

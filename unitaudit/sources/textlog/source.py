@@ -1,8 +1,9 @@
 """TextLogSource: what a scan reads from a text log, in one or two passes over its matching lines."""
+import os
 import shutil
 from typing import Callable, Iterator, Optional, Tuple
 
-from unitaudit.model import Event, Sightings, SourceStats, UnitState
+from unitaudit.model import Event, Progress, Sightings, SourceStats, UnitState
 from unitaudit.sources.grouping import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, SightingGroups
 from unitaudit.sources.textlog.bounded import LineCut
 from unitaudit.sources.textlog.filters import (
@@ -25,8 +26,10 @@ class TextLogSource:
     kind = "syslog"
 
     def __init__(self, path: str, since: Optional[float] = None, until: Optional[float] = None,
-                 use_grep: Optional[bool] = None) -> None:
+                 use_grep: Optional[bool] = None, progress: Optional[Progress] = None) -> None:
+        """`progress`: a display told how many bytes of the file each pass has read."""
         self.path = path
+        self.progress = progress
         self.since = since
         self.until = until
         self.use_grep = (shutil.which("grep") is not None) if use_grep is None else use_grep
@@ -63,7 +66,7 @@ class TextLogSource:
         grouped = SightingGroups()
         add = grouped.add
         try:
-            for block in self._lines(wanted):
+            for block in self._lines(wanted, 1 if read_status is not None else 2):
                 groups = grouped.groups
                 for line in block:
                     # Fast path: a traditional-format line ("Jan  4 17:30:14 ") whose
@@ -127,11 +130,22 @@ class TextLogSource:
             unread.append(unread_sample(line))
         return 1
 
-    def _lines(self, wanted: Wanted):
+    def _lines(self, wanted: Wanted, number: int):
         """The matching lines in blocks.  The request pass rereads lines the first pass read
-        whole: its cuts are not counted again."""
+        whole: its cuts are not counted again.  A progress display hears how far pass `number`
+        is at every block (up to 1 MiB of grep's output): it costs nothing."""
         cut = LineCut() if wanted.max_count is not None else self._notes.cut
-        return matching_lines(self._log, wanted, self.use_grep, cut, self._notes)
+        blocks = matching_lines(self._log, wanted, self.use_grep, cut, self._notes)
+        if self.progress is None:
+            return blocks
+        return self._told(blocks, "%s, pass %d" % (os.path.basename(self.path), number))  # a line of a narrow display
+
+    def _told(self, blocks, what: str):
+        log, progress = self._log, self.progress
+        for block in blocks:
+            at = log.position()
+            progress(what, at or 0, log.size if at is not None else None)  # type: ignore[misc]
+            yield block
 
     def unit_states(self) -> Tuple[UnitState, ...]:
         """The units pasted `systemctl status` blocks show (seen_in "systemctl status"), once read."""
