@@ -1,13 +1,17 @@
 """Progress on long reads: what the sources tell a display, and the display itself, on a real
 terminal (tmux) and never on a pipe or with --json."""
 import os
+import pty
+import select
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from builders import ROOT, example
+from unitaudit.report import progress_display
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.journal import passes
 from unitaudit.sources.textlog import TextLogSource
@@ -52,18 +56,26 @@ def test_a_text_log_says_how_many_of_its_bytes_were_read(use_grep):
     assert {w for w, _d, _t in calls} <= {"journal.short.txt, pass 1", "journal.short.txt, pass 2"}
 
 
-def _big_log(tmp_path, megabytes: int) -> str:
-    """The seed's syslog repeated to `megabytes`: a scan long enough for the display to show."""
+def _feed_slowly(fifo: str, seconds: float) -> threading.Thread:
+    """A writer that hands the seed's syslog to `fifo` in pieces over `seconds`: a read that takes
+    as long as the test says, whatever the machine's speed."""
     text = open(SYSLOG, "rb").read()
-    path = tmp_path / "big.log"
-    with open(str(path), "wb") as f:
-        for _ in range(megabytes * (1 << 20) // len(text) + 1):
-            f.write(text)
-    return str(path)
+
+    def feed():
+        with open(fifo, "wb") as f:  # blocks until the scan opens its end
+            steps = int(seconds / 0.1)
+            for i in range(steps):
+                f.write(text[i * len(text) // steps:(i + 1) * len(text) // steps])
+                f.flush()
+                time.sleep(0.1)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return writer
 
 
 def _watched(tmp_path, *args: str):
-    """`unitaudit ARGS` in a tmux terminal, its screen read every 0.2 s: the progress lines ever
+    """`unitaudit ARGS` in a tmux terminal, its screen read every 0.1 s: the progress lines ever
     seen, and the screen once it has exited."""
     conf = tmp_path / "tmux.conf"
     conf.write_text("set -g remain-on-exit on\nset -g history-limit 50000\n")
@@ -80,7 +92,7 @@ def _watched(tmp_path, *args: str):
             seen += [line for line in screen.splitlines() if ", pass " in line]
             finished = subprocess.run(tmux + ["display-message", "-p", "#{pane_dead}"], capture_output=True,
                                       text=True).stdout.strip() == "1"
-            time.sleep(0.2)
+            time.sleep(0.1)
         final = subprocess.run(tmux + ["capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True).stdout
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
@@ -89,17 +101,54 @@ def _watched(tmp_path, *args: str):
 
 
 def test_a_long_scan_shows_its_progress_on_a_terminal_and_never_with_json(tmp_path):
-    log = _big_log(tmp_path, 150)
-    seen, final = _watched(tmp_path, "scan", "--syslog", log)
-    assert seen, "no progress line was ever on the screen"
-    assert any(line.startswith("big.log, pass 1") and line.rstrip().endswith("%") for line in seen), seen
-    assert ", pass " not in final and "unitaudit: 3 finding(s)" in final  # gone before the report
-    seen, final = _watched(tmp_path, "scan", "--json", "--syslog", log)
-    assert seen == [] and '"schema": "unitaudit.report/1"' in final
+    """A text log that takes 4 s to arrive (a FIFO fed slowly): the display shows after its 1 s,
+    and is gone before the report; with --json, in the same terminal, it never shows."""
+    for json_out in (False, True):
+        fifo = str(tmp_path / ("slow-%d.log" % json_out))
+        os.mkfifo(fifo)
+        writer = _feed_slowly(fifo, 4.0)
+        seen, final = _watched(tmp_path, "scan", *(["--json"] if json_out else []), "--syslog", fifo)
+        writer.join(10)
+        if json_out:
+            assert seen == [] and '"schema": "unitaudit.report/1"' in final
+        else:
+            assert any(line.startswith("slow-0.log, pass 1") for line in seen), seen
+            assert ", pass " not in final and "unitaudit: 3 finding(s)" in final  # gone before the report
+
+
+def test_the_display_draws_each_read_with_its_share_done(monkeypatch):
+    """The display itself on a pseudo-terminal: a read's name and its percentage, as rich draws them."""
+    monkeypatch.setattr(progress_display, "DELAY", 0.0)
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(slave, "w", closefd=False) as stream:
+            with progress_display.progress_display(stream) as step:
+                assert step is not None
+                step("syslog, pass 1", 37, 100)
+                time.sleep(0.3)  # rich redraws ten times a second
+                step("syslog, pass 2", 5, None)  # no total: a compressed stream
+                time.sleep(0.3)
+        drawn = b""
+        while select.select([master], [], [], 0.2)[0]:
+            drawn += os.read(master, 65536)
+    finally:
+        os.close(master)
+        os.close(slave)
+    text = drawn.decode("utf-8", "replace")
+    assert "syslog, pass 1" in text and "37%" in text and "syslog, pass 2" in text
+
+
+def test_no_display_on_a_pipe_or_a_file(tmp_path):
+    with open(str(tmp_path / "err"), "w") as f:
+        with progress_display.progress_display(f) as step:
+            assert step is None
 
 
 def test_a_pipe_gets_no_progress(tmp_path):
-    log = _big_log(tmp_path, 150)
-    piped = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--syslog", log], cwd=str(ROOT),
+    fifo = str(tmp_path / "slow.log")
+    os.mkfifo(fifo)
+    writer = _feed_slowly(fifo, 2.0)
+    piped = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--syslog", fifo], cwd=str(ROOT),
                            capture_output=True, text=True)
+    writer.join(10)
     assert piped.returncode == 1 and piped.stderr == ""
