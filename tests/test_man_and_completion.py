@@ -368,6 +368,22 @@ def test_bash_option_prefix(mode, env, scripts):
     assert bash("unitaudit fix --d", mode, env, scripts) == ["--dry-run"]
 
 
+def test_bash_values_the_program_knows(env, scripts):
+    """Threshold names with their defaults, the usual --since words, recipe ids, unit names: asked
+    of the program (unitaudit/cli/completion.py) at each TAB."""
+    assert bash("unitaudit scan --threshold restart_b", "plain", env, scripts) == ["restart_burst=5"]
+    assert bash("unitaudit scan --threshold ", "plain", env, scripts) == sorted(
+        "%s=%s" % (f.name, ("%g" % v) if isinstance(v, float) else v)
+        for f in dataclasses.fields(Thresholds) for v in [getattr(Thresholds(), f.name)])
+    assert bash("unitaudit history --since to", "plain", env, scripts) == ["today"]
+    ids = sorted(p.stem for p in (ROOT / "remediations").glob("*.toml"))
+    assert bash("unitaudit fix --recipe ", "plain", env, scripts) == ids
+    assert bash("unitaudit fix --recipe logrotate-s", "plain", env, scripts) == ["logrotate-syntax-error"]
+    # systemd's own unit, known to `systemctl list-unit-files` on any machine with systemd installed
+    assert bash("unitaudit churn --measure systemd-journald.se", "plain", env, scripts) == ["systemd-journald.service"]
+    assert bash("unitaudit churn systemd-journald.se", "plain", env, scripts) == ["systemd-journald.service"]
+
+
 def test_bash_values_left_to_file_names(env, scripts):
     """A file or directory: the program offers nothing, and bash's -o default completes the name."""
     for line in ("unitaudit scan --journal-dir ", "unitaudit churn --root /", "unitaudit config check /etc/"):
@@ -415,8 +431,8 @@ def test_zsh(env, scripts):
     assert _zsh_values(zsh("unitaudit sc", env, scripts)) == ["scan"]
     assert _zsh_values(zsh("unitaudit scan --jo", env, scripts)) == [
         "--journal-dir", "--journal-file", "--journal-summary"]
-    out = zsh("unitaudit scan --threshold ", env, scripts)
-    assert out.strip() == "_files"
+    assert _zsh_values(zsh("unitaudit scan --threshold restart_b", env, scripts)) == ["restart_burst=5"]
+    assert zsh("unitaudit scan --syslog ", env, scripts).strip() == "_files"  # a file: zsh completes its name
     # shown as written: no rich markup read into the help (typer would drop "[...]" words)
     assert "Only the latest boot in the journal." in zsh("unitaudit scan --bo", env, scripts)
 
@@ -438,6 +454,7 @@ def test_fish(env, scripts, tmp_path):
     assert fish("unitaudit sc", env, scripts) == ["scan"]
     assert fish("unitaudit scan --jo", env, scripts) == ["--journal-dir", "--journal-file", "--journal-summary"]
     assert fish("unitaudit config ", env, scripts) == ["check"]
+    assert fish("unitaudit fix --recipe logrotate-s", env, scripts) == ["logrotate-syntax-error"]
     (tmp_path / "syslog.1.gz").write_text("")
     # the program offers nothing for a file: fish completes the file name
     assert fish("unitaudit scan --syslog %s/sys" % tmp_path, env, scripts) == ["%s/syslog.1.gz" % tmp_path]

@@ -4,6 +4,7 @@ from typing import Optional
 
 import typer
 
+from unitaudit.cli import completion
 from unitaudit.cli.common import _config, _exit, _write, app, guarded
 from unitaudit.errors import ExitStatus
 
@@ -12,8 +13,8 @@ from unitaudit.errors import ExitStatus
 @guarded
 def collect(
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE", help="Where to write the bundle (default: ./unitaudit-bundle-HOST-TIME.tar.xz)."),
-    since: str = typer.Option("7d", "--since", metavar="WHEN", help="Start of the journal window, as for scan (default 7d)."),
-    until: Optional[str] = typer.Option(None, "--until", metavar="WHEN", help="End of the window, as for scan."),
+    since: str = typer.Option("7d", "--since", metavar="WHEN", autocompletion=completion.when, help="Start of the journal window, as for scan (default 7d)."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="WHEN", autocompletion=completion.when, help="End of the window, as for scan."),
     max_size: str = typer.Option("50M", "--max-size", metavar="SIZE", help="Largest bundle: the journal is cut oldest-first to fit (default 50M)."),
     redact: bool = typer.Option(False, "--redact", help="Replace host names, user names and IP addresses; the mapping stays here."),
     json_out: bool = typer.Option(False, "--json", help="Say what was written as one JSON document."),

@@ -5,6 +5,7 @@ from typing import List, Optional
 
 import typer
 
+from unitaudit.cli import completion
 from unitaudit.cli.common import _MAX_RUN, _config, _exit, _fix_outcome, _scan, app, guarded
 from unitaudit.errors import ExitStatus, UnitauditError, UsageError
 
@@ -14,13 +15,13 @@ from unitaudit.errors import ExitStatus, UnitauditError, UsageError
 def fix(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan: every action, its exact call, the diff of every file; change nothing."),
     finding: Optional[List[str]] = typer.Option(None, "--finding", metavar="ID", help="Only this finding; repeatable."),
-    recipe: Optional[List[str]] = typer.Option(None, "--recipe", metavar="ID", help="Only this recipe; repeatable."),
-    unit: Optional[List[str]] = typer.Option(None, "--unit", metavar="UNIT", help="Only this unit; also allows acting on it when it is protected. Repeatable."),
+    recipe: Optional[List[str]] = typer.Option(None, "--recipe", metavar="ID", autocompletion=completion.recipes, help="Only this recipe; repeatable."),
+    unit: Optional[List[str]] = typer.Option(None, "--unit", metavar="UNIT", autocompletion=completion.units, help="Only this unit; also allows acting on it when it is protected. Repeatable."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     json_out: bool = typer.Option(False, "--json", help="Write the plan (or the outcome) as one JSON document."),
     journal_dir: Optional[str] = typer.Option(None, "--journal-dir", metavar="DIR", help="Plan from a copied journal (recommendations only unless trusted)."),
     syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE", help="Plan from text logs: recommendations only."),
-    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Start of the evidence window, as for scan."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", autocompletion=completion.when, help="Start of the evidence window, as for scan."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
     root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
     bundle: Optional[str] = typer.Option(None, "--bundle", metavar="FILE|DIR", help="With --dry-run: the plan fix would run on the machine a bundle came from."),

@@ -4,6 +4,7 @@ from typing import Optional
 
 import typer
 
+from unitaudit.cli import completion
 from unitaudit.cli.common import _config, _error, _exit, _scan, _write, app, guarded
 from unitaudit.errors import ExitStatus, SourceError, UsageError
 
@@ -11,11 +12,11 @@ from unitaudit.errors import ExitStatus, SourceError, UsageError
 @app.command()
 @guarded
 def churn(
-    unit: Optional[str] = typer.Argument(None, metavar="[UNIT]", help="Only this unit's loop."),
-    measure: Optional[str] = typer.Option(None, "--measure", metavar="UNIT", help="Watch this unit live and count what its starts create."),
+    unit: Optional[str] = typer.Argument(None, metavar="[UNIT]", autocompletion=completion.units, help="Only this unit's loop."),
+    measure: Optional[str] = typer.Option(None, "--measure", metavar="UNIT", autocompletion=completion.units, help="Watch this unit live and count what its starts create."),
     seconds: float = typer.Option(60.0, "--seconds", metavar="N", help="How long --measure watches."),
     json_out: bool = typer.Option(False, "--json", help="One JSON document."),
-    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Evidence window, as for scan."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", autocompletion=completion.when, help="Evidence window, as for scan."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
     root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
     bundle: Optional[str] = typer.Option(None, "--bundle", metavar="FILE|DIR", help="The loops of a bundle, with its machine's kernel figures."),
@@ -81,8 +82,8 @@ def watch(
 @app.command()
 @guarded
 def history(
-    unit: Optional[str] = typer.Option(None, "--unit", metavar="UNIT", help="Only this unit's loops."),
-    since: str = typer.Option("7d", "--since", metavar="WHEN", help="How far back, as for scan (default 7d)."),
+    unit: Optional[str] = typer.Option(None, "--unit", metavar="UNIT", autocompletion=completion.units, help="Only this unit's loops."),
+    since: str = typer.Option("7d", "--since", metavar="WHEN", autocompletion=completion.when, help="How far back, as for scan (default 7d)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
     """The trend of every loop from the hourly runs: sightings per hour, rate and churn.

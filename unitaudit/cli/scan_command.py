@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from unitaudit.cli import completion
 from unitaudit.cli.common import _config, _exit, _live_parts, _scan, app, guarded
 from unitaudit.errors import ExitStatus, UnitauditError, UsageError
 
@@ -16,12 +17,12 @@ def scan(
     journal_dir: Optional[str] = typer.Option(None, "--journal-dir", metavar="DIR", help="A journal directory copied from a machine (/var/log/journal)."),
     journal_file: Optional[List[str]] = typer.Option(None, "--journal-file", metavar="FILE", help="A journal file; repeatable."),
     syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE", help="A text log (syslog, journalctl output, .gz); repeatable."),
-    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Start of the window: -2h, 24h, 7d, today, 2024-01-16 05:45."),
-    until: Optional[str] = typer.Option(None, "--until", metavar="WHEN", help="End of the window, same forms as --since."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", autocompletion=completion.when, help="Start of the window: -2h, 24h, 7d, today, 2024-01-16 05:45."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="WHEN", autocompletion=completion.when, help="End of the window, same forms as --since."),
     boot: bool = typer.Option(False, "--boot", help="Only the latest boot in the journal."),
     json_out: bool = typer.Option(False, "--json", help="Write one JSON document instead of the table."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence lines under each finding."),
-    threshold: Optional[List[str]] = typer.Option(None, "--threshold", metavar="NAME=VALUE", help="Override a detector threshold; repeatable (see README)."),
+    threshold: Optional[List[str]] = typer.Option(None, "--threshold", metavar="NAME=VALUE", autocompletion=completion.thresholds, help="Override a detector threshold; repeatable (see README)."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="Read unit states from this D-Bus address instead of the system bus."),
     root: str = typer.Option("/", "--root", metavar="DIR", help="The scanned machine's root file system, for the diagnosis (a container: /proc/PID/root)."),
     incremental: bool = typer.Option(False, "--incremental", help="Read only the journal entries after the last "
