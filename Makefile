@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
 	systemd-container dbus kmod logrotate avahi-daemon strace util-linux \
-	python3-systemd debootstrap sosreport tmux \
+	python3-systemd debootstrap sosreport tmux prometheus \
 	groff-base bash-completion zsh fish locales \
 	dpkg-dev lintian debhelper dh-python python3-all python3-pip python3-setuptools python3-wheel
 # python3-systemd: the one library the .deb takes from the distribution (it is compiled); the
@@ -22,6 +22,8 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 # examples/record_sos.py runs inside the lab to record examples/sos-seed/ (scan --bundle reads sos reports).
 # tmux: the terminal tests/test_terminal_report.py runs the report in, at 80, 120 and 200 columns;
 # python3-setuptools and python3-wheel also build the wheel tests/test_wheel_install.py installs.
+# prometheus: its promtool checks and tests packaging/prometheus/unitaudit-rules.yml (the labs mask
+# prometheus.service, as every unit this machine enabled).
 
 # The Python 3.7 pass (UOS 20 and Deepin 20 run 3.7.3): pyenv's 3.7 where there is one, else a
 # python3.7 on PATH.  It runs with the library set the package carries (packaging/vendor/requirements.lock)
@@ -71,7 +73,7 @@ $(VENV37)/.ready: pyproject.toml $(LOCK) | system-packages
 	@test -n "$(PY37)" || { echo "no Python 3.7 found (pyenv's versions/3.7.*, or python3.7 on PATH)"; exit 1; }
 	$(PY37) -m venv $(VENV37)
 	$(VENV37)/bin/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
-	$(VENV37)/bin/python -m pip install -q 'systemd-python==234' 'pytest==7.4.4' 'hypothesis==6.79.4' 'jsonschema==4.17.3' 'prometheus_client==0.17.1'
+	$(VENV37)/bin/python -m pip install -q 'systemd-python==234' 'pytest==7.4.4' 'hypothesis==6.79.4' 'jsonschema==4.17.3' 'prometheus_client==0.17.1' 'PyYAML==6.0.1'
 	$(VENV37)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
