@@ -187,7 +187,8 @@ def report_fields(text: str, label: str) -> List[str]:
             current = [value] if head.strip() == label else None
             if current is not None:
                 out.append("")
-        elif current is not None and line.startswith(" " * 13) and line.strip():
+        elif current is not None and line.strip() and (line.startswith(" " * 13) or current[-1].endswith(" \\")):
+            # folded under the value; or a command's next line, which a long path moves left
             current.append(line.strip())
         else:
             current = None

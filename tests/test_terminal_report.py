@@ -12,6 +12,8 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,32 @@ def test_the_plan_and_the_churn_fit_80_columns_with_their_paths_whole(tmp_path, 
         assert paths and paths <= words
     else:  # every looping unit, whole
         assert {loop["unit"] for loop in doc["loops"]} <= {w.rstrip(":") for w in words}
+
+
+def test_a_bundle_deep_in_the_file_system_keeps_its_fix_command_whole_and_in_the_window():
+    """The fix command repeats the bundle's path; one too long for the Fix field's indent moves
+    left (CI's clone under /check/work/main printed 83 columns at 80 when it did not)."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as top:  # pytest's tmp_path may be longer than 76
+        _deep_bundle(Path(top))
+
+
+def _deep_bundle(top: Path) -> None:
+    deep = top / "evidence" / "bundles"
+    deep.mkdir(parents=True)
+    bundle = deep / ("b" * (76 - len(str(deep)) - 1 - len(".tar.xz")) + ".tar.xz")
+    bundle.symlink_to(BUNDLE)
+    assert len(str(bundle)) == 76  # fits 80 columns only at an indent of 2
+    p = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--bundle", str(bundle)], cwd=str(ROOT),
+                       capture_output=True, text=True, env=dict(os.environ, COLUMNS="80"))
+    assert p.returncode == 1, p.stderr
+    assert max(len(line) for line in p.stdout.splitlines()) <= 80, p.stdout
+    assert "  %s \\" % bundle in p.stdout.splitlines()
+    ids = [f["id"] for f in _json("scan", "--bundle", str(bundle))["findings"]]
+    assert sorted(report_fields(p.stdout, "Fix")) == sorted(
+        "unitaudit fix --bundle %s --finding %s --dry-run" % (bundle, i) for i in ids)
+
+
+def test_a_word_wider_than_the_window_stands_alone_at_the_left_margin():
+    from unitaudit.report.text_layout import command_lines
+    lines = command_lines(["unitaudit fix", "--bundle", "/" + "x" * 90, "--dry-run"], 80, " " * 13)
+    assert lines == [" " * 13 + "unitaudit fix --bundle \\", "/" + "x" * 90 + " \\", " " * 15 + "--dry-run"]

@@ -73,7 +73,9 @@ def command_lines(argv: List[str], width: int, indent: str) -> List[str]:
     for word in argv:
         if line.strip() and len(line) + 1 + len(word) + 2 > width:
             lines.append(line + " \\")
-            line = indent + "  " + word
+            # a word too long for the continuation's indent (a bundle deep in a file system)
+            # moves left as far as it must; one longer than the whole width stands alone at 0
+            line = " " * max(0, min(len(indent) + 2, width - len(word) - 2)) + word
         else:
             line = line + (" " if line.strip() else "") + word
     lines.append(line)
