@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
 	systemd-container dbus kmod logrotate avahi-daemon strace util-linux \
-	python3-systemd debootstrap sosreport tmux prometheus \
+	python3-systemd debootstrap sosreport tmux prometheus prometheus-node-exporter \
 	groff-base bash-completion zsh fish locales \
 	dpkg-dev lintian debhelper dh-python python3-all python3-pip python3-setuptools python3-wheel
 # python3-systemd: the one library the .deb takes from the distribution (it is compiled); the
@@ -22,8 +22,9 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 # examples/record_sos.py runs inside the lab to record examples/sos-seed/ (scan --bundle reads sos reports).
 # tmux: the terminal tests/test_terminal_report.py runs the report in, at 80, 120 and 200 columns;
 # python3-setuptools and python3-wheel also build the wheel tests/test_wheel_install.py installs.
-# prometheus: its promtool checks and tests packaging/prometheus/unitaudit-rules.yml (the labs mask
-# prometheus.service, as every unit this machine enabled).
+# prometheus: its promtool checks and tests packaging/prometheus/unitaudit-rules.yml; with
+# prometheus-node-exporter it is the live stack tests/lab/test_prometheus_live.py starts in its lab
+# (every other lab masks both, as every unit this machine enabled).
 
 # The Python 3.7 pass (UOS 20 and Deepin 20 run 3.7.3): pyenv's 3.7 where there is one, else a
 # python3.7 on PATH.  It runs with the library set the package carries (packaging/vendor/requirements.lock)

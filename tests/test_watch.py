@@ -80,3 +80,48 @@ def test_a_loop_auto_apply_did_not_fix_is_not_retried_every_hour(tmp_path, monke
     assert fixes is None
     assert any(r.startswith(avahi.unit + ": auto-apply did not fix it") for r in refusals), refusals
     assert not any(r.startswith("logrotate.service: auto-apply") for r in refusals)
+
+
+def test_a_loop_whose_newest_fix_did_not_stop_it_is_a_failed_fix_in_the_textfile(tmp_path, monkeypatch):
+    """The fleet's UnitauditFixFailed alert reads `unitaudit_loop_fix_failed`: a loop the round still
+    finds whose newest attempt (an admin's fix or the timer's) within the retention ended
+    not-fixed or failed.  An older failure followed by a fix that worked is not one."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from unitaudit.report import prometheus
+    from unitaudit.services.scan import scan
+    from unitaudit.sources.journal import JournalSource
+    from unitaudit.store.fixruns import FixRunStore
+
+    monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(tmp_path / "state"))
+    result = scan([JournalSource(directory=str(example("seed-loops", "journal")))], Thresholds(), now=2e9)
+    by_kind = {f.kind: f for f in result.findings}
+    avahi, monitor, logrotate = (by_kind[FindingKind.ACTIVATION_LOOP], by_kind[FindingKind.RESTART_LOOP],
+                                 by_kind[FindingKind.REPEATED_FAILURE])
+    store = FixRunStore()
+
+    def attempt(origin, *outcomes):
+        run = store.begin_run("unitaudit fix", {}, {}, origin=origin)
+        store.finish_run(run, RunStatus.PARTIAL, {"outcomes": [
+            {"finding_id": f.id, "unit": f.unit, "status": s.value} for f, s in outcomes]})
+
+    attempt(RunOrigin.FIX, (avahi, FixStatus.NOT_FIXED), (logrotate, FixStatus.FAILED))
+    attempt(RunOrigin.AUTO_APPLY, (monitor, FixStatus.FIXED))
+    attempt(RunOrigin.AUTO_APPLY, (monitor, FixStatus.NOT_FIXED), (logrotate, FixStatus.FIXED))  # newest wins
+    store.close()
+
+    def textfile(clock):
+        failures = timer_round._fix_failures(result, 86400.0, clock)
+        run = outputs.run_summary(result, None, 1.0, None, clock, failures)
+        return prometheus.render(result, run)
+
+    text = textfile(time.time)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    failed = {(s.labels["unit"], s.labels["kind"], s.labels["origin"]) for s in families["unitaudit_loop_fix_failed"].samples}
+    assert failed == {(avahi.unit, "activation-loop", "fix"), (monitor.unit, "restart-loop", "auto-apply")}
+    assert [s.value for s in families["unitaudit_fixes_failed"].samples] == [2]
+    # older than the retention: forgotten, and the run still says it looked
+    later = textfile(lambda: time.time() + 2 * 86400)
+    assert "unitaudit_loop_fix_failed{" not in later and "\nunitaudit_fixes_failed 0\n" in later
+    # a scan's textfile (no round) says nothing of fixes
+    assert "fixes_failed" not in prometheus.render(result, outputs.run_summary(result, None, 1.0, None))

@@ -168,4 +168,7 @@ def test_a_config_allowing_the_alias_recipe_lets_the_timer_fix_avahi(watch_lab):
     last = summaries(watch_lab)[-1]
     assert AVAHI not in last["UNITAUDIT_UNITS"].split()
     assert set(prom_loops(watch_lab)) == SEED_LOOPS - {("activation-loop", AVAHI)}
+    # the service, in its sandbox, read the fix runs: the fix that worked is no failed fix
+    prom = watch_lab.run("cat", PROM).stdout
+    assert "\nunitaudit_fixes_failed 0\n" in prom and "unitaudit_loop_fix_failed{" not in prom, prom
     assert watch_lab.journal_count(AVAHI_FAILED, "_COMM=dbus-daemon", "--since", "-5s") == 0

@@ -19,14 +19,16 @@ TEXTFILE = "the Prometheus textfile"
 
 
 def run_summary(result: Optional[ScanResult], info: Optional[IncrementalRead], started: float, error: Optional[str],
-                clock: Callable[[], float] = time.time) -> RunSummary:
-    """What the fleet outputs say about the run itself."""
+                clock: Callable[[], float] = time.time, fix_failures=None) -> RunSummary:
+    """What the fleet outputs say about the run itself.  `fix_failures`: RunSummary's (the hourly
+    round looks them up; a scan does not)."""
     entries = info.entries if info is not None else None
     if entries is None and result is not None:
         entries = sum(dict(s.counts).get("entries", 0) for s in result.sources if s.kind == "journal")
     return RunSummary(started=started, seconds=round(clock() - started, 3), error=error, entries_read=entries,
                    read_from=info.read_from if info is not None else ReadFrom.FULL,
-                      totals=info.totals if info is not None else (), version=__version__)
+                      totals=info.totals if info is not None else (), version=__version__,
+                      fix_failures=fix_failures)
 
 
 def write_outputs(result: Optional[ScanResult], run: RunSummary, prometheus_path: Optional[str], journal_summary: bool,

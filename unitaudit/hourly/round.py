@@ -48,8 +48,8 @@ def run_round(config, bus_address: Optional[str] = None, root: str = "/",
             if fixes is not None:  # recorded with the run (incremental.PendingRun), which holds the scan lock
                 done = clock()
                 fixed = {o.finding_id: done for o in fixes.outcomes if o.status is FixStatus.FIXED}
-        errors = write_outputs(result, run_summary(result, info, started, error, clock), config.prometheus_path,
-                               True, _fix_fields(fixes))
+        summary = run_summary(result, info, started, error, clock, _fix_failures(result, config.retention, clock))
+        errors = write_outputs(result, summary, config.prometheus_path, True, _fix_fields(fixes))
         if emit is not None and result is not None:
             errors += _emit(emit, RoundOutcome(result, info, error, fixes, refusals, tuple(errors)))
         if pending is not None:
@@ -58,6 +58,25 @@ def run_round(config, bus_address: Optional[str] = None, root: str = "/",
         if pending is not None:
             pending.abort(fixed)  # nothing when committed
     return RoundOutcome(result, info, error, fixes, refusals, tuple(errors))
+
+
+def _fix_failures(result: Optional[ScanResult], retention: float,
+                  clock: Callable[[], float]) -> Optional[Tuple[Tuple[str, float, str], ...]]:
+    """The loops this round still found whose newest fix within the retention (an admin's or
+    this timer's) did not stop them: what the fleet alerts on as a fix that failed.  None when
+    the scan failed or the fix runs cannot be read (the textfile then says nothing of fixes)."""
+    if result is None:
+        return None
+    try:
+        store = FixRunStore()
+    except UnitauditError:
+        return None
+    try:
+        attempts = store.last_attempts_since(clock() - retention)
+    finally:
+        store.close()
+    return tuple((f.id, attempts[f.id][0], attempts[f.id][2].value) for f in result.findings
+                 if f.id in attempts and attempts[f.id][1] is not FixStatus.FIXED)
 
 
 def _fix_fields(fixes: Optional[FixOutcome]) -> Dict[str, str]:

@@ -114,6 +114,9 @@ class RunSummary:
     entries_read: Optional[int] = None  # journal entries read, when known
     read_from: ReadFrom = ReadFrom.FULL
     totals: Tuple[Tuple[str, int], ...] = ()  # finding id -> events seen across all runs (history)
+    # finding id -> (when, who) of a fix that did not stop a loop still found: its newest attempt
+    # within the retention ended not-fixed or failed; None when the run did not look (scan)
+    fix_failures: Optional[Tuple[Tuple[str, float, str], ...]] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "read_from", ReadFrom(self.read_from))  # ValueError for any other word

@@ -21,12 +21,17 @@ class SourceStats:
     warnings: Tuple[str, ...] = ()
     # the first few lines that looked like evidence but could not be read (counted as `unparsed`)
     unparsed_lines: Tuple[str, ...] = ()
+    # (host, machine id) of each machine, when the source held several (a journal-remote
+    # directory): the host is the label the machine's findings carry
+    machines: Tuple[Tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "path": self.path}
         out.update(dict(self.counts))
         out["warnings"] = list(self.warnings)
         out["unparsed_lines"] = list(self.unparsed_lines)
+        if self.machines:
+            out["machines"] = [{"host": h, "machine_id": m} for h, m in self.machines]
         return out
 
 

@@ -18,6 +18,7 @@ def finding_to_dict(f: Finding) -> dict:
         "kind": f.kind.value,
         "unit": f.unit,
         "host": f.host or None,
+        "machine_id": f.machine_id,
         "count": f.count,
         "rate_per_hour": f.rate_per_hour,
         "first_seen": iso_utc(f.first_seen),

@@ -14,7 +14,10 @@ per finding, labels `unit`, `kind` and `host` (only when the evidence named one)
   unitaudit_loop_kernfs_nodes_created_per_second  gauge: churn, kernfs nodes created
   unitaudit_loop_kernfs_bytes_per_second      gauge: churn, kernfs_node_cache bytes allocated
   unitaudit_loop_trusted                      gauge 1/0: journald's fields prove every line
+  unitaudit_loop_fix_failed                   gauge 1 (hourly run only): the loop's newest fix within
+                                              the retention did not stop it; label `origin`: fix or auto-apply
 unitaudit_loops{kind}                         gauge: findings per kind, every kind, 0 when none
+unitaudit_fixes_failed                        gauge (hourly run only): loops with a failed fix, 0 when none
 kernel (each only when read): unitaudit_slab_bytes, unitaudit_slab_reclaimable_bytes,
   unitaudit_slab_unreclaimable_bytes, unitaudit_kernfs_node_cache_objects,
   unitaudit_kernfs_node_cache_active_objects, unitaudit_kernfs_node_cache_object_size_bytes,
@@ -100,6 +103,8 @@ def render(result, run: RunSummary) -> str:
     fam = _Families()
     findings = result.findings if result is not None else ()
     _loops(fam, findings, dict(run.totals))
+    if run.fix_failures is not None:
+        _fix_failures(fam, findings, run.fix_failures)
     # Every kind, 0 included: `unitaudit_loops{kind="restart-loop"} > 0` must have a series to test.
     loops = fam("loops", "gauge", "Findings of the last run per kind.")
     for kind in FindingKind:
@@ -133,6 +138,16 @@ def _loops(fam: _Families, findings, totals: Dict[str, int]) -> None:
             if f.churn.bytes_per_day is not None:
                 kbytes.add(f.churn.bytes_per_day / 86400, **key)
         trusted.add(f.trusted, **key)
+
+
+def _fix_failures(fam: _Families, findings, failures) -> None:
+    failed = {finding: origin for finding, _when, origin in failures}
+    per_loop = fam("loop_fix_failed", "gauge", "1: the newest fix of this loop (by `origin`) did not stop it.")
+    for f in findings:
+        if f.id in failed:
+            per_loop.add(1, unit=f.unit, kind=f.kind.value, host=f.host, origin=failed[f.id])
+    fam("fixes_failed", "gauge", "Loops found whose newest fix did not stop them.").add(
+        sum(1 for f in findings if f.id in failed))
 
 
 def _kernel(fam: _Families, k) -> None:

@@ -180,9 +180,13 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
         findings = list(diagnose(findings, live))
     facts = kernel.facts() if kernel is not None else None
     findings = [replace(f, churn=estimate(f, facts, unit_nodes(kernel, f))) for f in findings]
+    stats = tuple(s.stats() for s in sources)
+    machine_ids = {host: machine for s in stats for host, machine in s.machines}
+    if machine_ids:
+        findings = [replace(f, machine_id=machine_ids.get(f.host)) for f in findings]
     return ScanResult(
         findings=tuple(findings),
-        sources=tuple(s.stats() for s in sources),
+        sources=stats,
         thresholds=thresholds,
         now=now,
         since=since,

@@ -191,6 +191,20 @@ class FixRunStore:
                     out[o.get("finding_id", "")] = max(started, out.get(o.get("finding_id", ""), 0.0))
         return out
 
+    def last_attempts_since(self, since: float) -> Dict[str, Tuple[float, FixStatus, RunOrigin]]:
+        """Finding id -> (when, outcome, who) of the newest run since `since` that tried it,
+        `unitaudit fix` or the timer's auto-apply alike."""
+        out: Dict[str, Tuple[float, FixStatus, RunOrigin]] = {}
+        rows = self._db.execute("SELECT started, origin, outcome FROM runs WHERE started >= ? AND outcome IS NOT NULL"
+                                " ORDER BY started, id", (since,))
+        for started, origin, outcome in rows:
+            for o in json.loads(outcome).get("outcomes", []):
+                try:
+                    out[o.get("finding_id", "")] = (started, FixStatus(o.get("status")), RunOrigin(origin))
+                except ValueError:  # a word of a later version: not an attempt this one can judge
+                    continue
+        return out
+
     def last_run(self) -> Optional[int]:
         """The newest run not yet undone (an interrupted one included: undo is what it needs)."""
         row = self._db.execute("SELECT max(id) FROM runs WHERE undone IS NULL").fetchone()

@@ -37,6 +37,7 @@ class JournalSource:
         self.path = export or directory or (", ".join(self.files) if self.files else "local system journal")
         self._counts = {"entries": 0, "events": 0, "text_fallback": 0, "program_lines": 0, "damaged": 0}
         self._warnings: List[str] = []
+        self._machines: Tuple[Tuple[str, str], ...] = ()  # (host, machine id) when several
         self.record = record
         self.progress = progress
         self._journal = Journal(directory, self.files, self.path, self._warnings) if export is None else \
@@ -60,7 +61,9 @@ class JournalSource:
         span = self._journal.span() if self.progress is not None else None
         # A journal directory may hold several machines (journal-remote): each
         # machine's evidence stays its own, labelled by its hostname.
-        for machine, host in self._journal.machines():
+        machines = self._journal.machines()
+        self._machines = tuple((host, m.decode("ascii", "replace")) for m, host in machines if m is not None)
+        for machine, host in machines:
             scope = Scope(since=self.since, until=self.until, skip=self._skip, boot_id=boot_id,
                           machine_id=machine, host=host)
             passes = Passes(self._journal, scope, self._counts, self._warnings, self.record, self.progress, span)
@@ -105,4 +108,4 @@ class JournalSource:
             warnings += ("%s: %d damaged entries skipped (a field missing or unreadable)"
                          % (self.path, self._counts["damaged"]),)
         return SourceStats(kind=self.kind, path=self.path, counts=tuple(self._counts.items()),
-                           warnings=warnings)
+                           warnings=warnings, machines=self._machines)

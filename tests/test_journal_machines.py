@@ -1,0 +1,64 @@
+"""A journal directory holding several machines (what systemd-journal-remote keeps on a central
+host): each machine's loops under its own host and machine id, two machines of one hostname
+kept apart, none mixed up.
+
+The machines are the seed lab's recorded journal (examples/seed-loops/journal.export) written
+three times through systemd-journal-remote with _MACHINE_ID and _HOSTNAME changed, as
+journal-remote would receive them from three desktops; the third lacks the Avahi client's
+entries, so a loop that leaks from one machine into another shows.  The live proof, with
+systemd-journal-upload between real machines, is tests/lab/test_journal_remote_live.py."""
+import json
+import subprocess
+import sys
+
+from builders import ROOT, example, export_entries, write_journal
+
+SEED = example("seed-loops", "journal.export")
+MACHINES = (("uos-desk", "0a" * 16), ("uos-desk", "1b" * 16), ("deepin-pc", "2c" * 16))
+SEED_LOOPS = {("restart-loop", "deepin-anything-monitor.service"),
+              ("activation-loop", "dbus-org.freedesktop.Avahi.service"),
+              ("repeated-failure", "logrotate.service")}
+
+
+def _machine_journal(directory, hostname, machine_id, without_avahi):
+    entries = []
+    for e in export_entries(SEED):
+        if without_avahi and b"Avahi" in e.get("MESSAGE", b""):
+            continue
+        e = dict(e, _MACHINE_ID=machine_id.encode(), _HOSTNAME=hostname.encode())
+        entries.append(e)
+    return write_journal(entries, directory / ("remote-%s-%s.journal" % (hostname, machine_id[:4])))
+
+
+def _scan(directory) -> dict:
+    p = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--journal-dir", str(directory), "--json"],
+                       cwd=str(ROOT), capture_output=True, text=True)
+    assert p.returncode == 1, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_each_machine_keeps_its_loops_its_host_and_its_machine_id(tmp_path):
+    for n, (hostname, machine_id) in enumerate(MACHINES):
+        _machine_journal(tmp_path, hostname, machine_id, without_avahi=(n == 2))
+    doc = _scan(tmp_path)
+    by_machine = {}
+    for f in doc["findings"]:
+        by_machine.setdefault((f["host"], f["machine_id"]), set()).add((f["kind"], f["unit"]))
+    assert by_machine == {
+        ("uos-desk/" + "0a" * 4, "0a" * 16): SEED_LOOPS,
+        ("uos-desk/" + "1b" * 4, "1b" * 16): SEED_LOOPS,
+        ("deepin-pc", "2c" * 16): SEED_LOOPS - {("activation-loop", "dbus-org.freedesktop.Avahi.service")},
+    }
+    # a finding's id is its machine's: the same loop on two desktops is two findings
+    assert len({f["id"] for f in doc["findings"]}) == len(doc["findings"]) == 8
+    (source,) = doc["sources"]
+    assert sorted((m["host"], m["machine_id"]) for m in source["machines"]) == sorted(
+        (h if h == "deepin-pc" else "%s/%s" % (h, m[:8]), m) for h, m in MACHINES)
+
+
+def test_one_machine_has_no_machine_id_to_tell_apart(tmp_path):
+    _machine_journal(tmp_path, "uos-desk", "0a" * 16, without_avahi=False)
+    doc = _scan(tmp_path)
+    assert {(f["kind"], f["unit"]) for f in doc["findings"]} == SEED_LOOPS
+    assert {f["machine_id"] for f in doc["findings"]} == {None}
+    assert "machines" not in doc["sources"][0]
