@@ -56,9 +56,35 @@ def test_each_machine_keeps_its_loops_its_host_and_its_machine_id(tmp_path):
         (h if h == "deepin-pc" else "%s/%s" % (h, m[:8]), m) for h, m in MACHINES)
 
 
-def test_one_machine_has_no_machine_id_to_tell_apart(tmp_path):
+def test_one_machine_keeps_its_hostname_and_its_machine_id(tmp_path):
     _machine_journal(tmp_path, "uos-desk", "0a" * 16, without_avahi=False)
     doc = _scan(tmp_path)
-    assert {(f["kind"], f["unit"]) for f in doc["findings"]} == SEED_LOOPS
-    assert {f["machine_id"] for f in doc["findings"]} == {None}
-    assert "machines" not in doc["sources"][0]
+    assert {(f["kind"], f["unit"], f["host"], f["machine_id"]) for f in doc["findings"]} == {
+        (kind, unit, "uos-desk", "0a" * 16) for kind, unit in SEED_LOOPS}
+    assert doc["sources"][0]["machines"] == [{"host": "uos-desk", "machine_id": "0a" * 16}]
+
+
+def test_fix_acts_only_on_the_loops_of_the_machine_it_runs_on(tmp_path):
+    """A central journal host holds its desktops' loops: fix there refuses them (the plan is
+    worked out on the central host's files, and would change the central host), and says where
+    to run it.  The machine planned on is --root's (its /etc/machine-id)."""
+    journals = tmp_path / "remote"
+    journals.mkdir()
+    for n, (hostname, machine_id) in enumerate(MACHINES):
+        _machine_journal(journals, hostname, machine_id, without_avahi=(n == 2))
+    central = tmp_path / "central"
+    (central / "etc").mkdir(parents=True)
+    (central / "etc" / "machine-id").write_text("2c" * 16 + "\n")  # the root of deepin-pc, as --root
+    p = subprocess.run([sys.executable, "-m", "unitaudit", "fix", "--dry-run", "--json", "--journal-dir",
+                        str(journals), "--root", str(central)], cwd=str(ROOT), capture_output=True, text=True)
+    assert p.returncode == 1, p.stderr
+    plan = json.loads(p.stdout)
+    refused = {r["finding_id"]: r["reason"] for r in plan["refusals"]}
+    findings = _scan(journals)["findings"]
+    elsewhere = {f["id"]: f for f in findings if f["machine_id"] != "2c" * 16}
+    assert len(elsewhere) == 6
+    for finding_id, f in elsewhere.items():
+        assert refused[finding_id] == ("the evidence is from another machine (%s, machine id %s): run unitaudit "
+                                       "fix there" % (f["host"], f["machine_id"]))
+    # deepin-pc's own loops are planned, or refused for a reason of their own
+    assert not any("another machine" in refused.get(f["id"], "") for f in findings if f["machine_id"] == "2c" * 16)

@@ -124,3 +124,10 @@ def test_a_word_wider_than_the_window_stands_alone_at_the_left_margin():
     from unitaudit.report.text_layout import command_lines
     lines = command_lines(["unitaudit fix", "--bundle", "/" + "x" * 90, "--dry-run"], 80, " " * 13)
     assert lines == [" " * 13 + "unitaudit fix --bundle \\", "/" + "x" * 90 + " \\", " " * 15 + "--dry-run"]
+
+
+def test_a_folded_path_too_long_for_its_indent_moves_left_and_one_too_long_for_the_line_overflows():
+    from unitaudit.report.text_layout import fold
+    deep, deeper = "/" + "p" * 75, "/" + "q" * 85
+    assert fold("from %s" % deep, 80, "    ", " " * 8) == ["    from", "    " + deep]
+    assert fold("from %s and on" % deeper, 80, "    ", " " * 8) == ["    from", deeper, "        and on"]

@@ -125,3 +125,57 @@ def test_a_loop_whose_newest_fix_did_not_stop_it_is_a_failed_fix_in_the_textfile
     assert "unitaudit_loop_fix_failed{" not in later and "\nunitaudit_fixes_failed 0\n" in later
     # a scan's textfile (no round) says nothing of fixes
     assert "fixes_failed" not in prometheus.render(result, outputs.run_summary(result, None, 1.0, None))
+
+
+def _incremental(journal_dir, state, now):
+    return run_incremental(IncrementalRequest(thresholds=Thresholds(), now=now, window=1e12, retention=1e12,
+                                              journal_dir=str(journal_dir)), store=HistoryStore(str(state)))
+
+
+def test_a_fix_by_hand_is_news_to_the_next_hourly_run(tmp_path, monkeypatch):
+    """`unitaudit fix` notes the loops it stopped in the hourly history, as the timer's own fixes
+    are: the next run does not report them again from the events between its last run and the
+    fix.  The seed's journal read in two halves: the first run sees the first half; then every
+    loop is fixed by hand; the second run sees the rest, which the fix made old news."""
+    from builders import export_entries, write_journal
+
+    from unitaudit.hourly import incremental
+    from unitaudit.model import FixOutcome, Outcome
+
+    entries = sorted(export_entries(example("seed-loops", "journal.export")),
+                     key=lambda e: int(e["__REALTIME_TIMESTAMP"]))
+    half, end = int(entries[len(entries) // 2]["__REALTIME_TIMESTAMP"]) / 1e6, int(entries[-1]["__REALTIME_TIMESTAMP"]) / 1e6
+    reported = {}
+    for noted in (False, True):
+        journal, state = tmp_path / ("journal-%s" % noted), tmp_path / ("state-%s" % noted)
+        journal.mkdir()
+        write_journal([e for e in entries if int(e["__REALTIME_TIMESTAMP"]) / 1e6 <= half], journal / "system.journal")
+        first, _info = _incremental(journal, state, half + 1)
+        assert {f.kind for f in first.findings} >= {FindingKind.RESTART_LOOP, FindingKind.ACTIVATION_LOOP}
+        (journal / "system.journal").unlink()  # the machine logged on: the whole journal now
+        write_journal(entries, journal / "system.journal")
+        if noted:
+            monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(state))
+            monkeypatch.setattr(incremental, "source_key", lambda d, key=str(journal): os.path.abspath(d or key))
+            fixed = FixOutcome(1, tuple(Outcome(f.id, f.unit, FixStatus.FIXED, "") for f in first.findings), str(state))
+            assert incremental.note_fixed_by_hand(first.findings, fixed, end + 1) is None
+        second, _info = _incremental(journal, state, end + 2)
+        reported[noted] = {f.unit for f in second.findings}
+    assert reported[False] >= {"deepin-anything-monitor.service", "dbus-org.freedesktop.Avahi.service"}
+    assert reported[True] == set()
+
+
+def test_a_fix_by_hand_while_the_timer_runs_says_the_history_was_not_told(tmp_path, monkeypatch):
+    from unitaudit.hourly import incremental
+    from unitaudit.model import FixOutcome, Outcome
+    from unitaudit.services.scan import scan
+    from unitaudit.sources.journal import JournalSource
+
+    monkeypatch.setenv("UNITAUDIT_STATE_DIR", str(tmp_path))
+    result = scan([JournalSource(directory=str(example("seed-loops", "journal")))], Thresholds(), now=2e9)
+    fixed = FixOutcome(1, tuple(Outcome(f.id, f.unit, FixStatus.FIXED, "") for f in result.findings), str(tmp_path))
+    ids = incremental.fixed_loops(result.findings, fixed, 5.0)
+    assert len(ids) == len(result.findings) * len(FindingKind) and set(ids.values()) == {5.0}
+    with HistoryStore(str(tmp_path)).lock():  # a timer run in progress
+        warning = incremental.note_fixed_by_hand(result.findings, fixed, 5.0)
+    assert warning.startswith("the hourly history was not told of this fix (another incremental unitaudit run is")

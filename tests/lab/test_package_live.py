@@ -100,6 +100,7 @@ def test_the_deb_holds_the_program_its_data_and_the_units(deb):
                  "/usr/share/zsh/vendor-completions/_unitaudit",
                  "/usr/share/fish/vendor_completions.d/unitaudit.fish",
                  "/usr/share/unitaudit/prometheus/unitaudit-rules.yml",  # the fleet's alerts
+                 "/usr/share/unitaudit/prometheus/unitaudit-dashboard.json",  # and its Grafana dashboard
                  "/usr/share/doc/unitaudit/copyright"):
         assert path in paths, path
     recipes = {p.rsplit("/", 1)[1] for p in paths

@@ -1,12 +1,13 @@
 """`unitaudit fix` and `unitaudit undo`: plan, confirm, apply, verify; and revert."""
 import os
 import sys
+import time
 from typing import List, Optional
 
 import typer
 
 from unitaudit.cli import completion
-from unitaudit.cli.common import _MAX_RUN, _config, _exit, _fix_outcome, _scan, app, guarded
+from unitaudit.cli.common import _MAX_RUN, _config, _error, _exit, _fix_outcome, _scan, app, guarded
 from unitaudit.errors import ExitStatus, UnitauditError, UsageError
 
 
@@ -63,6 +64,11 @@ def fix(
         if not typer.confirm("Apply this plan?", default=False, err=True):
             raise _exit(ExitStatus.OK)
     outcome = run_fix(plan, result, bus_address, " ".join(sys.argv))
+    if not (journal_dir or syslog or bus_address):  # this machine's own journal: the timer's too
+        from unitaudit.hourly.incremental import note_fixed_by_hand  # start-up time
+        warning = note_fixed_by_hand(result.findings, outcome, time.time())
+        if warning:
+            _error("warning: " + warning)
     raise _fix_outcome(fix_report, json_out, outcome, done=outcome.all_fixed)
 
 

@@ -17,9 +17,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Tuple
 
+from unitaudit.analysis.detectors.finding_parts import finding_id
+from unitaudit.errors import UnitauditError
 from unitaudit.hourly import carryover
 from unitaudit.hourly.history import HistoryStore, ScanRow
-from unitaudit.model import Config, Finding, IncrementalRead, ReadFrom, ScanResult, Sightings, Thresholds
+from unitaudit.model import (Config, Finding, FindingKind, FixOutcome, FixStatus, IncrementalRead, ReadFrom, ScanResult,
+                             Sightings, Thresholds)
 from unitaudit.services.scan import ScanRequest, scan, thresholds, window
 from unitaudit.sources.journal import JournalSource
 
@@ -225,3 +228,36 @@ def _summary(f: Finding) -> dict:
     return {"id": f.id, "kind": f.kind.value, "unit": f.unit, "host": f.host, "count": f.count,
             "rate_per_hour": f.rate_per_hour,
             "cgroups_per_hour": f.churn.cgroups_per_hour if f.churn else None}
+
+
+def fixed_loops(findings, fixes: FixOutcome, done: float) -> Dict[str, float]:
+    """Finding id -> `done` for every loop `fixes` stopped: the ids of every kind on its unit and
+    host, because the events just before a fix may read as another kind in the next run (a few
+    failures where there was a repeated failure), and none of them is news after the fix."""
+    by_id = {f.id: f for f in findings}
+    out: Dict[str, float] = {}
+    for o in fixes.outcomes:
+        f = by_id.get(o.finding_id)
+        if o.status is FixStatus.FIXED and f is not None:
+            out.update((finding_id(kind.value, f.unit, f.host), done) for kind in FindingKind)
+    return out
+
+
+def note_fixed_by_hand(findings, fixes: FixOutcome, done: float) -> Optional[str]:
+    """After `unitaudit fix` on this machine's journal: the next hourly run judges the loops it
+    stopped from the fix on, as it does the timer's own fixes (else it re-reads the events between
+    its last run and the fix and reports the loops once more).  The warning to show when the
+    history cannot be written (a timer run holds it): the fix itself stands."""
+    fixed = fixed_loops(findings, fixes, done)
+    if not fixed:
+        return None
+    try:
+        store = HistoryStore()
+        try:
+            with store.lock():
+                store.mark_fixed(source_key(None), fixed)
+        finally:
+            store.close()
+    except UnitauditError as e:
+        return "the hourly history was not told of this fix (%s): its next run may report these loops once more" % e
+    return None

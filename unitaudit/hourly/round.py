@@ -46,8 +46,7 @@ def run_round(config, bus_address: Optional[str] = None, root: str = "/",
         if result is not None and result.findings and config.auto_apply:
             fixes, refusals = auto_apply(config, result, bus_address, root, clock)
             if fixes is not None:  # recorded with the run (incremental.PendingRun), which holds the scan lock
-                done = clock()
-                fixed = {o.finding_id: done for o in fixes.outcomes if o.status is FixStatus.FIXED}
+                fixed = incremental.fixed_loops(result.findings, fixes, clock())
         summary = run_summary(result, info, started, error, clock, _fix_failures(result, config.retention, clock))
         errors = write_outputs(result, summary, config.prometheus_path, True, _fix_fields(fixes))
         if emit is not None and result is not None:

@@ -80,8 +80,9 @@ class Finding:
     period_seconds: Optional[float] = None
     facts: Tuple[Tuple[str, object], ...] = field(default=())
     host: str = ""  # the machine the evidence came from ("" when it did not say)
-    # its machine id, when the evidence held several machines (journal-remote); two machines of
-    # one hostname have two (their hosts are then labelled `hostname/<machine id's first 8>`)
+    # its machine id (journald's _MACHINE_ID) when the evidence was a journal: a fix acts only on
+    # the machine's own loops; two machines of one hostname in a journal-remote directory are
+    # told apart by it (their hosts are labelled `hostname/<machine id's first 8>`)
     machine_id: Optional[str] = None
     diagnosis: Optional[Diagnosis] = None  # read from the live system (live scans only)
     churn: Optional[Churn] = None  # what the loop costs the kernel (churn.py)

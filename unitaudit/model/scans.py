@@ -21,7 +21,7 @@ class SourceStats:
     warnings: Tuple[str, ...] = ()
     # the first few lines that looked like evidence but could not be read (counted as `unparsed`)
     unparsed_lines: Tuple[str, ...] = ()
-    # (host, machine id) of each machine, when the source held several (a journal-remote
+    # (host, machine id) of each machine a journal held (several in a journal-remote
     # directory): the host is the label the machine's findings carry
     machines: Tuple[Tuple[str, str], ...] = ()
 

@@ -103,7 +103,11 @@ def protected_reason(unit: str, protected: Mapping[str, str]) -> Optional[str]:
 
 
 def make_plan(findings: Iterable[Finding], recipes: Sequence[Recipe], protected: Mapping[str, str],
-              named_units: Sequence[str] = (), finding_ids: Sequence[str] = (), recipe_ids: Sequence[str] = ()) -> Plan:
+              named_units: Sequence[str] = (), finding_ids: Sequence[str] = (), recipe_ids: Sequence[str] = (),
+              machine_id: Optional[str] = None) -> Plan:
+    """`machine_id`: the machine the plan acts on; a finding whose evidence journald stamped with
+    another machine's id (a journal-remote directory, a copied journal) is refused, its steps given
+    as a recommendation for that machine.  None when it cannot be read (a bundle's plan)."""
     steps: List[PlannedStep] = []
     refusals: List[Refusal] = []
     verifications: List[Tuple[str, Verify]] = []
@@ -115,6 +119,11 @@ def make_plan(findings: Iterable[Finding], recipes: Sequence[Recipe], protected:
         if named_units and f.unit not in named_units and not _declared_by_named(f, named_units):
             continue
         chosen = choose(candidates, f)
+        if machine_id and f.machine_id and f.machine_id != machine_id:  # before any other reason
+            refusals.append(Refusal(f.id, f.unit, "the evidence is from another machine (%s, machine id %s): "
+                                    "run unitaudit fix there" % (f.host or "unnamed", f.machine_id),
+                                    recommendation=_recommend_if_filled(chosen, f)))
+            continue
         if not chosen:
             refusals.append(Refusal(f.id, f.unit, "no recipe applies to this %s%s" % (
                 f.kind.value, " (%s)" % f.diagnosis.verdict if f.diagnosis else "")))
@@ -170,6 +179,15 @@ def _protected(planned: Sequence[PlannedStep], protected: Mapping[str, str], nam
                 if reason:
                     return value, reason
     return None
+
+
+def _recommend_if_filled(recipes: Sequence[Recipe], finding: Finding) -> str:
+    """What the recipes would do, when they can be filled in from the finding alone."""
+    try:
+        planned = [s for r in recipes for s in plan_steps(r, finding, r.steps, False)]
+    except MissingValue:
+        return ""
+    return _recommend(recipes, planned) if planned else ""
 
 
 def _recommend(recipes: Sequence[Recipe], planned: Sequence[PlannedStep]) -> str:

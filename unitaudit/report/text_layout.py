@@ -45,11 +45,14 @@ def bullet(console: Console) -> str:
 
 
 def fold(text: str, width: int, indent: str = "", later: Optional[str] = None) -> List[str]:
-    """`text` as lines of at most `width` characters, broken between words only: a word longer
-    than a line (a long path) gets a line of its own and overflows it rather than being cut."""
+    """`text` as lines of at most `width` characters, broken between words only: a word too long
+    for its indent (a path deep in the file system) gets a line of its own, moved left as far as it
+    must; one longer than the whole width overflows rather than being cut."""
     later = indent if later is None else later
-    return textwrap.wrap(text, width=max(width, len(indent) + 1, len(later) + 1), initial_indent=indent,
-                         subsequent_indent=later, break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
+    lines = textwrap.wrap(text, width=max(width, len(indent) + 1, len(later) + 1), initial_indent=indent,
+                          subsequent_indent=later, break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
+    return [line if len(line) <= width else " " * max(0, width - len(line.lstrip(" "))) + line.lstrip(" ")
+            for line in lines]
 
 
 def print_folded(console: Console, text: str, indent: str = "", later: Optional[str] = None,

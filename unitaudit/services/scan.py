@@ -181,12 +181,8 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
     facts = kernel.facts() if kernel is not None else None
     findings = [replace(f, churn=estimate(f, facts, unit_nodes(kernel, f))) for f in findings]
     stats = tuple(s.stats() for s in sources)
-    machine_ids = {host: machine for s in stats for host, machine in s.machines}
-    if machine_ids:
-        findings = [replace(f, machine_id=machine_ids.get(f.host)) for f in findings]
     return ScanResult(
-        findings=tuple(findings),
-        sources=stats,
+        findings=_with_machine_ids(findings, stats), sources=stats,
         thresholds=thresholds,
         now=now,
         since=since,
@@ -197,6 +193,13 @@ def scan(sources: Sequence, thresholds: Thresholds, now: float, units: Optional[
         kernel=facts,
         notes=tuple(notes),
     )
+
+
+def _with_machine_ids(findings: List[Finding], stats) -> Tuple[Finding, ...]:
+    """Each finding with the machine id journald stamped on its host's entries (a fix acts only on
+    its own machine's loops)."""
+    machine_ids = {host: machine for s in stats for host, machine in s.machines}
+    return tuple(replace(f, machine_id=machine_ids.get(f.host)) if machine_ids else f for f in findings)
 
 
 def _noting_hosts(items: Iterable, hosts: Set[str]) -> Iterator:

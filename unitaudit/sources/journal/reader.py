@@ -87,10 +87,10 @@ class Journal:
 
     def machines(self) -> List[Tuple[Optional[bytes], str]]:
         """(machine id, hostname) of each machine (journal-remote keeps several in one directory);
-        (None, hostname) when there is one."""
+        the id None when the entries carry none."""
         ids = sorted(self.unique("_MACHINE_ID"))
         if len(ids) <= 1:
-            return [(None, self._hostname(None))]
+            return [(ids[0] if ids else None, self._hostname(None))]
         named = [(m, self._hostname(m)) for m in ids]
         names = [h for _m, h in named]
         # two machines with one hostname (cloned images, containers) stay apart

@@ -64,8 +64,9 @@ class JournalSource:
         machines = self._journal.machines()
         self._machines = tuple((host, m.decode("ascii", "replace")) for m, host in machines if m is not None)
         for machine, host in machines:
+            # one machine: no match to add (every entry is its own)
             scope = Scope(since=self.since, until=self.until, skip=self._skip, boot_id=boot_id,
-                          machine_id=machine, host=host)
+                          machine_id=machine if len(machines) > 1 else None, host=host)
             passes = Passes(self._journal, scope, self._counts, self._warnings, self.record, self.progress, span)
             yield from passes.read()
 
