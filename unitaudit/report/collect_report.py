@@ -1,6 +1,5 @@
 """What `unitaudit collect` wrote, for people and for programs, and its progress on a terminal."""
 import contextlib
-import textwrap
 from typing import IO, Iterator, Optional
 
 from rich.console import Console
@@ -8,6 +7,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
+from unitaudit.report.text_layout import fold
 from unitaudit.util.times import iso_utc
 
 SCHEMA = "unitaudit.collect/1"
@@ -33,8 +33,7 @@ def write_text(collected, out: IO[str]) -> None:
     if collected.left_out:
         out.write("  left out   %d:\n" % len(collected.left_out))
         for what, why in collected.left_out[:_SHOWN_LEFT_OUT]:  # folded at 80 columns, never cut
-            out.write(textwrap.fill("%s: %s" % (safe(what), safe(why)), _WIDTH, initial_indent="    ",
-                                    subsequent_indent="      ", break_on_hyphens=False) + "\n")
+            out.write("\n".join(fold("%s: %s" % (safe(what), safe(why)), _WIDTH, "    ", "      ")) + "\n")
         if len(collected.left_out) > _SHOWN_LEFT_OUT:
             out.write("    ... %d more in the bundle's manifest.json\n" % (len(collected.left_out) - _SHOWN_LEFT_OUT))
     if collected.mapping:

@@ -1,10 +1,10 @@
 """What `unitaudit recipes` prints: each recipe found, where it came from and what it fixes."""
-import textwrap
 from typing import IO, Sequence
 
 from unitaudit.model import CauseKind, FindingKind, Recipe
 from unitaudit.report import json_out
 from unitaudit.report.safe_text import safe
+from unitaudit.report.text_layout import fold
 
 SCHEMA = "unitaudit.recipes/1"
 WIDTH = 80
@@ -32,5 +32,4 @@ def write_text(recipes: Sequence[Recipe], out: IO[str]) -> None:
         out.write("%s\n" % safe(r.id))
         for line in (r.title, applies, "steps: %s; verify: %s" % (", ".join(d["actions"]), d["verify"]),
                      "from " + r.source):
-            out.write("\n".join(textwrap.wrap(safe(line), WIDTH, initial_indent=INDENT, subsequent_indent=INDENT * 2,
-                                              break_long_words=False, break_on_hyphens=False)) + "\n")
+            out.write("\n".join(fold(safe(line), WIDTH, INDENT, INDENT * 2)) + "\n")
