@@ -195,14 +195,7 @@ class Lab:
 
     def wait_for(self, what: str, check, timeout: float = 90, every: float = 0.5):
         """Poll `check()` until it returns something true; its value is returned."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"lab {self.name}: timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(every)
+        return wait_until(f"lab {self.name}", what, check, timeout, every)
 
     def journal_dir(self) -> Path:
         return self.root / "var/log/journal" / self.machine_id
@@ -265,6 +258,18 @@ class Lab:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+
+def wait_until(who: str, what: str, check, timeout: float, every: float = 0.5):
+    """Poll `check()` until it returns something true (returned), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{who}: timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
 
 
 def default_binds() -> tuple:

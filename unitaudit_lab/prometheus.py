@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from unitaudit_lab.machine import Lab
+from unitaudit_lab.machine import Lab, wait_until
 
 UNITS = ("prometheus-node-exporter.service", "prometheus.service")
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"  # node_exporter's default on Debian, and the package's
@@ -153,11 +152,4 @@ def start(lab: Lab, rules_text: str, timeout: float = 90) -> Prometheus:
 
 def wait(what: str, check, timeout: float, every: float = 0.5):
     """Poll `check()` until it returns something true (returned) or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(every)
+    return wait_until("prometheus", what, check, timeout, every)
