@@ -8,6 +8,8 @@ journal-remote would receive them from three desktops; the third lacks the Avahi
 entries, so a loop that leaks from one machine into another shows.  The live proof, with
 systemd-journal-upload between real machines, is tests/lab/test_journal_remote_live.py."""
 import json
+
+import pytest
 import subprocess
 import sys
 
@@ -88,3 +90,49 @@ def test_fix_acts_only_on_the_loops_of_the_machine_it_runs_on(tmp_path):
                                        "fix there" % (f["host"], f["machine_id"]))
     # deepin-pc's own loops are planned, or refused for a reason of their own
     assert not any("another machine" in refused.get(f["id"], "") for f in findings if f["machine_id"] == "2c" * 16)
+
+
+def _limited(soft: int, hard: int):
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+MANY = 80
+
+
+@pytest.fixture(scope="module")
+def many_machines(tmp_path_factory):
+    """80 desktops' journal files, one each (the seed's journal under 80 machine ids), in one
+    directory, as on a central journal-remote host."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    directory = tmp_path_factory.mktemp("remote")
+    seed = export_entries(SEED)
+
+    def one(n):
+        machine_id = "%032x" % (0xabc000 + n)
+        write_journal([dict(e, _MACHINE_ID=machine_id.encode(), _HOSTNAME=b"pc%03d" % n) for e in seed],
+                      directory / ("remote-10.0.0.%d.journal" % n))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(MANY)))
+    return directory
+
+
+@pytest.mark.parametrize("hard", [4096, 64], ids=["soft-limit-raised", "hard-limit-warned"])
+def test_a_directory_of_more_files_than_the_open_file_limit(many_machines, hard):
+    """sd_journal skips, without a word, every file past the process's open-file limit (a soft
+    limit of 1,024 is common; 32 here, against 80 files).  The scan raises the soft limit to the
+    hard one and reads every desktop; when the hard limit is too low it says entries are missing."""
+    p = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--journal-dir", str(many_machines), "--json"],
+                       cwd=str(ROOT), capture_output=True, text=True, preexec_fn=_limited(32, hard))
+    assert p.returncode == 1, p.stderr
+    doc = json.loads(p.stdout)
+    hosts = {f["host"] for f in doc["findings"]}
+    warned = [w for w in doc["warnings"] if "this process may open only" in w]
+    if hard == 4096:
+        assert len(hosts) == MANY and len(doc["findings"]) == 3 * MANY and not warned
+    else:
+        assert len(hosts) < MANY  # what sd_journal could open, read; the rest missing...
+        assert warned == ["%s: %d journal files, and this process may open only 64 files (ulimit -n; hard "
+                          "limit 64): sd_journal skips the files past it, so some entries are missing; raise "
+                          "the limit (ulimit -Hn) or scan the directory in parts" % (many_machines, MANY)]

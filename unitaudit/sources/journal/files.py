@@ -6,6 +6,7 @@ here, by its header, before the journal is read, and every problem is a warning
 (or an error when nothing is left to read).
 """
 import os
+import resource
 import stat
 import struct
 from typing import List, Optional, Sequence, Tuple
@@ -16,6 +17,10 @@ from unitaudit.sources.journal import binding
 from unitaudit.sources.file_errors import worded_file_errors
 
 JOURNAL_MAGIC = b"LPKSHHRH"
+# sd_journal never opens more files than this (JOURNAL_FILES_MAX in systemd's journal-internal.h)
+SD_JOURNAL_FILES_MAX = 7168
+# descriptors beside the journal's files: Python's own, the state database, a bundle, the bus
+OTHER_FILES = 256
 HEADER_SIZE = 240  # enough for every field read here (n_entries at 152)
 
 # (file, the start of its header) of each journal file to read
@@ -57,6 +62,33 @@ def find_journal_files(directory: str, warnings: List[str]) -> JournalFiles:
         raise SourceError("%s: no journal files: none of its %d *.journal files is a readable journal (%s)"
                           % (directory, len(found), "; ".join(w for w in warnings)))
     return journals
+
+
+def make_room(journals: JournalFiles, label: str, warnings: List[str]) -> None:
+    """sd_journal opens every file of a directory at once, and skips without a word each file past
+    the process's open-file limit (a central journal-remote host holds one or more per desktop; a
+    soft limit of 1,024 is common) and past its own cap.  The soft limit is raised, up to the hard
+    one, to hold them all; what still cannot be read is a warning, never a silent gap."""
+    if not journals:
+        return  # the local journal: a handful of files
+    want = len(journals) + OTHER_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        raised = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if len(journals) > SD_JOURNAL_FILES_MAX:
+        warnings.append("%s: %d journal files, and sd_journal reads at most %d at once: the entries of the others "
+                        "are missing; scan the directory in parts (e.g. a directory of hard links per group "
+                        "of machines)" % (label, len(journals), SD_JOURNAL_FILES_MAX))
+    elif soft != resource.RLIM_INFINITY and soft < want:
+        warnings.append("%s: %d journal files, and this process may open only %d files (ulimit -n; hard limit %s): "
+                        "sd_journal skips the files past it, so some entries are missing; raise the limit "
+                        "(ulimit -Hn) or scan the directory in parts" % (
+                            label, len(journals), soft, "unlimited" if hard == resource.RLIM_INFINITY else hard))
 
 
 def check_journal_files(files: Sequence[str]) -> JournalFiles:

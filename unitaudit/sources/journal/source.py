@@ -3,7 +3,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 
 from unitaudit.model import Progress, SourceStats, Sightings
 from unitaudit.sources.journal.export import ExportJournal
-from unitaudit.sources.journal.files import JournalFiles, check_damage, check_journal_files, find_journal_files
+from unitaudit.sources.journal.files import (JournalFiles, check_damage, check_journal_files, find_journal_files,
+                                             make_room)
 from unitaudit.sources.journal.passes import Passes, Scope
 from unitaudit.sources.journal.reader import Journal, Position
 from unitaudit.util.times import iso_utc
@@ -46,6 +47,7 @@ class JournalSource:
         if directory is not None:
             self._files += find_journal_files(directory, self._warnings)
         self._files += check_journal_files(self.files)
+        make_room(self._files, self.path, self._warnings)
         self._damage_checked = False
 
     def events(self) -> Iterator[Sightings]:
