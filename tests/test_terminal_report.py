@@ -120,14 +120,14 @@ def _deep_bundle(top: Path) -> None:
         "unitaudit fix --bundle %s --finding %s --dry-run" % (bundle, i) for i in ids)
 
 
-def test_a_word_wider_than_the_window_stands_alone_at_the_left_margin():
+def test_a_word_wider_than_the_window_keeps_its_indent_and_overflows():
     from unitaudit.report.text_layout import command_lines
     lines = command_lines(["unitaudit fix", "--bundle", "/" + "x" * 90, "--dry-run"], 80, " " * 13)
-    assert lines == [" " * 13 + "unitaudit fix --bundle \\", "/" + "x" * 90 + " \\", " " * 15 + "--dry-run"]
+    assert lines == [" " * 13 + "unitaudit fix --bundle \\", " " * 15 + "/" + "x" * 90 + " \\", " " * 15 + "--dry-run"]
 
 
-def test_a_folded_path_too_long_for_its_indent_moves_left_and_one_too_long_for_the_line_overflows():
+def test_a_folded_path_too_long_for_its_indent_moves_left_and_one_too_long_for_any_line_overflows():
     from unitaudit.report.text_layout import fold
     deep, deeper = "/" + "p" * 75, "/" + "q" * 85
     assert fold("from %s" % deep, 80, "    ", " " * 8) == ["    from", "    " + deep]
-    assert fold("from %s and on" % deeper, 80, "    ", " " * 8) == ["    from", deeper, "        and on"]
+    assert fold("from %s and on" % deeper, 80, "    ", " " * 8) == ["    from", " " * 8 + deeper, "        and on"]

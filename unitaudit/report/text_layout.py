@@ -47,12 +47,17 @@ def bullet(console: Console) -> str:
 def fold(text: str, width: int, indent: str = "", later: Optional[str] = None) -> List[str]:
     """`text` as lines of at most `width` characters, broken between words only: a word too long
     for its indent (a path deep in the file system) gets a line of its own, moved left as far as it
-    must; one longer than the whole width overflows rather than being cut."""
+    must; one longer than the whole width keeps its indent and overflows rather than being cut."""
     later = indent if later is None else later
     lines = textwrap.wrap(text, width=max(width, len(indent) + 1, len(later) + 1), initial_indent=indent,
                           subsequent_indent=later, break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
-    return [line if len(line) <= width else " " * max(0, width - len(line.lstrip(" "))) + line.lstrip(" ")
-            for line in lines]
+    return [_moved_left(line, width) for line in lines]
+
+
+def _moved_left(line: str, width: int) -> str:
+    """A line too wide only for its indent, with less indent; any other line as it is."""
+    word = line.lstrip(" ")
+    return " " * (width - len(word)) + word if len(line) > width >= len(word) else line
 
 
 def print_folded(console: Console, text: str, indent: str = "", later: Optional[str] = None,
@@ -77,8 +82,8 @@ def command_lines(argv: List[str], width: int, indent: str) -> List[str]:
         if line.strip() and len(line) + 1 + len(word) + 2 > width:
             lines.append(line + " \\")
             # a word too long for the continuation's indent (a bundle deep in a file system)
-            # moves left as far as it must; one longer than the whole width stands alone at 0
-            line = " " * max(0, min(len(indent) + 2, width - len(word) - 2)) + word
+            # moves left as far as it must (fold's rule, the ` \\` counted)
+            line = _moved_left(indent + "  " + word, width - 2)
         else:
             line = line + (" " if line.strip() else "") + word
     lines.append(line)
