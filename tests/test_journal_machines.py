@@ -8,12 +8,13 @@ journal-remote would receive them from three desktops; the third lacks the Avahi
 entries, so a loop that leaks from one machine into another shows.  The live proof, with
 systemd-journal-upload between real machines, is tests/lab/test_journal_remote_live.py."""
 import json
+import os
 
 import pytest
 import subprocess
 import sys
 
-from builders import ROOT, example, export_entries, write_journal
+from builders import ROOT, example, export_entries, report_fields, write_journal
 
 SEED = example("seed-loops", "journal.export")
 MACHINES = (("uos-desk", "0a" * 16), ("uos-desk", "1b" * 16), ("deepin-pc", "2c" * 16))
@@ -136,3 +137,26 @@ def test_a_directory_of_more_files_than_the_open_file_limit(many_machines, hard)
         assert warned == ["%s: %d journal files, and this process may open only 64 files (ulimit -n; hard "
                           "limit 64): sd_journal skips the files past it, so some entries are missing; raise "
                           "the limit (ulimit -Hn) or scan the directory in parts" % (many_machines, MANY)]
+
+
+def test_the_report_on_a_central_host_says_where_each_fix_runs(tmp_path):
+    """Scanned where fix would act on deepin-pc (--root's machine id): deepin-pc's loops get the
+    fix command of this scan's evidence; the other desktops' get the command to run on them (by
+    unit: there, their own journal gives the finding another id)."""
+    journals = tmp_path / "remote"
+    journals.mkdir()
+    for n, (hostname, machine_id) in enumerate(MACHINES):
+        _machine_journal(journals, hostname, machine_id, without_avahi=(n == 2))
+    central = tmp_path / "central"
+    (central / "etc").mkdir(parents=True)
+    (central / "etc" / "machine-id").write_text("2c" * 16 + "\n")
+    p = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--journal-dir", str(journals), "--root",
+                        str(central)], cwd=str(ROOT), capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"))
+    assert p.returncode == 1, p.stderr
+    findings = _scan(journals)["findings"]
+    assert sorted(report_fields(p.stdout, "Fix")) == sorted(
+        "unitaudit fix --journal-dir %s --root %s --finding %s --dry-run" % (journals, central, f["id"])
+        if f["machine_id"] == "2c" * 16 else "on %s: unitaudit fix --unit %s --dry-run" % (f["host"], f["unit"])
+        for f in findings)
+    assert report_fields(p.stdout, "Every fix") == [
+        "unitaudit fix --dry-run --journal-dir %s --root %s" % (journals, central)]

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from builders import report_fields
 from unitaudit.model import FindingKind
 from unitaudit_lab import fleet
 from unitaudit_lab.support import boot_lab, in_ci
@@ -164,6 +165,10 @@ def test_text_report_names_each_machine_beside_its_loops(fleet_scan):
         assert sorted(sections[f.label(c)]) == sorted(loop.unit for loop in c.loops), f.text
         for loop in c.loops:
             assert "\u25cf %s: %s on %s\n" % (loop.unit, loop.kind, f.label(c)) in f.text, f.text
+    # every loop is a desktop's: its fix runs there, by unit (its own journal names it by another id)
+    assert sorted(report_fields(f.text, "Fix")) == sorted(
+        "on %s: unitaudit fix --unit %s --dry-run" % (f.label(c), loop.unit) for c in f.clients for loop in c.loops)
+    assert not report_fields(f.text, "Every fix")
 
 
 def test_fix_on_the_central_host_refuses_every_client_loop_and_changes_nothing(fleet_scan):

@@ -50,7 +50,8 @@ def scan(
     pending = _prepare_incremental(request) if incremental else None
     result = pending.result if pending is not None else _scan(request, for_people=not json_out)
     _report_scan(result, pending, started, json_out=json_out, verbose=verbose, prometheus=prometheus,
-                 journal_summary=journal_summary, fix_argv=request.fix_arguments())
+                 journal_summary=journal_summary, fix_argv=request.fix_arguments(),
+                 fix_here=None if json_out else request.fix_machine_id())
     raise _exit(ExitStatus.FINDINGS if result.findings else ExitStatus.OK)
 
 
@@ -62,7 +63,7 @@ def _prepare_incremental(request):
 
 
 def _report_scan(result, pending, started: float, json_out: bool, verbose: bool, prometheus: Optional[str],
-                 journal_summary: bool, fix_argv: Optional[List[str]]) -> None:
+                 journal_summary: bool, fix_argv: Optional[List[str]], fix_here: Optional[str] = None) -> None:
     """The report on stdout, then the fleet outputs asked for.  An incremental run (`pending`) is
     recorded only once all of them are written; else it is aborted (incremental.PendingRun)."""
     info, unrecorded = (pending.info if pending is not None else None), ""
@@ -76,7 +77,7 @@ def _report_scan(result, pending, started: float, json_out: bool, verbose: bool,
                 json_report.write(result, sys.stdout, incremental=info)
             else:
                 from unitaudit.report import scan_text  # start-up time: rich, the heaviest of all
-                scan_text.write(result, verbose=verbose, incremental=info, fix_argv=fix_argv)
+                scan_text.write(result, verbose=verbose, incremental=info, fix_argv=fix_argv, fix_here=fix_here)
             sys.stdout.flush()
         except BrokenPipeError:
             raise

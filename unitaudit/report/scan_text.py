@@ -35,9 +35,11 @@ _FIGURES_WIDTH = len(_FIGURES % ("", "", ""))
 
 
 def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = False, incremental=None,
-          fix_argv: Optional[Sequence[str]] = None) -> None:
+          fix_argv: Optional[Sequence[str]] = None, fix_here: Optional[str] = None) -> None:
     """`fix_argv`: the arguments of `unitaudit fix` that read the same evidence as this scan
-    (ScanRequest.fix_arguments); None when fix cannot, and then no fix command is shown."""
+    (ScanRequest.fix_arguments); None when fix cannot, and then no fix command is shown.
+    `fix_here`: the id of the machine that fix would act on (ScanRequest.fix_machine_id): another
+    machine's loop (a central journal host's) gets the command to run on that machine instead."""
     console = console_for(out)
     console.width = min(console.width, READABLE_WIDTH)
     _what_was_read(console, result, incremental, verbose)
@@ -47,18 +49,23 @@ def write(result: ScanResult, out: Optional[IO[str]] = None, verbose: bool = Fal
     several_hosts = len({f.host for f in result.findings}) > 1
     _summary(console, result.findings, several_hosts)
     for f in result.findings:
-        _block(console, f, several_hosts, fix_argv, verbose)
+        _block(console, f, several_hosts, fix_argv, fix_here, verbose)
     console.print()
-    if fix_argv is not None:
+    if fix_argv is not None and not all(_elsewhere(f, fix_here) for f in result.findings):
         _command(console, "Every fix", ["--dry-run"] + list(fix_argv))
     if not verbose:
         print_field(console, "Evidence", "add --verbose to the scan", "dim")
 
 
-def _command(console: Console, label: str, fix_argv: List[str]) -> None:
+def _elsewhere(f: Finding, here: Optional[str]) -> bool:
+    """Logged by another machine than the one fix would act on (fix refuses it)."""
+    return bool(here and f.machine_id and f.machine_id != here)
+
+
+def _command(console: Console, label: str, fix_argv: List[str], lead: str = "") -> None:
     """`unitaudit fix ARGS` under `label`, quoted for a shell; an option and its value stay on
-    one line."""
-    words, i = ["unitaudit fix"], 0
+    one line.  `lead`: words before the command (where to run it)."""
+    words, i = ([lead] if lead else []) + ["unitaudit fix"], 0
     while i < len(fix_argv):
         word = shlex.quote(safe(fix_argv[i]))
         if fix_argv[i].startswith("--") and i + 1 < len(fix_argv) and not fix_argv[i + 1].startswith("--"):
@@ -165,7 +172,7 @@ def _cost_a_day(f: Finding) -> str:
 
 
 def _block(console: Console, f: Finding, several_hosts: bool, fix_argv: Optional[Sequence[str]],
-           verbose: bool) -> None:
+           fix_here: Optional[str], verbose: bool) -> None:
     console.print()
     head = Text(bullet(console) + " ", style=_severity(f))
     head.append(safe(f.unit), style="bold")
@@ -185,7 +192,9 @@ def _block(console: Console, f: Finding, several_hosts: bool, fix_argv: Optional
     cost = _cost(f)
     if cost:
         print_field(console, "Cost", cost)
-    if fix_argv is not None:
+    if fix_argv is not None and _elsewhere(f, fix_here):  # its own journal there names it by unit, not by id
+        _command(console, "Fix", ["--unit", f.unit, "--dry-run"], lead="on %s:" % safe(f.host or f.machine_id))
+    elif fix_argv is not None:
         _command(console, "Fix", list(fix_argv) + ["--finding", f.id, "--dry-run"])
     if verbose:
         print_field(console, "Evidence", "%d line(s), the first and the last (finding %s):" % (len(f.evidence), f.id))

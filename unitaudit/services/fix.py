@@ -30,14 +30,8 @@ def plan_fix(findings, root: str, named_units=(), finding_ids=(), recipe_ids=(),
     protected = merge_protected(load_protected(), protected_extra)
     system = probe if probe is not None else SystemProbe(root)
     plan = expand(make_plan(findings, load_recipes(), protected, named_units=named_units, finding_ids=finding_ids,
-                            recipe_ids=recipe_ids, machine_id=machine_id_of(system)), system)
+                            recipe_ids=recipe_ids, machine_id=system.machine_id()), system)
     return plan, dry_run(plan)
-
-
-def machine_id_of(system: SystemProbe) -> Optional[str]:
-    """The planned-on machine's id (/etc/machine-id), None when it has none that reads as one."""
-    text = (system.read_text("/etc/machine-id", 4096) or "").strip()
-    return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
 
 
 def run_fix(plan: Plan, result, bus_address: Optional[str], command: str,

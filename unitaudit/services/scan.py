@@ -21,6 +21,7 @@ from unitaudit.errors import SourceError, UsageError
 from unitaudit.model import Finding, FindingKind, LiveState, Progress, ScanResult, Thresholds, UnitState
 from unitaudit.sources.journal import JournalSource
 from unitaudit.sources.kernel import KernelSource
+from unitaudit.sources.probe import SystemProbe
 from unitaudit.sources.textlog import TextLogSource
 from unitaudit.util.times import parse_time
 
@@ -62,6 +63,13 @@ class ScanRequest:
         for path in self.syslogs:
             out += ["--syslog", path]
         return out
+
+    def fix_machine_id(self) -> Optional[str]:
+        """The machine a fix of these findings would act on (/etc/machine-id under --root), whose
+        loops alone it fixes; None for a bundle (its plan is for the machine it came from)."""
+        if self.bundle:
+            return None
+        return SystemProbe(self.root).machine_id()
 
     def check_bundle(self) -> None:
         """A bundle is the whole evidence of its machine, read at the time it was made: no other

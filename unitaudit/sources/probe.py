@@ -83,6 +83,12 @@ class SystemProbe:
         return os.readlink(self._prefix + inside)
 
     # -- files ---------------------------------------------------------------------------------
+    def machine_id(self) -> Optional[str]:
+        """The machine's id (/etc/machine-id), None when it has none that reads as one (a bundle
+        does not carry it)."""
+        text = (self.read_text("/etc/machine-id", 4096) or "").strip()
+        return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+
     def read_text(self, path: str, limit: int = 1 << 20) -> Optional[str]:
         """A regular file's text (at most `limit` bytes), None when it is missing or not a file."""
         data = self.read_bytes(path, limit)
