@@ -67,17 +67,24 @@ def test_one_machine_keeps_its_hostname_and_its_machine_id(tmp_path):
     assert doc["sources"][0]["machines"] == [{"host": "uos-desk", "machine_id": "0a" * 16}]
 
 
-def test_fix_acts_only_on_the_loops_of_the_machine_it_runs_on(tmp_path):
-    """A central journal host holds its desktops' loops: fix there refuses them (the plan is
-    worked out on the central host's files, and would change the central host), and says where
-    to run it.  The machine planned on is --root's (its /etc/machine-id)."""
+def _central_host(tmp_path):
+    """The three desktops' journals in one directory, and a root whose machine id is deepin-pc's
+    (given as --root: the machine a fix would act on)."""
     journals = tmp_path / "remote"
     journals.mkdir()
     for n, (hostname, machine_id) in enumerate(MACHINES):
         _machine_journal(journals, hostname, machine_id, without_avahi=(n == 2))
     central = tmp_path / "central"
     (central / "etc").mkdir(parents=True)
-    (central / "etc" / "machine-id").write_text("2c" * 16 + "\n")  # the root of deepin-pc, as --root
+    (central / "etc" / "machine-id").write_text("2c" * 16 + "\n")
+    return journals, central
+
+
+def test_fix_acts_only_on_the_loops_of_the_machine_it_runs_on(tmp_path):
+    """A central journal host holds its desktops' loops: fix there refuses them (the plan is
+    worked out on the central host's files, and would change the central host), and says where
+    to run it.  The machine planned on is --root's (its /etc/machine-id)."""
+    journals, central = _central_host(tmp_path)
     p = subprocess.run([sys.executable, "-m", "unitaudit", "fix", "--dry-run", "--json", "--journal-dir",
                         str(journals), "--root", str(central)], cwd=str(ROOT), capture_output=True, text=True)
     assert p.returncode == 1, p.stderr
@@ -143,13 +150,7 @@ def test_the_report_on_a_central_host_says_where_each_fix_runs(tmp_path):
     """Scanned where fix would act on deepin-pc (--root's machine id): deepin-pc's loops get the
     fix command of this scan's evidence; the other desktops' get the command to run on them (by
     unit: there, their own journal gives the finding another id)."""
-    journals = tmp_path / "remote"
-    journals.mkdir()
-    for n, (hostname, machine_id) in enumerate(MACHINES):
-        _machine_journal(journals, hostname, machine_id, without_avahi=(n == 2))
-    central = tmp_path / "central"
-    (central / "etc").mkdir(parents=True)
-    (central / "etc" / "machine-id").write_text("2c" * 16 + "\n")
+    journals, central = _central_host(tmp_path)
     p = subprocess.run([sys.executable, "-m", "unitaudit", "scan", "--journal-dir", str(journals), "--root",
                         str(central)], cwd=str(ROOT), capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"))
     assert p.returncode == 1, p.stderr
