@@ -11,7 +11,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	systemd systemd-journal-remote grep gzip \
 	systemd-container dbus kmod logrotate avahi-daemon strace util-linux \
 	python3-systemd debootstrap sosreport tmux prometheus prometheus-node-exporter \
-	groff-base bash-completion zsh fish locales \
+	groff-base bash-completion zsh fish locales python3-matplotlib \
 	dpkg-dev lintian debhelper dh-python python3-all python3-pip python3-setuptools python3-wheel
 # python3-systemd: the one library the .deb takes from the distribution (it is compiled); the
 # package lab installs it in an overlay of this machine.  debootstrap: the lab's Debian 11 and 13
@@ -24,7 +24,8 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
 # python3-setuptools and python3-wheel also build the wheel tests/test_wheel_install.py installs.
 # prometheus: its promtool checks and tests packaging/prometheus/unitaudit-rules.yml; with
 # prometheus-node-exporter it is the live stack tests/lab/test_prometheus_live.py starts in its lab
-# (every other lab masks both, as every unit this machine enabled).
+# (every other lab masks both, as every unit this machine enabled).  python3-matplotlib: bench/plot.py
+# draws the scale bench's PNG under Debian's python3; tests/test_bench_scale.py draws one.
 
 # The Python 3.7 pass (UOS 20 and Deepin 20 run 3.7.3): pyenv's 3.7 where there is one, else a
 # python3.7 on PATH.  It runs with the library set the package carries (packaging/vendor/requirements.lock)
@@ -33,7 +34,7 @@ PY37   ?= $(firstword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.7
 VENV37 := .venv37
 LOCK   := packaging/vendor/requirements.lock
 
-.PHONY: all setup setup37 vendor system-packages lab-roots demo demo-offline test bench deb clean
+.PHONY: all setup setup37 vendor system-packages lab-roots demo demo-offline test bench bench-pkg bench-scale deb clean
 
 all: test
 
@@ -107,9 +108,28 @@ test: setup lab-roots
 	echo "== the same tests on Python 3.7 with the library set the package carries" && \
 	$(VENV37)/bin/pytest -q -rs -p no:cacheprovider -m 'not matrix and not main_pass'
 
-bench: setup
+# The scanner the bench times runs the way the package runs it: Debian's python3, the launcher,
+# the carried libraries and this checkout's unitaudit in one private directory, byte-compiled
+# (py3compile does that at install; without it every run compiles typer, click and rich anew).
+BENCH_PKG := build/bench-pkg
+bench-pkg: vendor
+	rm -rf $(BENCH_PKG)
+	mkdir -p $(BENCH_PKG)/usr/bin $(BENCH_PKG)/usr/share/unitaudit/lib
+	cp -r $(VENDOR)/lib/. $(BENCH_PKG)/usr/share/unitaudit/lib/
+	cp -r unitaudit $(BENCH_PKG)/usr/share/unitaudit/lib/
+	find $(BENCH_PKG) -name __pycache__ -prune -exec rm -rf {} +
+	install -m 755 packaging/debian/launcher $(BENCH_PKG)/usr/bin/unitaudit
+	$(DEB_ENV) python3 -m compileall -q $(BENCH_PKG)/usr/share/unitaudit/lib > /dev/null
+
+bench: setup bench-pkg
 	$(PY) -m bench.generate --out /tmp/unitaudit-bench
-	UNITAUDIT=$(CURDIR)/$(VENV)/bin/unitaudit $(PY) -m bench.run --data /tmp/unitaudit-bench
+	UNITAUDIT=$(CURDIR)/$(BENCH_PKG)/usr/bin/unitaudit $(PY) -m bench.run --data /tmp/unitaudit-bench \
+		--json build/bench.json --markdown build/bench.md
+
+# 1M, 3M and 10M entries (about 12 min to generate the first time, 5.9 GB in /tmp/unitaudit-scale,
+# kept): time and peak RSS of the text and journal scans; bench/scale.md, .json and .png.
+bench-scale: setup bench-pkg
+	UNITAUDIT=$(CURDIR)/$(BENCH_PKG)/usr/bin/unitaudit $(PY) -m bench.scale --keep --out bench
 
 # The Debian package (packaging/debian: plain dh, the carried libraries from build/vendor/wheels), built from what a fresh clone of this
 # working tree holds: the files git tracks or would track (untracked ones not ignored, so

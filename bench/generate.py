@@ -18,6 +18,9 @@ no failed "process exited" lines).
 
 Outputs in --out DIR:
   syslog                   rsyslog traditional format, one entry per line, local time (--utc-offset)
+  syslog-rfc3339           the same entries in rsyslog's RSYSLOG_FileFormat (RFC 3339 timestamps: local
+                           time with microseconds and the UTC offset, 2024-01-18T10:36:02.003130+08:00);
+                           --no-rfc3339 leaves it out
   journal/system.journal   real journal files: journal export format piped into systemd-journal-remote,
   journal/system@*.journal one run per file. system.journal holds the newest --journal-tail-entries;
                            older entries go to archived files, because journal-remote 252 caps a file
@@ -28,7 +31,7 @@ Outputs in --out DIR:
 Streaming: entries are produced by per-source generators merged with heapq.merge and written as
 they come, so memory stays constant whatever --entries is. Deterministic for a given --seed (the
 journal file's internal IDs differ between runs, its entries do not; meta.json carries the sha256
-of the syslog file).
+and size of each syslog file).
 
 Python 3.9+, stdlib only.
 """
@@ -1219,7 +1222,8 @@ def main(argv=None):
     ap.add_argument("--journal-part-entries", type=int, default=350000,
                     help="most entries per archived journal file (default 350000; a journal-remote 252 file "
                          "holds at most 128 MiB, ~450000 of these entries)")
-    ap.add_argument("--no-journal", action="store_true", help="write only syslog and meta.json")
+    ap.add_argument("--no-journal", action="store_true", help="write only the syslog files and meta.json")
+    ap.add_argument("--no-rfc3339", action="store_true", help="do not write syslog-rfc3339")
     args = ap.parse_args(argv)
 
     t_begin = time.time()
@@ -1253,6 +1257,12 @@ def main(argv=None):
                                                     args.journal_part_entries), args.seed)
     syslog_path = os.path.join(out, "syslog")
     sha = hashlib.sha256()
+    rfc_path = os.path.join(out, "syslog-rfc3339")
+    rfc_sha = hashlib.sha256()
+    rfc = None if args.no_rfc3339 else open(rfc_path, "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+    if args.no_rfc3339 and os.path.exists(rfc_path):
+        os.unlink(rfc_path)  # a copy left by an earlier run would not match this one
+    rbufs = []
     counts = {}
     part_stats = [new_stats()]
     part_bounds = [[None, None]]
@@ -1276,6 +1286,22 @@ def main(argv=None):
         h, rem = divmod(rem, 3600)
         m, s_ = divmod(rem, 60)
         return "%s%02d:%02d:%02d" % (pre, h, m, s_)
+
+    off_min = int(round(offset_us / float(MIN)))
+    rfc_zone = "%s%02d:%02d" % ("-" if off_min < 0 else "+", abs(off_min) // 60, abs(off_min) % 60)
+    rfc_days = {}
+
+    def stamp3339(ts):
+        """RSYSLOG_FileFormat's timestamp: 2024-01-18T10:36:02.003130+08:00 (local time)."""
+        sec, us = divmod(ts + offset_us, US)
+        day, rem = divmod(sec, 86400)
+        pre = rfc_days.get(day)
+        if pre is None:
+            d = datetime(1970, 1, 1) + timedelta(days=day)
+            pre = rfc_days[day] = "%04d-%02d-%02dT" % (d.year, d.month, d.day)
+        h, rem = divmod(rem, 3600)
+        m, s_ = divmod(rem, 60)
+        return "%s%02d:%02d:%02d.%06d%s" % (pre, h, m, s_, us, rfc_zone)
 
     with open(syslog_path, "w", encoding="utf-8", newline="\n", buffering=1 << 20) as sl:
         for ts, _sidx, _seq, payload in heapq.merge(*streams):
@@ -1303,9 +1329,12 @@ def main(argv=None):
             st = stamp(ts)
             mono = boot.mono(ts)
             if proc.kernel:
-                bufs.append("%s %s kernel: [%5d.%06d] %s\n" % (st, HOSTNAME, mono // US, mono % US, msg))
+                body = " %s kernel: [%5d.%06d] %s\n" % (HOSTNAME, mono // US, mono % US, msg)
             else:
-                bufs.append("%s %s %s%s\n" % (st, HOSTNAME, proc.prefix, msg))
+                body = " %s %s%s\n" % (HOSTNAME, proc.prefix, msg)
+            bufs.append(st + body)
+            if rfc is not None:
+                rbufs.append(stamp3339(ts) + body)
             if jw is not None:
                 jbufs.append("__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=%s\n%sPRIORITY=%d\n%sMESSAGE=%s\n\n"
                              % (ts, mono, boot.boot_id, proc.block, prio, extra, msg))
@@ -1345,6 +1374,11 @@ def main(argv=None):
                 sl.write(chunk)
                 sha.update(chunk.encode("utf-8"))
                 bufs = []
+                if rfc is not None:
+                    chunk = "".join(rbufs)
+                    rfc.write(chunk)
+                    rfc_sha.update(chunk.encode("utf-8"))
+                    rbufs = []
                 if jw is not None:
                     jw.write("".join(jbufs).encode("utf-8"))
                     jbufs = []
@@ -1352,6 +1386,11 @@ def main(argv=None):
             chunk = "".join(bufs)
             sl.write(chunk)
             sha.update(chunk.encode("utf-8"))
+        if rfc is not None:
+            chunk = "".join(rbufs)
+            rfc.write(chunk)
+            rfc_sha.update(chunk.encode("utf-8"))
+            rfc.close()
         if jw is not None:
             jw.write("".join(jbufs).encode("utf-8"))
             jw.close()
@@ -1430,6 +1469,10 @@ def main(argv=None):
         "generation_seconds_writing": round(t_written - t_begin, 2),
         "generator_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
     }
+    if rfc is not None:
+        meta["files"]["syslog_rfc3339"] = {
+            "path": "syslog-rfc3339", "bytes": os.path.getsize(rfc_path), "lines": total, "sha256": rfc_sha.hexdigest(),
+            "format": "RSYSLOG_FileFormat: RFC 3339 local time with microseconds and the UTC offset (%s)" % rfc_zone}
     if journal_info is not None:
         meta["files"]["journal"] = journal_info
         last = journal_info["files"][-1]
@@ -1445,6 +1488,8 @@ def main(argv=None):
     print("expected: activation_failures=%d restart_scheduled=%d logrotate_failures=%d grep_count=%d"
           % (e["activation_failures"], e["restart_scheduled"], e["logrotate_failures"], e["grep_count"]))
     print("syslog: %d bytes" % meta["files"]["syslog"]["bytes"])
+    if rfc is not None:
+        print("syslog-rfc3339: %d bytes" % meta["files"]["syslog_rfc3339"]["bytes"])
     if journal_info is not None:
         for f in journal_info["files"]:
             print("journal: %-90s %10d bytes %8d entries, data hash table fill %s"

@@ -181,6 +181,36 @@ def test_an_offline_scan_never_imports_dbus_next(tmp_path):
     assert "unitaudit.services.live" in live
 
 
+def test_help_and_version_load_only_the_command_line():
+    """`unitaudit --help` and `--version` start in typer and click alone: no rich (typer's rich help
+    panels load rich, markdown-it and pygments: 0.07 s of a 0.13 s start on Debian's python3), and
+    nothing of the scan."""
+    for args in (["--help"], ["--version"], ["config", "--help"]):
+        loaded = _modules_after(*args)
+        assert not [m for m in loaded if m.split(".")[0] in ("rich", "pygments", "markdown_it", "dbus_next")], args
+        assert {m for m in loaded if m.startswith("unitaudit")} <= {"unitaudit", "unitaudit.errors"} | {
+            m for m in loaded if m.startswith("unitaudit.cli")}, args
+
+
+def test_help_lists_every_command_whole_in_80_columns():
+    p = run("--help")
+    assert p.returncode == ExitStatus.OK
+    lines = p.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), p.stdout
+    listed = lines[lines.index("Commands:") + 1:]
+    names = [line.split()[0] for line in listed if line.strip()]
+    assert names == ["scan", "fix", "undo", "churn", "watch", "history", "recipes", "collect", "config"]
+    assert not [line for line in listed if line.rstrip().endswith("...")], p.stdout  # click cuts a long one
+
+
+def test_a_scan_loads_no_fix_or_history_code():
+    loaded = _modules_after("scan", "--json", "--syslog", str(fixture("seed", "logrotate-hourly.txt")))
+    assert "unitaudit.services.scan" in loaded
+    for package in ("unitaudit.remediation", "unitaudit.hourly", "unitaudit.store", "unitaudit.model.plans",
+                    "unitaudit.model.runs", "unitaudit.services.fix", "unitaudit.sources.journal", "systemd"):
+        assert not [m for m in loaded if m == package or m.startswith(package + ".")], package
+
+
 def test_debug_shows_the_traceback_and_the_error_line_does_not():
     plain = run("scan", "--syslog", "/nonexistent/syslog")
     assert plain.returncode == ExitStatus.INCOMPLETE

@@ -1,10 +1,12 @@
 """Incremental runs on the recorded seed journal (examples/seed-loops/journal, captured in the
 lab): the cursor, the carried hour, the history they write."""
+import base64
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+from array import array
 
 import pytest
 
@@ -164,6 +166,29 @@ def test_the_carryover_keeps_the_window_and_the_last_run_outcomes_only():
             assert min(s.times) >= end - 60
     assert carryover.load("not json") == []
     assert carryover.load(json.dumps({"version": 99})) == []
+
+
+def test_the_carryover_reads_back_what_it_wrote_and_what_version_2_wrote():
+    """Version 3 (columns) gives back the sightings as version 2 (an object per message, what the
+    run before an upgrade left) did; columns that do not line up are a damaged carryover."""
+    tap = carryover.CarryoverTap(JournalSource(directory=SEED))
+    list(tap.events())
+    end = _times(RESTARTS)[-1]
+    text = tap.dump(end, 3600.0)
+    kept = carryover.load(text)
+    assert kept and json.loads(text)["version"] == carryover.VERSION == 3
+    v2 = {"version": 2, "sightings": [
+        {"m": [s.message.kind.value, s.message.unit, s.message.text, s.message.program, s.message.trusted,
+               [list(f) for f in s.message.facts]], "h": s.host,
+         "t": base64.b64encode(array("d", s.times).tobytes()).decode("ascii"),
+         "s": [[e.time, e.pid, e.raw] for e in s.samples]} for s in kept]}
+    assert carryover.load(json.dumps(v2)) == kept
+    doc = json.loads(text)
+    doc["n"][0] += 1
+    assert carryover.load(json.dumps(doc)) == []
+    doc["n"][0] -= 1
+    doc["h"].append("another")
+    assert carryover.load(json.dumps(doc)) == []
 
 
 def _cli(*args, env):

@@ -16,6 +16,7 @@ from builders import ROOT, fixture
 from unitaudit.errors import LockBusy, StateError
 from unitaudit.hourly.history import HistoryStore
 from unitaudit.model import RunOrigin, RunStatus
+from unitaudit.store import database
 from unitaudit.store.database import SCHEMA_VERSION, open_database, transaction
 from unitaudit.store.fixruns import FixRunStore
 from unitaudit.util.files import default_state_dir
@@ -519,3 +520,13 @@ def test_one_transaction_commits_rolls_back_and_previews(tmp_path):
     assert [r[0] for r in other.execute("SELECT source FROM positions")] == ["committed"]
     other.close()
     conn.close()
+
+
+def test_the_schema_columns_read_from_its_text_are_the_ones_sqlite_creates():
+    """open_database checks a database's columns against a list read from the schema's text (a
+    database made to ask cost ~0.7 ms an open): the list is what SQLite makes of the schema."""
+    made = sqlite3.connect(":memory:")
+    made.executescript(database._SCHEMA)
+    tables = [t for (t,) in made.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%'")]
+    assert database._COLUMNS == {t: tuple(r[1] for r in made.execute("PRAGMA table_info(%s)" % t)) for t in tables}

@@ -9,17 +9,17 @@ from unitaudit.cli.common import _config, _exit, _write, app, guarded
 from unitaudit.errors import ExitStatus
 
 
-@app.command()
+@app.command(short_help="Write a bundle of this machine's evidence for scan --bundle.")
 @guarded
 def collect(
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE", help="Where to write the bundle (default: ./unitaudit-bundle-HOST-TIME.tar.xz)."),
-    since: str = typer.Option("7d", "--since", metavar="WHEN", autocompletion=completion.when, help="Start of the journal window, as for scan (default 7d)."),
+    since: str = typer.Option("7d", "--since", metavar="WHEN", show_default=False, autocompletion=completion.when, help="Start of the journal window, as for scan (default 7d)."),
     until: Optional[str] = typer.Option(None, "--until", metavar="WHEN", autocompletion=completion.when, help="End of the window, as for scan."),
-    max_size: str = typer.Option("50M", "--max-size", metavar="SIZE", help="Largest bundle: the journal is cut oldest-first to fit (default 50M)."),
+    max_size: str = typer.Option("50M", "--max-size", metavar="SIZE", show_default=False, help="Largest bundle: the journal is cut oldest-first to fit (default 50M)."),
     redact: bool = typer.Option(False, "--redact", help="Replace host names, user names and IP addresses; the mapping stays here."),
     json_out: bool = typer.Option(False, "--json", help="Say what was written as one JSON document."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
-    root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
+    root: str = typer.Option("/", "--root", metavar="DIR", show_default=False, help="As for scan (default /)."),
 ) -> None:
     """Write a bundle of this machine's evidence for `scan --bundle` elsewhere.
 

@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: typer's rich panels load rich and pygments, 0.07 s of start-up
     help="Find systemd restart loops, D-Bus activation loops and units that fail on every run, "
     "with their cause and rate.",
 )

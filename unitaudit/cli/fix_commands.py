@@ -11,7 +11,7 @@ from unitaudit.cli.common import _MAX_RUN, _config, _error, _exit, _fix_outcome,
 from unitaudit.errors import ExitStatus, UnitauditError, UsageError
 
 
-@app.command()
+@app.command(short_help="Fix each loop with the least invasive recipe, and verify.")
 @guarded
 def fix(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan: every action, its exact call, the diff of every file; change nothing."),
@@ -24,7 +24,7 @@ def fix(
     syslog: Optional[List[str]] = typer.Option(None, "--syslog", metavar="FILE", help="Plan from text logs: recommendations only."),
     since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", autocompletion=completion.when, help="Start of the evidence window, as for scan."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
-    root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
+    root: str = typer.Option("/", "--root", metavar="DIR", show_default=False, help="As for scan (default /)."),
     bundle: Optional[str] = typer.Option(None, "--bundle", metavar="FILE|DIR", help="With --dry-run: the plan fix would run on the machine a bundle came from."),
 ) -> None:
     """Fix each loop found with the least invasive recipe, verify it stopped, record it for undo.
@@ -72,7 +72,7 @@ def fix(
     raise _fix_outcome(fix_report, json_out, outcome, done=outcome.all_fixed)
 
 
-@app.command()
+@app.command(short_help="Revert what a fix run changed.")
 @guarded
 def undo(
     run: Optional[int] = typer.Argument(None, metavar="[RUN]", help="The fix run to undo (default: the last one not undone)."),

@@ -9,16 +9,16 @@ from unitaudit.cli.common import _config, _error, _exit, _scan, _write, app, gua
 from unitaudit.errors import ExitStatus, SourceError, UsageError
 
 
-@app.command()
+@app.command(short_help="What each loop costs the kernel in cgroups and kernfs nodes.")
 @guarded
 def churn(
     unit: Optional[str] = typer.Argument(None, metavar="[UNIT]", autocompletion=completion.units, help="Only this unit's loop."),
     measure: Optional[str] = typer.Option(None, "--measure", metavar="UNIT", autocompletion=completion.units, help="Watch this unit live and count what its starts create."),
-    seconds: float = typer.Option(60.0, "--seconds", metavar="N", help="How long --measure watches."),
+    seconds: float = typer.Option(60.0, "--seconds", metavar="N", show_default=False, help="How long --measure watches (default 60)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON document."),
     since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", autocompletion=completion.when, help="Evidence window, as for scan."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="As for scan."),
-    root: str = typer.Option("/", "--root", metavar="DIR", help="As for scan."),
+    root: str = typer.Option("/", "--root", metavar="DIR", show_default=False, help="As for scan (default /)."),
     bundle: Optional[str] = typer.Option(None, "--bundle", metavar="FILE|DIR", help="The loops of a bundle, with its machine's kernel figures."),
 ) -> None:
     """What each loop costs the kernel: cgroup directories and kernfs nodes per hour, beside the
@@ -48,7 +48,7 @@ def churn(
     raise _exit(ExitStatus.FINDINGS if churning else ExitStatus.OK)
 
 
-@app.command()
+@app.command(short_help="One round of the hourly timer (unitaudit.timer).")
 @guarded
 def watch(
     json_out: bool = typer.Option(False, "--json", help="Write the scan (with the auto-applied fixes) as one JSON document."),
@@ -79,11 +79,11 @@ def watch(
     raise _exit(ExitStatus.FINDINGS if outcome.result.findings else ExitStatus.OK)
 
 
-@app.command()
+@app.command(short_help="The trend of every loop from the hourly runs.")
 @guarded
 def history(
     unit: Optional[str] = typer.Option(None, "--unit", metavar="UNIT", autocompletion=completion.units, help="Only this unit's loops."),
-    since: str = typer.Option("7d", "--since", metavar="WHEN", autocompletion=completion.when, help="How far back, as for scan (default 7d)."),
+    since: str = typer.Option("7d", "--since", metavar="WHEN", show_default=False, autocompletion=completion.when, help="How far back, as for scan (default 7d)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
     """The trend of every loop from the hourly runs: sightings per hour, rate and churn.
@@ -103,7 +103,7 @@ def history(
 
 config_app = typer.Typer(help="The configuration file (/etc/unitaudit/unitaudit.toml, or $UNITAUDIT_CONFIG).",
                          no_args_is_help=True)
-app.add_typer(config_app, name="config")
+app.add_typer(config_app, name="config", short_help="Check the configuration file.")
 
 
 @config_app.command("check")
@@ -124,7 +124,7 @@ def config_check(path: Optional[str] = typer.Argument(None, metavar="[FILE]", he
     config_report.write_text(config, sys.stdout)
 
 
-@app.command()
+@app.command(short_help="List the recipes, where each came from and what it fixes.")
 @guarded
 def recipes(json_out: bool = typer.Option(False, "--json", help="One JSON document.")) -> None:
     """List the recipes found, where each came from and what it fixes."""

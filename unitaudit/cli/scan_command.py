@@ -11,7 +11,7 @@ from unitaudit.cli.common import _config, _exit, _live_parts, _scan, app, guarde
 from unitaudit.errors import ExitStatus, UnitauditError, UsageError
 
 
-@app.command()
+@app.command(short_help="Report restart loops, activation loops and failing units.")
 @guarded
 def scan(
     journal_dir: Optional[str] = typer.Option(None, "--journal-dir", metavar="DIR", help="A journal directory copied from a machine (/var/log/journal)."),
@@ -24,7 +24,7 @@ def scan(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence lines under each finding."),
     threshold: Optional[List[str]] = typer.Option(None, "--threshold", metavar="NAME=VALUE", autocompletion=completion.thresholds, help="Override a detector threshold; repeatable (see README)."),
     bus_address: Optional[str] = typer.Option(None, "--bus-address", metavar="ADDR", help="Read unit states from this D-Bus address instead of the system bus."),
-    root: str = typer.Option("/", "--root", metavar="DIR", help="The scanned machine's root file system, for the diagnosis (a container: /proc/PID/root)."),
+    root: str = typer.Option("/", "--root", metavar="DIR", show_default=False, help="The scanned machine's root file system, for the diagnosis (a container: /proc/PID/root; default /)."),
     incremental: bool = typer.Option(False, "--incremental", help="Read only the journal entries after the last "
                                      "incremental run, and record this run in the history."),
     prometheus: Optional[str] = typer.Option(None, "--prometheus", metavar="FILE", help="Also write the findings as a node_exporter textfile (atomically)."),

@@ -133,27 +133,36 @@ class HistoryStore:
 
     def _record(self, source, end, carry, fixed, scan, findings, retention, reference,
                 dry_run: bool) -> Tuple[Dict[str, int], Dict[str, int]]:
+        """A preview (dry_run) writes only what its answer reads, the hours and the totals: the
+        position (with its carried hour, ~140 kB on a looping machine) and the run's row would
+        be rolled back unread."""
         db = self._db
         totals: Dict[str, int] = {}
         added: Dict[str, int] = {}
         try:
             with transaction(db, commit=not dry_run):
-                db.execute("INSERT INTO positions (source, cursor, realtime, carry, fixed) VALUES (?, ?, ?, ?, ?) "
-                           "ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, realtime=excluded.realtime, "
-                           "carry=excluded.carry, fixed=excluded.fixed",
-                           (source, end[0] if end else None, end[1] if end else None, carry, json.dumps(fixed)))
-                db.execute("INSERT INTO scans (source, started, seconds, read_from, entries, findings, error, summary) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (source, scan.started, scan.seconds, scan.read_from,
-                                                               scan.entries, scan.findings, scan.error,
-                                                               json.dumps(list(scan.summary))))
+                if not dry_run:
+                    self._write_run(source, end, carry, fixed, scan)
                 for f in findings:
                     added[f.id] = self._merge(f)
-                self._prune(reference - retention)
+                self._prune(reference - retention, dry_run)
                 if dry_run:  # the totals as they would be: read before the rollback
                     totals = self.totals()
         except sqlite3.Error as e:
             raise StateError("cannot record the run in %s: %s" % (self.directory, e)) from None
         return added, totals
+
+    def _write_run(self, source: str, end: Optional[Tuple[str, float]], carry: str, fixed: Dict[str, float],
+                   scan: ScanRow) -> None:
+        db = self._db
+        db.execute("INSERT INTO positions (source, cursor, realtime, carry, fixed) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, realtime=excluded.realtime, "
+                   "carry=excluded.carry, fixed=excluded.fixed",
+                   (source, end[0] if end else None, end[1] if end else None, carry, json.dumps(fixed)))
+        db.execute("INSERT INTO scans (source, started, seconds, read_from, entries, findings, error, summary) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (source, scan.started, scan.seconds, scan.read_from,
+                                                       scan.entries, scan.findings, scan.error,
+                                                       json.dumps(list(scan.summary))))
 
     def mark_fixed(self, source: str, fixed: Dict[str, float]) -> None:
         """A timer run fixed these loops after its scan: the next run judges them from then on."""
@@ -187,7 +196,9 @@ class HistoryStore:
                    (f.id, f.host, f.unit, f.kind.value, added, f.first_seen, f.last_seen))
         return added
 
-    def _prune(self, before: float) -> None:
-        self._db.execute("DELETE FROM hourly WHERE hour < ?", (int(before // 3600 * 3600),))
-        self._db.execute("DELETE FROM scans WHERE started < ?", (before,))
+    def _prune(self, before: float, totals_only: bool = False) -> None:
+        """Delete what is older than `before`; `totals_only`: the totals alone (what a preview reads)."""
+        if not totals_only:
+            self._db.execute("DELETE FROM hourly WHERE hour < ?", (int(before // 3600 * 3600),))
+            self._db.execute("DELETE FROM scans WHERE started < ?", (before,))
         self._db.execute("DELETE FROM totals WHERE last_seen < ?", (before,))

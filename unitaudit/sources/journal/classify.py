@@ -108,15 +108,26 @@ def classify_executor(get: Getter, t_us: int) -> Classified:
     return (m, entry_pid(get)) if m is not None else None
 
 
+# Every text classify_bus reads begins so: texts.py's exact-text pass classifies only these.
+BUS_TEXT = re.compile(rb"(?:\[(?:system|session[^\]]*)\] )?Activat").match
+
+
+def bus_message(text: bytes) -> Optional[Message]:
+    """What the system bus daemon's line `text` is evidence of (its text alone says it)."""
+    return classify_bus(text.decode("utf-8", "replace"), "dbus-daemon", True)
+
+
 def bus_classifier() -> Callable[[Getter, int], Classified]:
-    """dbus-daemon of the system bus: its unit's cgroup proves the sender (trusted)."""
+    """dbus-daemon of the system bus: its unit's cgroup proves the sender (trusted).  The text alone
+    decides, once per distinct text: `classify.cache` (text -> message) is what the exact-text pass
+    (texts.py) counts and reuses."""
     cache: Dict[bytes, object] = {}
 
     def classify(get, t_us: int):
         text = get("MESSAGE")
         m = cache.get(text)
         if m is None:
-            m = classify_bus(text.decode("utf-8", "replace"), "dbus-daemon", True) or _NOTHING
+            m = bus_message(text) or _NOTHING
             if len(cache) < 20000:
                 cache[text] = m
         if m is _NOTHING:
@@ -124,6 +135,7 @@ def bus_classifier() -> Callable[[Getter, int], Classified]:
         # the pid is left out: one more field read per line costs a third of the pass
         return m, None
 
+    classify.cache = cache  # type: ignore[attr-defined]
     return classify
 
 

@@ -329,6 +329,10 @@ class ExportJournal(Journal):
         self._recorded_unique = unique or {}
         self._index: Optional[ExportIndex] = None
 
+    def reader(self) -> ExportReader:
+        """A reader of its own for each pass (an export reader takes no match back); `done` closes it."""
+        return self.open()
+
     def open(self) -> ExportReader:
         if self._index is None:  # one read of the file, shared by every pass's reader
             self._index = ExportIndex(self.path, self.label)

@@ -3,8 +3,9 @@
 The entry point is `TextLogSource`.  Formats and time rules: lines.py (README
 "Reading text logs").  Only lines containing one of the hit strings can be
 evidence: grep -F (or Python) finds them (filters.py) and one parser reads
-them, with a fast path for lines whose minute and text were seen before
-(source.py).  Text logs carry no trusted fields: every event from them is
+them, with a fast path for lines whose timestamp form, minute and text were
+seen before (fastpath.py): traditional, short-precise, RFC 3339 and short-iso
+lines.  Text logs carry no trusted fields: every event from them is
 untrusted.
 
 Bounds (issue 13): memory is bounded by a constant and time is linear in the
@@ -16,7 +17,8 @@ sightings and the parser's caches stay small whatever the lines hold.  A
 stream, and a gzip file (decompressing costs more than filtering), is read
 once, in one pass: the request lines are sampled as they come (opening.py).
 
-  source.py    TextLogSource: the passes and the hot loop
+  source.py    TextLogSource: the passes
+  fastpath.py  the hot loop: a line read by the layout of the last one the parser read
   opening.py   the file or stream checked and opened
   bounded.py   the bounded reader
   filters.py   the hit strings; grep -F, or Python when grep is absent

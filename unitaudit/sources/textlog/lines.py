@@ -68,11 +68,14 @@ class LineParser(OtherStamps):
         self.reference = reference  # the file's mtime: picks the year of year-less lines
         self.minutes: Dict[bytes, float] = {}  # minute prefix -> epoch, local time
         self.bodies: Dict[bytes, object] = {}
-        self._aware: Dict[bytes, float] = {}  # minute prefix + UTC offset -> epoch
+        self.iso: Dict[bytes, Dict[bytes, float]] = {}  # RFC 3339: UTC offset -> minute prefix -> epoch
+        self._aware: Dict[bytes, float] = {}  # short-full's minute prefix + zone -> epoch
+        self._counters: Dict[bytes, tuple] = {}  # a restart counter's text up to its number -> what it says
         self._messages: Dict[Tuple[bytes, bytes], Optional[Message]] = {}
         self._pidless: Dict[bytes, object] = {}
         self._dated_year = 0  # the year of the last dated line read (0: none yet)
         self._dated = 0.0
+        self._ref_year = 0  # the year of `reference`, local time (0: not read yet)
         self._init_other()
 
     # -- timestamps ------------------------------------------------------
@@ -95,7 +98,7 @@ class LineParser(OtherStamps):
                 return min((time.mktime((year, mo, d, h, mi, 0, 0, 0, -1)) for year in
                             (self._dated_year - 1, self._dated_year, self._dated_year + 1)),
                            key=lambda t: abs(t - self._dated))
-            ref_year = time.localtime(self.reference).tm_year
+            ref_year = self._ref_year or self._reference_year()
             base = time.mktime((ref_year, mo, d, h, mi, 0, 0, 0, -1))
             if base > self.reference + _SKEW:
                 base = time.mktime((ref_year - 1, mo, d, h, mi, 0, 0, 0, -1))
@@ -103,6 +106,11 @@ class LineParser(OtherStamps):
         base = time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
         self._note_dated(y, base)
         return base
+
+    def _reference_year(self) -> int:
+        """Read once: a year-less file's every minute asks it (10,080 a week)."""
+        self._ref_year = time.localtime(self.reference).tm_year
+        return self._ref_year
 
     def _note_dated(self, year: int, t: float) -> None:
         """A line with a year: year-less lines after it take the year nearest to it (a paste
@@ -159,13 +167,15 @@ class LineParser(OtherStamps):
         if m is None:
             return None, 0
         tz = m.group(1) or b""
-        key = line[:16] + tz
-        base = self._aware.get(key)
+        zone = self.iso.get(tz)
+        if zone is None:
+            zone = self.iso[tz] = {}
+        base = zone.get(line[:16])
         try:
             if base is None:
-                base = self._minute(tz, (int(line[:4]), int(line[5:7]), int(line[8:10]),
-                                         int(line[11:13]), int(line[14:16])))
-                self._aware[key] = base
+                base = float(self._minute(tz, (int(line[:4]), int(line[5:7]), int(line[8:10]),
+                                               int(line[11:13]), int(line[14:16]))))
+                zone[line[:16]] = base
             return base + int(line[17:19]) + frac, m.end()
         except (ValueError, OverflowError):
             return None, 0
@@ -197,7 +207,9 @@ class LineParser(OtherStamps):
             seen = self._pidless.get(pidless)
             if seen is not None:
                 return seen if seen is NOTHING else (seen[0], int(rest[lb + 1:rb]), seen[2])
-        known = self._body(rest, has_timestamp)
+        known = self._counted(rest, has_timestamp) if rest[-1:] == b"." else None
+        if known is None:
+            known = self._body(rest, has_timestamp)
         # Only what can repeat is worth keeping: a restart line carries its counter.
         if len(rest) < 512 and (known is NOTHING or known[0].kind is not Kind.RESTART_SCHEDULED):
             if pidless is not None:
@@ -205,6 +217,28 @@ class LineParser(OtherStamps):
                     self._pidless[pidless] = known
             elif len(self.bodies) < 4096:
                 self.bodies[rest] = known
+        return known
+
+    def _counted(self, rest: bytes, has_timestamp: bool):
+        """What a restart counter's line says ("... restart counter is at 8627."), or None when
+        `rest` does not end like one.  Each differs from the last by its number only, so the line
+        is read in full once per text before the number, and the others take that reading with
+        their own number: the wordings read the number as `\\d+` and nothing else of the line
+        depends on it (a test compares both readings on every captured counter line)."""
+        at = rest.rfind(b" is at ", -19)  # " is at ", up to 11 digits, "."
+        digits = rest[at + 7:-1]
+        if at < 0 or not digits.isdigit():
+            return None
+        head, number = rest[:at + 7], digits.decode("ascii")
+        seen = self._counters.get(head)
+        if seen is not None:
+            m, pid, host, text = seen
+            return Message(m.kind, m.unit, text + number + ".", m.program, m.trusted, (("N_RESTARTS", number),)), pid, host
+        known = self._body(rest, has_timestamp)
+        if known is not NOTHING and len(self._counters) < 4096:
+            m = known[0]
+            if m.facts == (("N_RESTARTS", number),) and m.text.endswith(" is at %s." % number):
+                self._counters[head] = (m, known[1], known[2], m.text[:-len(number) - 1])
         return known
 
     def _body(self, rest: bytes, has_timestamp: bool):

@@ -3,12 +3,12 @@ import os
 import shutil
 from typing import Callable, Iterator, Optional, Tuple
 
-from unitaudit.model import Event, Progress, Sightings, SourceStats, UnitState
-from unitaudit.sources.grouping import BLOCK, FIRST, LAST_RAW, LAST_TIME, MESSAGE, PID, SAMPLES, TIMES, SightingGroups
+from unitaudit.model import Progress, Sightings, SourceStats, UnitState
 from unitaudit.sources.textlog.bounded import LineCut
+from unitaudit.sources.textlog.fastpath import Pass, window
 from unitaudit.sources.textlog.filters import (
     HIT_STRINGS, LINE_STARTS, REQUEST_SAMPLE, REQUEST_STRING, Wanted, is_noise, line_pattern, matching_lines)
-from unitaudit.sources.textlog.lines import NOTHING, PARSE_MAX, SECONDS, LineParser
+from unitaudit.sources.textlog.lines import PARSE_MAX, LineParser
 from unitaudit.sources.textlog.notes import UNREAD_KEPT, ReadNotes, unread_sample
 from unitaudit.sources.textlog.opening import LogInput
 from unitaudit.sources.textlog.stamps import ENTRY_TIME_STRINGS
@@ -57,65 +57,17 @@ class TextLogSource:
         yield from self._read(parser, Wanted((REQUEST_STRING,), REQUEST_SAMPLE))
 
     def _read(self, parser: LineParser, wanted: Wanted, read_status: Optional[ReadLine] = None) -> Iterator[Sightings]:
-        """The hot loop: one timestamp read and one dict lookup per line; lines that say the same thing
+        """The matching lines, read by the hot loop (fastpath.py); lines that say the same thing
         are handed over together, once per block.  `read_status` reads pasted `systemctl status` lines."""
-        timestamp, bodies, read_body, minutes = parser.timestamp, parser.bodies, parser.read_body, parser.minutes
-        since = self.since if self.since is not None else float("-inf")
-        until = self.until if self.until is not None else float("inf")
-        matched = unparsed = undated = outside = events = 0
-        grouped = SightingGroups()
-        add = grouped.add
+        run = Pass(parser, window(self.since, self.until), read_status, self._unread)
         try:
             for block in self._lines(wanted, 1 if read_status is not None else 2):
-                groups = grouped.groups
-                for line in block:
-                    # Fast path: a traditional-format line ("Jan  4 17:30:14 ") whose
-                    # minute and whose text after the timestamp were both seen before.
-                    g = groups.get(line[16:])
-                    if g is not None and line[15] == 32:  # found by line[16:], so line is long enough
-                        base = minutes.get(line[:12])
-                        if base is not None:
-                            t = base + SECONDS.get(line[13:15], -1e18)
-                            if since <= t <= until:
-                                matched += 1
-                                events += 1
-                                g[TIMES].append(t)
-                                if len(g[FIRST]) < SAMPLES:
-                                    g[FIRST].append(Event(t, g[MESSAGE], g[PID], line))
-                                else:
-                                    g[LAST_RAW], g[LAST_TIME] = line, t
-                                grouped.n += 1
-                                if grouped.n % BLOCK == 0:
-                                    yield from grouped.flush()
-                                    groups = grouped.groups
-                                continue
-                    matched += 1
-                    if len(line) > PARSE_MAX:  # evidence keeps a long line's head (grep saw MAX_LINE)
-                        line = line[:PARSE_MAX]
-                    t, pos = timestamp(line)
-                    if t is None and read_status is not None and read_status(line):
-                        continue  # a line of a pasted `systemctl status` block
-                    rest = line[pos:] if t is not None else line.lstrip()
-                    known = bodies.get(rest)
-                    if known is None:
-                        known = read_body(rest, t is not None)
-                    if known is NOTHING:
-                        unparsed += self._unread(line, read_status is not None)
-                        continue
-                    if t is None:
-                        undated += 1
-                    elif t < since or t > until:
-                        outside += 1
-                        continue
-                    events += 1
-                    if add(rest, known[0], t, known[1], line, known[2]):
-                        yield from grouped.flush()
-                        groups = grouped.groups
-            yield from grouped.flush()
+                yield from run.read(block)
+            yield from run.flush()
         finally:
-            self._notes.add_read(matched, events, unparsed, undated, outside)
+            self._notes.add_read(run.matched, run.matched - run.missed, run.unparsed, run.undated, run.outside)
             if wanted.max_count is not None:
-                self._notes.counts["requests_sampled"] = matched
+                self._notes.counts["requests_sampled"] = run.matched
 
     def _unread(self, line: bytes, with_status: bool) -> int:
         """1 when a line nothing could read looked like evidence (kept among the first few), else 0.
